@@ -271,7 +271,7 @@ fn overflow_adjust(
                 set_bit(v, w - 1, sign)
             }
         }
-        // AP_SAT, AP_SAT_SYM, and AP_WRAP_SM on unsigned types (which the headers saturate).
+        // AP_SAT and AP_SAT_SYM (unsigned AP_WRAP_SM cannot be constructed).
         _ => {
             if s {
                 if overflow {

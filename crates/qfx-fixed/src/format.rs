@@ -42,7 +42,8 @@ pub enum Overflow {
     /// The HLS default.
     #[default]
     Wrap,
-    /// `AP_WRAP_SM`: sign-magnitude wrap (signed types; unsigned types saturate, as the headers do).
+    /// `AP_WRAP_SM`: sign-magnitude wrap. Signed types only: the headers stop a C simulation
+    /// that creates an `ap_ufixed` with it, so [`Format::new`] refuses that combination.
     WrapSm,
     /// `AP_SAT`: clamp to the minimum or maximum code.
     Sat,
@@ -123,6 +124,9 @@ impl fmt::Display for Overflow {
     }
 }
 
+const UNSIGNED_WRAP_SM: &str =
+    "ap_ufixed cannot use AP_WRAP_SM (sign-magnitude wrap needs a sign; the HLS headers refuse it)";
+
 /// A fixed-point format: `ap_fixed<W,I,Q,O,N>` (signed) or `ap_ufixed<W,I,Q,O,N>` (unsigned).
 ///
 /// A value is an integer code `q` of `W` bits (two's complement when signed) times `2^-F`, with
@@ -152,7 +156,8 @@ pub struct Format {
 }
 
 impl Format {
-    /// A checked format. Errors if `width` is 0 or above [`MAX_WIDTH`], or if `sat_bits > width`.
+    /// A checked format. Errors if `width` is 0 or above [`MAX_WIDTH`], if `sat_bits > width`,
+    /// or for an unsigned format with `AP_WRAP_SM`.
     pub fn new(
         width: u32,
         int_bits: i32,
@@ -170,6 +175,9 @@ impl Format {
             return Err(Error::InvalidFormat(format!(
                 "saturation bits N = {sat_bits} exceed the width W = {width}"
             )));
+        }
+        if !signed && overflow == Overflow::WrapSm {
+            return Err(Error::InvalidFormat(UNSIGNED_WRAP_SM.to_string()));
         }
         Ok(Format {
             width,
@@ -471,6 +479,9 @@ fn parse_format(text: &str) -> Result<Format, ParseFormatError> {
             n as u32
         }
     };
+    if !signed && overflow == Overflow::WrapSm {
+        return Err(cur.error(args[3].0, UNSIGNED_WRAP_SM));
+    }
     Ok(Format {
         width: width as u32,
         int_bits,
@@ -549,6 +560,7 @@ mod tests {
         rejects("ap_int<8,3>", 9, "exactly 1 argument");
         rejects("ap_fixed<8,3>x", 13, "after the closing");
         rejects("ap_fixed<8,99999999999>", 11, "does not fit in an i32");
+        rejects("ap_ufixed<8,3,AP_TRN,AP_WRAP_SM>", 20, "ap_ufixed cannot use AP_WRAP_SM");
     }
 
     #[test]

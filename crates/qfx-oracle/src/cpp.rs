@@ -1,0 +1,208 @@
+//! The C++ side: programs that instantiate every type of a suite, read inputs as raw `double`
+//! bits on stdin and print raw fixed-point bits, compiled with g++ against the real headers.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use qfx_fixed::Format;
+
+use crate::cases::Suite;
+
+/// What the headers computed for one operator case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpOutcome {
+    /// `W` of `decltype(a OP b)`.
+    pub width: u32,
+    /// `I` of `decltype(a OP b)`.
+    pub int_bits: i32,
+    /// Signedness of `decltype(a OP b)`.
+    pub signed: bool,
+    /// Raw bits of `a OP b`.
+    pub raw: u128,
+    /// Raw bits of the result assigned to the output type.
+    pub out_raw: u128,
+}
+
+/// The headers' answers for a whole suite, in the suite's order.
+#[derive(Clone, Debug)]
+pub struct Outcomes {
+    /// Raw bits of each cast.
+    pub casts: Vec<u128>,
+    /// Each operator case.
+    pub ops: Vec<OpOutcome>,
+}
+
+/// The full C++ type, e.g. `ap_fixed<8,3,AP_RND_CONV,AP_SAT,0>`.
+fn cpp_type(f: &Format) -> String {
+    let name = if f.is_signed() { "ap_fixed" } else { "ap_ufixed" };
+    format!(
+        "{name}<{},{},{},{},{}>",
+        f.width(),
+        f.int_bits(),
+        f.quant(),
+        f.overflow(),
+        f.sat_bits()
+    )
+}
+
+const PRELUDE: &str = r#"#include <ap_fixed.h>
+#include <cstdio>
+#include <cstring>
+
+// Raw bits, most significant 32-bit chunk first, each as 8 hex digits.
+template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N>
+static void put(const ap_fixed_base<W, I, S, Q, O, N>& v) {
+  ap_uint<W> u = v.range(W - 1, 0);
+  for (int lo = ((W - 1) / 32) * 32; lo >= 0; lo -= 32) {
+    int hi = lo + 31 < W - 1 ? lo + 31 : W - 1;
+    printf("%08llx", (unsigned long long)u.range(hi, lo).to_uint64());
+  }
+}
+
+// The result type's template arguments, then its raw bits.
+template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N>
+static void put_typed(const ap_fixed_base<W, I, S, Q, O, N>& v) {
+  printf("%d %d %d ", W, I, (int)S);
+  put(v);
+}
+
+static double from_bits(unsigned long long b) {
+  double d;
+  memcpy(&d, &b, sizeof d);
+  return d;
+}
+"#;
+
+fn cast_program(types: &[Format]) -> String {
+    let mut s = String::from(PRELUDE);
+    s.push_str("int main() {\n  setvbuf(stdout, NULL, _IOLBF, 0);\n  int k;\n  unsigned long long a;\n");
+    s.push_str("  while (scanf(\"%d %llx\", &k, &a) == 2) {\n    double x = from_bits(a);\n    switch (k) {\n");
+    for (k, f) in types.iter().enumerate() {
+        let _ = writeln!(s, "      case {k}: {{ {} v = x; put(v); break; }}", cpp_type(f));
+    }
+    s.push_str("      default: return 2;\n    }\n    putchar('\\n');\n  }\n  return 0;\n}\n");
+    s
+}
+
+fn op_program(suite: &Suite) -> String {
+    let mut s = String::from(PRELUDE);
+    s.push_str("int main() {\n  setvbuf(stdout, NULL, _IOLBF, 0);\n  int k;\n  unsigned long long a, b;\n");
+    s.push_str("  while (scanf(\"%d %llx %llx\", &k, &a, &b) == 3) {\n    double x = from_bits(a), y = from_bits(b);\n    switch (k) {\n");
+    for (k, t) in suite.op_types.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "      case {k}: {{ {} p = x; {} q = y; auto r = p {} q; {} o = r; put_typed(r); putchar(' '); put(o); break; }}",
+            cpp_type(&t.lhs),
+            cpp_type(&t.rhs),
+            t.op.symbol(),
+            cpp_type(&t.out)
+        );
+    }
+    s.push_str("      default: return 2;\n    }\n    putchar('\\n');\n  }\n  return 0;\n}\n");
+    s
+}
+
+fn spawn_compile(headers: &Path, source: &Path, binary: &Path) -> Result<Child, String> {
+    Command::new("g++")
+        // NDEBUG: the hls4ml copy of ap_private.h asserts when a narrowing assignment reads the
+        // rounding bit beyond the source's MSB (`ap_fixed<5,7> o = ap_fixed<3,1>(...)`), a bit
+        // whose value it then ignores; C simulation flows build without those asserts.
+        .args(["-std=c++17", "-O0", "-w", "-DNDEBUG", "-isystem"])
+        .arg(headers)
+        .arg(source)
+        .arg("-o")
+        .arg(binary)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run g++: {e}"))
+}
+
+fn finish_compile(child: Child, source: &Path) -> Result<(), String> {
+    let out = child.wait_with_output().map_err(|e| format!("g++ failed: {e}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let head: String = stderr.lines().take(20).collect::<Vec<_>>().join("\n");
+    Err(format!("g++ could not compile {}:\n{head}", source.display()))
+}
+
+fn run_program(binary: &Path, input: &str) -> Result<String, String> {
+    let input_file = binary.with_extension("in");
+    std::fs::write(&input_file, input).map_err(|e| format!("cannot write {}: {e}", input_file.display()))?;
+    let stdin = std::fs::File::open(&input_file).map_err(|e| e.to_string())?;
+    let out = Command::new(binary)
+        .stdin(stdin)
+        .stderr(Stdio::null()) // the headers warn on NaN inputs; expected
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
+    if !out.status.success() {
+        return Err(format!("{} exited with {}", binary.display(), out.status));
+    }
+    String::from_utf8(out.stdout).map_err(|e| e.to_string())
+}
+
+fn parse_raw(text: &str) -> Result<u128, String> {
+    u128::from_str_radix(text, 16).map_err(|_| format!("bad raw bits `{text}` from the C++ program"))
+}
+
+/// Parses one line of the operator program's output.
+fn parse_op_line(line: &str) -> Result<OpOutcome, String> {
+    let f: Vec<&str> = line.split_whitespace().collect();
+    if f.len() != 5 {
+        return Err(format!("bad line from the C++ program: `{line}`"));
+    }
+    let num = |s: &str| s.parse::<i64>().map_err(|_| format!("bad number `{s}` in `{line}`"));
+    Ok(OpOutcome {
+        width: num(f[0])? as u32,
+        int_bits: num(f[1])? as i32,
+        signed: num(f[2])? != 0,
+        raw: parse_raw(f[3])?,
+        out_raw: parse_raw(f[4])?,
+    })
+}
+
+/// Compiles the suite's two programs (in parallel) in `work` and runs them on its inputs.
+pub fn run_suite(headers: &Path, work: &Path, suite: &Suite) -> Result<Outcomes, String> {
+    std::fs::create_dir_all(work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
+    let paths = |name: &str| -> (PathBuf, PathBuf) { (work.join(format!("{name}.cpp")), work.join(name)) };
+    let (cast_src, cast_bin) = paths("oracle_casts");
+    let (op_src, op_bin) = paths("oracle_ops");
+    std::fs::write(&cast_src, cast_program(&suite.cast_types)).map_err(|e| e.to_string())?;
+    std::fs::write(&op_src, op_program(suite)).map_err(|e| e.to_string())?;
+    let cast_job = spawn_compile(headers, &cast_src, &cast_bin)?;
+    let op_job = spawn_compile(headers, &op_src, &op_bin)?;
+    let cast_done = finish_compile(cast_job, &cast_src);
+    let op_done = finish_compile(op_job, &op_src);
+    cast_done?;
+    op_done?;
+
+    let mut input = String::new();
+    for (k, x) in &suite.casts {
+        let _ = writeln!(input, "{k} {:x}", x.to_bits());
+    }
+    let casts = run_program(&cast_bin, &input)?
+        .lines()
+        .map(parse_raw)
+        .collect::<Result<Vec<_>, _>>()?;
+    input.clear();
+    for (k, a, b) in &suite.ops {
+        let _ = writeln!(input, "{k} {:x} {:x}", a.to_bits(), b.to_bits());
+    }
+    let ops = run_program(&op_bin, &input)?
+        .lines()
+        .map(parse_op_line)
+        .collect::<Result<Vec<_>, _>>()?;
+    if casts.len() != suite.casts.len() || ops.len() != suite.ops.len() {
+        return Err(format!(
+            "the C++ programs answered {} casts and {} operations for {} and {}",
+            casts.len(),
+            ops.len(),
+            suite.casts.len(),
+            suite.ops.len()
+        ));
+    }
+    Ok(Outcomes { casts, ops })
+}
