@@ -123,7 +123,9 @@ impl SliceQuantizer {
         let pow2 = |e: i64| f64::from_bits(((e.clamp(-1022, 1023) + 1023) as u64) << 52);
         let hi_code = format.max_code();
         let lo_code = if format.overflow() == Overflow::SatSym && format.is_signed() {
-            -hi_code
+            // −max, which for a 1-bit signed format is the minimum code itself (the headers
+            // set the LSB of the minimum code: 100…0 | 1).
+            format.min_code() | 1
         } else {
             format.min_code()
         };
