@@ -560,7 +560,7 @@ mod tests {
         rejects("ap_int<8,3>", 9, "exactly 1 argument");
         rejects("ap_fixed<8,3>x", 13, "after the closing");
         rejects("ap_fixed<8,99999999999>", 11, "does not fit in an i32");
-        rejects("ap_ufixed<8,3,AP_TRN,AP_WRAP_SM>", 20, "ap_ufixed cannot use AP_WRAP_SM");
+        rejects("ap_ufixed<8,3,AP_TRN,AP_WRAP_SM>", 21, "ap_ufixed cannot use AP_WRAP_SM");
     }
 
     #[test]
