@@ -8,13 +8,15 @@
 //! otherwise each element is the `f32` nearest to its exact fixed-point value.
 //!
 //! # How it is fast
-//! For the common formats (`W ≤ 50`, `|F| ≤ 800`, overflow `AP_SAT`, `AP_SAT_SYM`,
-//! `AP_SAT_ZERO`, or `AP_WRAP` without saturation bits) each element is computed branch-free in
-//! `f64`: `v = x·2^F` is exact, the nearest integer comes from the `(v + 1.5·2^52) − 1.5·2^52`
-//! trick (exact for `|v| < 2^51` and vectorizable without SSE4.1), and the rounding residual
-//! `v − t` (also exact) selects each mode's tie rule. The loop is compiled twice, for the baseline
+//! Each element is computed branch-free in floating point: `v = x·2^F` is exact, the nearest
+//! integer comes from the `(v + 1.5·2^p) − 1.5·2^p` trick (exact for `|v| < 2^(p−1)` and
+//! vectorizable without SSE4.1), and the rounding residual `v − t` (also exact) selects each
+//! mode's tie rule; overflow is a clamp, a select, or an exact modulo. Narrow formats
+//! (`W ≤ 21`, `0 ≤ F ≤ 100`) run in `f32` lanes (`p = 23`), others up to `W ≤ 50`, `|F| ≤ 800`
+//! in `f64` lanes (`p = 52`). The fast overflow modes are `AP_SAT`, `AP_SAT_SYM`,
+//! `AP_SAT_ZERO` and `AP_WRAP` without saturation bits. The loop is compiled for the baseline
 //! target and for AVX2, and the CPU picks at run time. Elements outside the exact domain
-//! (`|v| ≥ 2^51`, NaN, ±Inf) and formats outside the fast set fall back to the scalar core.
+//! (`|v| ≥ 2^(p−1)`, NaN, ±Inf) and formats outside the fast set go through the scalar core.
 //! Large slices are split across threads with [`std::thread::scope`].
 //!
 //! # NaN and infinities
@@ -57,11 +59,6 @@ impl QuantizeStats {
 const MIN_PER_THREAD: usize = 1 << 16;
 /// Elements per block; a block with any element outside the fast domain is patched up after.
 const BLOCK: usize = 2048;
-/// `1.5 · 2^52`: adding and subtracting it rounds an `f64` below `2^51` to an integer, ties even.
-const ROUND_MAGIC: f64 = 6755399441055744.0;
-/// Fast path domain bound for `|x · 2^F|`.
-const EXACT_LIMIT: f64 = 2251799813685248.0; // 2^51
-
 /// Overflow handling of the fast path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum FastOverflow {
@@ -73,15 +70,114 @@ enum FastOverflow {
     Wrap,
 }
 
+/// The floating-point type the fast path computes in.
+trait Lane:
+    Copy
+    + PartialOrd
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + Send
+    + Sync
+    + std::fmt::Debug
+{
+    const ZERO: Self;
+    const ONE: Self;
+    const HALF: Self;
+    /// `1.5 · 2^p` for `p` mantissa bits: adding and subtracting it rounds to an integer.
+    const MAGIC: Self;
+    /// `2^(p−1)`: below it the rounding trick and every later step are exact.
+    const LIMIT: Self;
+    fn from_f32(x: f32) -> Self;
+    fn from_f64(x: f64) -> Self;
+    fn to_f32(self) -> f32;
+    fn to_i32(self) -> i32;
+    fn abs(self) -> Self;
+    fn max(self, other: Self) -> Self;
+    fn min(self, other: Self) -> Self;
+}
+
+macro_rules! lane {
+    ($t:ty, $magic:expr, $limit:expr) => {
+        impl Lane for $t {
+            const ZERO: $t = 0.0;
+            const ONE: $t = 1.0;
+            const HALF: $t = 0.5;
+            const MAGIC: $t = $magic;
+            const LIMIT: $t = $limit;
+            #[inline(always)]
+            fn from_f32(x: f32) -> $t {
+                x as $t
+            }
+            #[inline(always)]
+            fn from_f64(x: f64) -> $t {
+                x as $t
+            }
+            #[inline(always)]
+            fn to_f32(self) -> f32 {
+                self as f32
+            }
+            #[inline(always)]
+            fn to_i32(self) -> i32 {
+                self as i32
+            }
+            #[inline(always)]
+            fn abs(self) -> $t {
+                <$t>::abs(self)
+            }
+            #[inline(always)]
+            fn max(self, other: $t) -> $t {
+                <$t>::max(self, other)
+            }
+            #[inline(always)]
+            fn min(self, other: $t) -> $t {
+                <$t>::min(self, other)
+            }
+        }
+    };
+}
+lane!(f32, 12582912.0, 4194304.0);
+lane!(f64, 6755399441055744.0, 2251799813685248.0);
+
 /// Precomputed constants for the fast path.
 #[derive(Clone, Copy, Debug)]
-struct Consts {
-    scale: f64,
-    inv_scale: f64,
-    lo: f64,
-    hi: f64,
-    modulus: f64,
-    inv_modulus: f64,
+struct Consts<L> {
+    scale: L,
+    inv_scale: L,
+    lo: L,
+    hi: L,
+    modulus: L,
+    inv_modulus: L,
+    overflow: FastOverflow,
+}
+
+impl<L: Lane> Consts<L> {
+    fn new(format: &Format, lo: i128, hi: i128, overflow: FastOverflow) -> Consts<L> {
+        let pow2 = |e: i64| L::from_f64(f64::from_bits(((e.clamp(-1022, 1023) + 1023) as u64) << 52));
+        let (f, w) = (format.frac_bits(), format.width() as i64);
+        Consts {
+            scale: pow2(f),
+            inv_scale: pow2(-f),
+            lo: L::from_f64(lo as f64),
+            hi: L::from_f64(hi as f64),
+            modulus: pow2(w),
+            inv_modulus: pow2(-w),
+            overflow,
+        }
+    }
+
+    /// Whether `x` is inside the fast path's exact domain.
+    #[inline(always)]
+    fn exact(&self, x: f32) -> bool {
+        (L::from_f32(x) * self.scale).abs() < L::LIMIT
+    }
+}
+
+/// The fast path chosen for a format, if any.
+#[derive(Clone, Copy, Debug)]
+enum Fast {
+    Narrow(Consts<f32>),
+    Wide(Consts<f64>),
 }
 
 /// Quantizes `f32` slices into one fixed-point format. Create once per format, reuse per call.
@@ -104,23 +200,13 @@ pub struct SliceQuantizer {
     wide: Option<Format>,
     lo_code: i128,
     hi_code: i128,
-    consts: Consts,
-    fast: Option<FastOverflow>,
+    fast: Option<Fast>,
 }
 
 impl SliceQuantizer {
     /// A quantizer for `format`.
     pub fn new(format: Format) -> SliceQuantizer {
-        let f = format.frac_bits();
-        let w = format.width();
-        let fast_overflow = match format.overflow() {
-            Overflow::Sat | Overflow::SatSym => Some(FastOverflow::Clamp),
-            Overflow::SatZero => Some(FastOverflow::Zero),
-            Overflow::Wrap if format.sat_bits() == 0 => Some(FastOverflow::Wrap),
-            _ => None,
-        };
-        let fast = fast_overflow.filter(|_| w <= 50 && (-800..=800).contains(&f));
-        let pow2 = |e: i64| f64::from_bits(((e.clamp(-1022, 1023) + 1023) as u64) << 52);
+        let (f, w) = (format.frac_bits(), format.width());
         let hi_code = format.max_code();
         let lo_code = if format.overflow() == Overflow::SatSym && format.is_signed() {
             // −max, which for a 1-bit signed format is the minimum code itself (the headers
@@ -129,6 +215,21 @@ impl SliceQuantizer {
         } else {
             format.min_code()
         };
+        let overflow = match format.overflow() {
+            Overflow::Sat | Overflow::SatSym => Some(FastOverflow::Clamp),
+            Overflow::SatZero => Some(FastOverflow::Zero),
+            Overflow::Wrap if format.sat_bits() == 0 => Some(FastOverflow::Wrap),
+            _ => None,
+        };
+        let fast = overflow.and_then(|o| {
+            if w <= 21 && (0..=100).contains(&f) {
+                Some(Fast::Narrow(Consts::new(&format, lo_code, hi_code, o)))
+            } else if w <= 50 && (-800..=800).contains(&f) {
+                Some(Fast::Wide(Consts::new(&format, lo_code, hi_code, o)))
+            } else {
+                None
+            }
+        });
         let wide = i32::try_from(128 - f)
             .ok()
             .and_then(|i| Format::new(128, i, true, format.quant(), Overflow::Sat, 0).ok());
@@ -137,14 +238,6 @@ impl SliceQuantizer {
             wide,
             lo_code,
             hi_code,
-            consts: Consts {
-                scale: pow2(f),
-                inv_scale: pow2(-f),
-                lo: lo_code as f64,
-                hi: hi_code as f64,
-                modulus: pow2(w as i64),
-                inv_modulus: pow2(-(w as i64)),
-            },
             fast,
         }
     }
@@ -211,26 +304,40 @@ impl SliceQuantizer {
     }
 
     fn run<T: Output>(&self, input: &[f32], output: &mut [T], clip: &mut [i8]) -> QuantizeStats {
-        let mut stats = QuantizeStats::default();
-        let Some(fast) = self.fast else {
-            for ((x, y), c) in input.iter().zip(output.iter_mut()).zip(clip.iter_mut()) {
-                stats = stats.merge(self.scalar(*x, y, c));
+        match &self.fast {
+            Some(Fast::Narrow(c)) => self.run_fast(c, input, output, clip),
+            Some(Fast::Wide(c)) => self.run_fast(c, input, output, clip),
+            None => {
+                let mut stats = QuantizeStats::default();
+                for ((x, y), c) in input.iter().zip(output.iter_mut()).zip(clip.iter_mut()) {
+                    stats = stats.merge(self.scalar(*x, y, c));
+                }
+                stats
             }
-            return stats;
-        };
-        let block = select_block::<T>(self.format.quant(), fast);
+        }
+    }
+
+    fn run_fast<L: Lane, T: Output>(
+        &self,
+        consts: &Consts<L>,
+        input: &[f32],
+        output: &mut [T],
+        clip: &mut [i8],
+    ) -> QuantizeStats {
+        let mut stats = QuantizeStats::default();
+        let block = select_block::<L, T>(self.format.quant(), consts.overflow);
         for ((x, y), c) in input
             .chunks(BLOCK)
             .zip(output.chunks_mut(BLOCK))
             .zip(clip.chunks_mut(BLOCK))
         {
             // SAFETY: `select_block` only returns the AVX2 variant after detecting AVX2.
-            let (above, below, slow) = unsafe { block(&self.consts, x, y, c) };
+            let (above, below, slow) = unsafe { block(consts, x, y, c) };
             if slow {
                 // Redo the elements the fast path cannot do exactly, and recount the block.
                 let mut fixed = QuantizeStats::default();
                 for ((x, y), c) in x.iter().zip(y.iter_mut()).zip(c.iter_mut()) {
-                    if !((*x as f64 * self.consts.scale).abs() < EXACT_LIMIT) {
+                    if !consts.exact(*x) {
                         self.scalar(*x, y, c);
                     }
                     fixed.above += (*c == CLIP_ABOVE) as usize;
@@ -328,15 +435,15 @@ fn thread_count(requested: usize, len: usize) -> usize {
 
 /// What a kernel writes per element: an `f32` value or an `i32` code.
 trait Output: Copy + Send + Default {
-    /// From the integer-valued code `q` (exact in f64) and `2^−F`.
-    fn from_code(q: f64, inv_scale: f64) -> Self;
+    /// From the integer-valued code `q` and `2^−F`.
+    fn from_code<L: Lane>(q: L, inv_scale: L) -> Self;
     fn from_fixed(v: &Fixed) -> Self;
 }
 
 impl Output for f32 {
     #[inline(always)]
-    fn from_code(q: f64, inv_scale: f64) -> f32 {
-        (q * inv_scale) as f32
+    fn from_code<L: Lane>(q: L, inv_scale: L) -> f32 {
+        (q * inv_scale).to_f32()
     }
     fn from_fixed(v: &Fixed) -> f32 {
         v.to_f32()
@@ -345,8 +452,8 @@ impl Output for f32 {
 
 impl Output for i32 {
     #[inline(always)]
-    fn from_code(q: f64, _inv_scale: f64) -> i32 {
-        q as i32
+    fn from_code<L: Lane>(q: L, _inv_scale: L) -> i32 {
+        q.to_i32()
     }
     fn from_fixed(v: &Fixed) -> i32 {
         v.code().map_or(0, |c| c as i32)
@@ -354,27 +461,29 @@ impl Output for i32 {
 }
 
 /// Returns `(above, below, slow)` for one block; `slow` means some element needs the scalar path.
-type BlockFn<T> = unsafe fn(&Consts, &[f32], &mut [T], &mut [i8]) -> (usize, usize, bool);
+type BlockFn<L, T> = unsafe fn(&Consts<L>, &[f32], &mut [T], &mut [i8]) -> (usize, usize, bool);
 
-/// The rounding of one element, `v = x·2^F`, as an integer-valued f64 (branch-free).
+/// The rounding of one element, `v = x·2^F`, as an integer-valued float (branch-free).
 #[inline(always)]
-fn round<const Q: u8>(v: f64) -> f64 {
-    let t = (v + ROUND_MAGIC) - ROUND_MAGIC; // nearest, ties to even
+fn round<L: Lane, const Q: u8>(v: L) -> L {
+    let t = (v + L::MAGIC) - L::MAGIC; // nearest, ties to even
     let d = v - t; // exact residual in [−0.5, 0.5]
-    let up = |c: bool| if c { 1.0 } else { 0.0 };
+    let half = L::HALF;
+    let neg_half = L::ZERO - L::HALF;
+    let up = |c: bool| if c { L::ONE } else { L::ZERO };
     match Q {
-        Q_TRN => t - up(d < 0.0),
+        Q_TRN => t - up(d < L::ZERO),
         Q_TRN_ZERO => {
-            if v >= 0.0 {
-                t - up(d < 0.0)
+            if v >= L::ZERO {
+                t - up(d < L::ZERO)
             } else {
-                t + up(d > 0.0)
+                t + up(d > L::ZERO)
             }
         }
-        Q_RND => t + up(d == 0.5),
-        Q_RND_ZERO => t + up(d == 0.5 && v < 0.0) - up(d == -0.5 && v > 0.0),
-        Q_RND_MIN_INF => t - up(d == -0.5),
-        Q_RND_INF => t + up(d == 0.5 && v > 0.0) - up(d == -0.5 && v < 0.0),
+        Q_RND => t + up(d == half),
+        Q_RND_ZERO => t + up(d == half && v < L::ZERO) - up(d == neg_half && v > L::ZERO),
+        Q_RND_MIN_INF => t - up(d == neg_half),
+        Q_RND_INF => t + up(d == half && v > L::ZERO) - up(d == neg_half && v < L::ZERO),
         _ => t, // Q_RND_CONV
     }
 }
@@ -391,50 +500,51 @@ const O_ZERO: u8 = 1;
 const O_WRAP: u8 = 2;
 
 #[inline(always)]
-fn block_generic<T: Output, const Q: u8, const O: u8>(
-    c: &Consts,
+fn block_generic<L: Lane, T: Output, const Q: u8, const O: u8>(
+    c: &Consts<L>,
     input: &[f32],
     output: &mut [T],
     clip: &mut [i8],
 ) -> (usize, usize, bool) {
     let mut slow = false;
-    let (mut above, mut below) = (0usize, 0usize);
+    // 32-bit counters keep the loop in 8-lane vectors (a block is far below 2^32 elements).
+    let (mut above, mut below) = (0u32, 0u32);
     for ((x, y), k) in input.iter().zip(output.iter_mut()).zip(clip.iter_mut()) {
-        let v = *x as f64 * c.scale;
-        slow |= !(v.abs() < EXACT_LIMIT);
-        let q = round::<Q>(v);
+        let v = L::from_f32(*x) * c.scale;
+        slow |= !(v.abs() < L::LIMIT);
+        let q = round::<L, Q>(v);
         let is_above = q > c.hi;
         let is_below = q < c.lo;
         let q = match O {
             O_CLAMP => q.max(c.lo).min(c.hi),
             O_ZERO => {
                 if is_above || is_below {
-                    0.0
+                    L::ZERO
                 } else {
                     q
                 }
             }
             _ => {
-                // q − 2^W · floor((q − lo) / 2^W), every step exact below 2^52.
+                // q − 2^W · floor((q − lo) / 2^W), every step exact inside the domain.
                 let y = (q - c.lo) * c.inv_modulus;
-                let r = (y + ROUND_MAGIC) - ROUND_MAGIC;
-                let fl = if r > y { r - 1.0 } else { r };
+                let r = (y + L::MAGIC) - L::MAGIC;
+                let fl = if r > y { r - L::ONE } else { r };
                 q - fl * c.modulus
             }
         };
         *y = T::from_code(q, c.inv_scale);
         *k = is_above as i8 - is_below as i8;
-        above += is_above as usize;
-        below += is_below as usize;
+        above += is_above as u32;
+        below += is_below as u32;
     }
-    (above, below, slow)
+    (above as usize, below as usize, slow)
 }
 
 /// Instantiates the block kernel for every (quantization, overflow) pair, twice: for the
 /// baseline target and with AVX2 enabled, chosen at run time.
 macro_rules! block_table {
     ($($q:ident),*) => {
-        fn select_block<T: Output>(quant: Quant, fast: FastOverflow) -> BlockFn<T> {
+        fn select_block<L: Lane, T: Output>(quant: Quant, fast: FastOverflow) -> BlockFn<L, T> {
             let o = match fast {
                 FastOverflow::Clamp => O_CLAMP,
                 FastOverflow::Zero => O_ZERO,
@@ -448,21 +558,21 @@ macro_rules! block_table {
             $(
                 if q == $q {
                     return match (o, avx2) {
-                        (O_CLAMP, false) => base::<T, $q, O_CLAMP>,
-                        (O_ZERO, false) => base::<T, $q, O_ZERO>,
-                        (_, false) => base::<T, $q, O_WRAP>,
+                        (O_CLAMP, false) => base::<L, T, $q, O_CLAMP>,
+                        (O_ZERO, false) => base::<L, T, $q, O_ZERO>,
+                        (_, false) => base::<L, T, $q, O_WRAP>,
                         #[cfg(target_arch = "x86_64")]
-                        (O_CLAMP, true) => avx2_block::<T, $q, O_CLAMP>,
+                        (O_CLAMP, true) => avx2_block::<L, T, $q, O_CLAMP>,
                         #[cfg(target_arch = "x86_64")]
-                        (O_ZERO, true) => avx2_block::<T, $q, O_ZERO>,
+                        (O_ZERO, true) => avx2_block::<L, T, $q, O_ZERO>,
                         #[cfg(target_arch = "x86_64")]
-                        (_, true) => avx2_block::<T, $q, O_WRAP>,
+                        (_, true) => avx2_block::<L, T, $q, O_WRAP>,
                         #[cfg(not(target_arch = "x86_64"))]
                         (_, true) => unreachable!(),
                     };
                 }
             )*
-            base::<T, Q_RND_CONV, O_CLAMP>
+            base::<L, T, Q_RND_CONV, O_CLAMP>
         }
     };
 }
@@ -480,22 +590,22 @@ fn quant_code(q: Quant) -> u8 {
     }
 }
 
-unsafe fn base<T: Output, const Q: u8, const O: u8>(
-    c: &Consts,
+unsafe fn base<L: Lane, T: Output, const Q: u8, const O: u8>(
+    c: &Consts<L>,
     x: &[f32],
     y: &mut [T],
     k: &mut [i8],
 ) -> (usize, usize, bool) {
-    block_generic::<T, Q, O>(c, x, y, k)
+    block_generic::<L, T, Q, O>(c, x, y, k)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn avx2_block<T: Output, const Q: u8, const O: u8>(
-    c: &Consts,
+unsafe fn avx2_block<L: Lane, T: Output, const Q: u8, const O: u8>(
+    c: &Consts<L>,
     x: &[f32],
     y: &mut [T],
     k: &mut [i8],
 ) -> (usize, usize, bool) {
-    block_generic::<T, Q, O>(c, x, y, k)
+    block_generic::<L, T, Q, O>(c, x, y, k)
 }

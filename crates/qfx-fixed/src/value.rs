@@ -376,7 +376,7 @@ impl fmt::Display for Fixed {
     /// The exact decimal value, with no trailing zeros and never `-0` (e.g. `-1.4375`, `240`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (neg, mag) = self.sign_magnitude();
-        f.write_str(&decimal::exact_decimal(neg, mag, self.format.frac_bits()))
+        f.pad(&decimal::exact_decimal(neg, mag, self.format.frac_bits()))
     }
 }
 
