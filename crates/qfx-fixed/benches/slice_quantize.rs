@@ -35,7 +35,11 @@ fn parallel_copy(src: &[f32], dst: &mut [f32], threads: usize) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let json_path = args.iter().position(|a| a == "--json").and_then(|i| args.get(i + 1)).cloned();
+    let json_path = args
+        .iter()
+        .position(|a| a == "--json")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
 
     // Deterministic, roughly normal data (sum of uniforms) with sigma about 2.
     let mut state = 0x2545_f491_4f6c_dd1du64;
@@ -45,7 +49,9 @@ fn main() {
         state ^= state << 17;
         (state >> 40) as f32 / (1u64 << 24) as f32
     };
-    let xs: Vec<f32> = (0..N).map(|_| (0..4).map(|_| uniform()).sum::<f32>() * 3.5 - 7.0).collect();
+    let xs: Vec<f32> = (0..N)
+        .map(|_| (0..4).map(|_| uniform()).sum::<f32>() * 3.5 - 7.0)
+        .collect();
     let mut ys = vec![0f32; N];
     let mut clip = vec![0i8; N];
 
@@ -53,7 +59,10 @@ fn main() {
     for threads in [1usize, 2] {
         let copy = best(|| parallel_copy(&xs, &mut ys, threads));
         rows.push(("memcpy".to_string(), threads, copy, copy));
-        for ty in ["ap_fixed<8,3,AP_RND_CONV,AP_SAT>", "ap_fixed<16,6,AP_TRN,AP_WRAP>"] {
+        for ty in [
+            "ap_fixed<8,3,AP_RND_CONV,AP_SAT>",
+            "ap_fixed<16,6,AP_TRN,AP_WRAP>",
+        ] {
             let q = SliceQuantizer::new(ty.parse::<Format>().unwrap());
             let t = best(|| {
                 q.quantize(&xs, &mut ys, &mut clip, threads).unwrap();
@@ -62,7 +71,10 @@ fn main() {
         }
     }
     println!("slice quantize, {N} f32 values, best of {REPEATS}");
-    println!("{:<36}{:>8}{:>10}{:>12}{:>12}", "kernel", "threads", "ms", "GB/s in", "vs memcpy");
+    println!(
+        "{:<36}{:>8}{:>10}{:>12}{:>12}",
+        "kernel", "threads", "ms", "GB/s in", "vs memcpy"
+    );
     for (name, threads, t, copy) in &rows {
         println!(
             "{name:<36}{threads:>8}{:>10.2}{:>12.2}{:>11.0}%",
@@ -74,8 +86,14 @@ fn main() {
     if let Some(path) = json_path {
         let items: Vec<String> = rows
             .iter()
-            .map(|(name, threads, t, _)| format!("{{\"kernel\":\"qfx {name}\",\"threads\":{threads},\"seconds\":{t}}}"))
+            .map(|(name, threads, t, _)| {
+                format!("{{\"kernel\":\"qfx {name}\",\"threads\":{threads},\"seconds\":{t}}}")
+            })
             .collect();
-        std::fs::write(&path, format!("{{\"n\":{N},\"results\":[{}]}}\n", items.join(","))).expect("write json");
+        std::fs::write(
+            &path,
+            format!("{{\"n\":{N},\"results\":[{}]}}\n", items.join(",")),
+        )
+        .expect("write json");
     }
 }

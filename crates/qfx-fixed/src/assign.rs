@@ -103,7 +103,13 @@ pub(crate) fn assign(src: Source, dst: &Format) -> u128 {
     let isneg = signbit && s2;
     // The source extended to 128 bits the way C++ widens it (sign- or zero-extension).
     let ext = if isneg { bits | !low_mask(w2) } else { bits };
-    let quant_inc = f2 > f && !(q == Quant::Trn || (q == Quant::TrnZero && !s2));
+    // Whether the mode ever adds a rounding increment (toward zero on an unsigned source is floor).
+    let mode_rounds = match q {
+        Quant::Trn => false,
+        Quant::TrnZero => s2,
+        _ => true,
+    };
+    let quant_inc = f2 > f && mode_rounds;
 
     let mut carry = false;
     let mut v;
@@ -122,7 +128,7 @@ pub(crate) fn assign(src: Source, dst: &Format) -> u128 {
         } else {
             0
         };
-        if q != Quant::Trn && !(q == Quant::TrnZero && !s2) {
+        if mode_rounds {
             let qb = if sh > w2 { isneg } else { bit(bits, sh - 1) };
             let r = sh > 1 && bits & low_mask((sh - 1).min(w2)) != 0;
             carry = quantization_adjust(&mut v, w, mask, q, qb, r, isneg);

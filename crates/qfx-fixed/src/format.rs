@@ -449,7 +449,8 @@ fn parse_format(text: &str) -> Result<Format, ParseFormatError> {
         width as i32
     } else {
         let v = int_arg(args[1], "the integer bits I")?;
-        i32::try_from(v).map_err(|_| cur.error(args[1].0, format!("I = {v} does not fit in an i32")))?
+        i32::try_from(v)
+            .map_err(|_| cur.error(args[1].0, format!("I = {v} does not fit in an i32")))?
     };
     let quant = match args.get(2) {
         None => Quant::Trn,
@@ -474,7 +475,10 @@ fn parse_format(text: &str) -> Result<Format, ParseFormatError> {
         Some(&a) => {
             let n = int_arg(a, "the saturation bits N")?;
             if n < 0 || n > width {
-                return Err(cur.error(a.0, format!("saturation bits N = {n} must be in 0..={width} (W)")));
+                return Err(cur.error(
+                    a.0,
+                    format!("saturation bits N = {n} must be in 0..={width} (W)"),
+                ));
             }
             n as u32
         }
@@ -500,7 +504,14 @@ mod tests {
     fn parses_to(text: &str, expect: (u32, i32, bool, Quant, Overflow, u32)) {
         let f: Format = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
         assert_eq!(
-            (f.width(), f.int_bits(), f.is_signed(), f.quant(), f.overflow(), f.sat_bits()),
+            (
+                f.width(),
+                f.int_bits(),
+                f.is_signed(),
+                f.quant(),
+                f.overflow(),
+                f.sat_bits()
+            ),
             expect,
             "{text}"
         );
@@ -515,12 +526,27 @@ mod tests {
         parses_to("ap_fixed<8,3>", (8, 3, true, Trn, Wrap, 0));
         parses_to(" ap_fixed < 16 , 6 > ", (16, 6, true, Trn, Wrap, 0));
         parses_to("ap_fixed<8,3,AP_RND_CONV>", (8, 3, true, RndConv, Wrap, 0));
-        parses_to("ap_fixed<8,3,AP_RND_CONV,AP_SAT>", (8, 3, true, RndConv, Sat, 0));
+        parses_to(
+            "ap_fixed<8,3,AP_RND_CONV,AP_SAT>",
+            (8, 3, true, RndConv, Sat, 0),
+        );
         parses_to("ap_fixed<6,2,AP_TRN,AP_WRAP,1>", (6, 2, true, Trn, Wrap, 1));
-        parses_to("ap_ufixed<8,-4,AP_RND_ZERO,AP_SAT_SYM>", (8, -4, false, RndZero, SatSym, 0));
-        parses_to("ap_fixed<4,12,AP_RND_MIN_INF,AP_WRAP_SM,2>", (4, 12, true, RndMinInf, WrapSm, 2));
-        parses_to("ap_ufixed<64,+70,AP_RND_INF,AP_SAT_ZERO>", (64, 70, false, RndInf, SatZero, 0));
-        parses_to("ap_fixed<128,1,AP_TRN_ZERO,AP_SAT>", (128, 1, true, TrnZero, Sat, 0));
+        parses_to(
+            "ap_ufixed<8,-4,AP_RND_ZERO,AP_SAT_SYM>",
+            (8, -4, false, RndZero, SatSym, 0),
+        );
+        parses_to(
+            "ap_fixed<4,12,AP_RND_MIN_INF,AP_WRAP_SM,2>",
+            (4, 12, true, RndMinInf, WrapSm, 2),
+        );
+        parses_to(
+            "ap_ufixed<64,+70,AP_RND_INF,AP_SAT_ZERO>",
+            (64, 70, false, RndInf, SatZero, 0),
+        );
+        parses_to(
+            "ap_fixed<128,1,AP_TRN_ZERO,AP_SAT>",
+            (128, 1, true, TrnZero, Sat, 0),
+        );
         parses_to("ap_int<7>", (7, 7, true, Trn, Wrap, 0));
         parses_to("ap_uint<1>", (1, 1, false, Trn, Wrap, 0));
         parses_to("ap_fixed<8,3,AP_RND>", (8, 3, true, Rnd, Wrap, 0));
@@ -532,7 +558,11 @@ mod tests {
             Ok(f) => panic!("{text} parsed as {f}"),
             Err(Error::Parse(e)) => {
                 assert_eq!(e.position, position, "{text}: {e}");
-                assert!(e.message.contains(fragment), "{text}: `{}` lacks `{fragment}`", e.message);
+                assert!(
+                    e.message.contains(fragment),
+                    "{text}: `{}` lacks `{fragment}`",
+                    e.message
+                );
             }
             Err(e) => panic!("{text}: wrong error kind {e}"),
         }
@@ -560,7 +590,11 @@ mod tests {
         rejects("ap_int<8,3>", 9, "exactly 1 argument");
         rejects("ap_fixed<8,3>x", 13, "after the closing");
         rejects("ap_fixed<8,99999999999>", 11, "does not fit in an i32");
-        rejects("ap_ufixed<8,3,AP_TRN,AP_WRAP_SM>", 21, "ap_ufixed cannot use AP_WRAP_SM");
+        rejects(
+            "ap_ufixed<8,3,AP_TRN,AP_WRAP_SM>",
+            21,
+            "ap_ufixed cannot use AP_WRAP_SM",
+        );
     }
 
     #[test]

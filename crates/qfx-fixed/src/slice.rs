@@ -153,7 +153,8 @@ struct Consts<L> {
 
 impl<L: Lane> Consts<L> {
     fn new(format: &Format, lo: i128, hi: i128, overflow: FastOverflow) -> Consts<L> {
-        let pow2 = |e: i64| L::from_f64(f64::from_bits(((e.clamp(-1022, 1023) + 1023) as u64) << 52));
+        let pow2 =
+            |e: i64| L::from_f64(f64::from_bits(((e.clamp(-1022, 1023) + 1023) as u64) << 52));
         let (f, w) = (format.frac_bits(), format.width() as i64);
         Consts {
             scale: pow2(f),
@@ -511,7 +512,8 @@ fn block_generic<L: Lane, T: Output, const Q: u8, const O: u8>(
     let (mut above, mut below) = (0u32, 0u32);
     for ((x, y), k) in input.iter().zip(output.iter_mut()).zip(clip.iter_mut()) {
         let v = L::from_f32(*x) * c.scale;
-        slow |= !(v.abs() < L::LIMIT);
+        let in_domain = v.abs() < L::LIMIT; // false for NaN too
+        slow |= !in_domain;
         let q = round::<L, Q>(v);
         let is_above = q > c.hi;
         let is_below = q < c.lo;
@@ -576,7 +578,15 @@ macro_rules! block_table {
         }
     };
 }
-block_table!(Q_TRN, Q_TRN_ZERO, Q_RND, Q_RND_ZERO, Q_RND_MIN_INF, Q_RND_INF, Q_RND_CONV);
+block_table!(
+    Q_TRN,
+    Q_TRN_ZERO,
+    Q_RND,
+    Q_RND_ZERO,
+    Q_RND_MIN_INF,
+    Q_RND_INF,
+    Q_RND_CONV
+);
 
 fn quant_code(q: Quant) -> u8 {
     match q {

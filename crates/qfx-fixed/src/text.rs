@@ -129,28 +129,44 @@ mod tests {
             ("-0X1P+4", -16.0),
             ("0x.8", 0.5),
             ("0x10", 16.0),
-            ("0x1.fffffffffffff8p0", 2.0),  // tie rounds to even (up)
+            ("0x1.fffffffffffff8p0", 2.0), // tie rounds to even (up)
             ("0x1.fffffffffffff7p0", 2.0 - f64::EPSILON),
             ("0x1p-1074", f64::from_bits(1)),
-            ("0x1p-1075", 0.0),             // tie to even: 0
+            ("0x1p-1075", 0.0), // tie to even: 0
             ("0x1.8p-1075", f64::from_bits(1)),
             ("0x1p1024", f64::INFINITY),
             ("-0.1", -0.1),
             ("1e-5", 1e-5),
             ("+.5", 0.5),
-            ("0x123456789abcdef0123456789p-100", 0x123456789abcdef0123456789u128 as f64 * 2f64.powi(-100)),
+            (
+                "0x123456789abcdef0123456789p-100",
+                0x123456789abcdef0123456789u128 as f64 * 2f64.powi(-100),
+            ),
         ];
         for (text, want) in table {
             assert_eq!(parse_f64(text).unwrap(), want, "{text}");
         }
-        for bad in ["", "-", "abc", "1.2.3", "0x", "0xp3", "0x1p", "0x1.g", "--1", "1e", "0x1p+-3"] {
+        for bad in [
+            "", "-", "abc", "1.2.3", "0x", "0xp3", "0x1p", "0x1.g", "--1", "1e", "0x1p+-3",
+        ] {
             assert!(parse_f64(bad).is_err(), "{bad:?} parsed");
         }
     }
 
     #[test]
     fn hex_round_trips() {
-        for x in [0.1875, -16.0, 0.1, f64::MAX, f64::MIN_POSITIVE, f64::from_bits(1), 1.0, -0.0, 0.0, 3e-310] {
+        for x in [
+            0.1875,
+            -16.0,
+            0.1,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            f64::from_bits(1),
+            1.0,
+            -0.0,
+            0.0,
+            3e-310,
+        ] {
             let h = hex_f64(x);
             assert_eq!(parse_f64(&h).unwrap().to_bits(), x.to_bits(), "{x} -> {h}");
         }

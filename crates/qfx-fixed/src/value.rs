@@ -339,7 +339,15 @@ impl Fixed {
     fn cmp_value(&self, other: &Fixed) -> Ordering {
         let (na, ma) = self.sign_magnitude();
         let (nb, mb) = other.sign_magnitude();
-        let sign = |neg: bool, mag: u128| if mag == 0 { 0 } else if neg { -1 } else { 1 };
+        let sign = |neg: bool, mag: u128| {
+            if mag == 0 {
+                0
+            } else if neg {
+                -1
+            } else {
+                1
+            }
+        };
         let (sa, sb) = (sign(na, ma), sign(nb, mb));
         if sa != sb || sa == 0 {
             return sa.cmp(&sb);
@@ -443,7 +451,10 @@ mod tests {
         assert_eq!(a.sub(&u).unwrap().to_f64(), -0.75);
         assert_eq!(u.neg().unwrap().to_f64(), -2.25);
         let wide = Fixed::zero(fmt("ap_fixed<100,50>"));
-        assert!(matches!(wide.mul(&wide), Err(Error::ResultTooWide { width: 200 })));
+        assert!(matches!(
+            wide.mul(&wide),
+            Err(Error::ResultTooWide { width: 200 })
+        ));
     }
 
     #[test]
@@ -474,7 +485,10 @@ mod tests {
     fn to_float_rounds_once() {
         // 2^-1075 · 3 is 1.5 subnormal LSBs: ties-to-even gives 2 LSBs.
         let t = Format::signed(8, 8 - 1075).unwrap();
-        assert_eq!(Fixed::from_code(3, t).unwrap().to_f64(), 2.0 * f64::from_bits(1));
+        assert_eq!(
+            Fixed::from_code(3, t).unwrap().to_f64(),
+            2.0 * f64::from_bits(1)
+        );
         // A 60-bit code rounds to nearest.
         let big = Fixed::from_code((1i128 << 59) + 1, Format::signed(61, 61).unwrap()).unwrap();
         assert_eq!(big.to_f64(), 2f64.powi(59));
@@ -483,15 +497,24 @@ mod tests {
         assert_eq!(huge.to_f64(), f64::INFINITY);
         // f32 from an f64-exact value that is a tie at f32 precision rounds to even.
         let t = Format::signed(40, 40).unwrap();
-        assert_eq!(Fixed::from_code((1 << 24) + 1, t).unwrap().to_f32(), 16777216.0);
-        assert_eq!(Fixed::from_code((1 << 24) + 3, t).unwrap().to_f32(), 16777220.0);
+        assert_eq!(
+            Fixed::from_code((1 << 24) + 1, t).unwrap().to_f32(),
+            16777216.0
+        );
+        assert_eq!(
+            Fixed::from_code((1 << 24) + 3, t).unwrap().to_f32(),
+            16777220.0
+        );
     }
 
     #[test]
     fn nonfinite_inputs() {
         let sat = fmt("ap_fixed<8,3,AP_TRN,AP_SAT>");
         let wrap = fmt("ap_fixed<8,3>");
-        assert!(matches!(Fixed::from_f64(f64::INFINITY, sat), Err(Error::NonFinite(_))));
+        assert!(matches!(
+            Fixed::from_f64(f64::INFINITY, sat),
+            Err(Error::NonFinite(_))
+        ));
         assert_eq!(Fixed::from_f64_hls(f64::INFINITY, sat).to_f64(), 3.96875);
         assert_eq!(Fixed::from_f64_hls(f64::NEG_INFINITY, sat).to_f64(), -4.0);
         assert_eq!(Fixed::from_f64_hls(f64::INFINITY, wrap).to_f64(), 0.0);

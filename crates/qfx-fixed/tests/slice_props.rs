@@ -48,22 +48,52 @@ fn reference_round(v: f64, q: Quant) -> f64 {
         Quant::Trn => fl,
         Quant::TrnZero => v.trunc(),
         Quant::Rnd if tie => fl + 1.0,
-        Quant::RndZero if tie => if v < 0.0 { fl + 1.0 } else { fl },
+        Quant::RndZero if tie => {
+            if v < 0.0 {
+                fl + 1.0
+            } else {
+                fl
+            }
+        }
         Quant::RndMinInf if tie => fl,
-        Quant::RndInf if tie => if v < 0.0 { fl } else { fl + 1.0 },
-        Quant::RndConv if tie => if fl % 2.0 == 0.0 { fl } else { fl + 1.0 },
+        Quant::RndInf if tie => {
+            if v < 0.0 {
+                fl
+            } else {
+                fl + 1.0
+            }
+        }
+        Quant::RndConv if tie => {
+            if fl % 2.0 == 0.0 {
+                fl
+            } else {
+                fl + 1.0
+            }
+        }
         _ => nearest,
     }
 }
 
 fn reference_clip(x: f32, f: &Format) -> i8 {
     let hi = f.max_code();
-    let lo = if f.overflow() == Overflow::SatSym && f.is_signed() { f.min_code() | 1 } else { f.min_code() };
+    let lo = if f.overflow() == Overflow::SatSym && f.is_signed() {
+        f.min_code() | 1
+    } else {
+        f.min_code()
+    };
     let v = x as f64 * 2f64.powi(f.frac_bits() as i32);
     // From 2^52 on, every f64 is an integer: nothing to round.
-    let q = if v.abs() < 2f64.powi(52) { reference_round(v, f.quant()) } else { v };
+    let q = if v.abs() < 2f64.powi(52) {
+        reference_round(v, f.quant())
+    } else {
+        v
+    };
     if !x.is_finite() || q.abs() >= 2f64.powi(126) {
-        return if x.is_sign_negative() { CLIP_BELOW } else { CLIP_ABOVE };
+        return if x.is_sign_negative() {
+            CLIP_BELOW
+        } else {
+            CLIP_ABOVE
+        };
     }
     let q = q as i128;
     if q > hi {
@@ -112,12 +142,20 @@ proptest! {
 fn threads_do_not_change_results() {
     let format: Format = "ap_fixed<8,3,AP_RND_CONV,AP_SAT>".parse().unwrap();
     let quantizer = SliceQuantizer::new(format);
-    let xs: Vec<f32> = (0..300_001).map(|i| ((i as f32) * 0.618_034).sin() * 5.0).collect();
+    let xs: Vec<f32> = (0..300_001)
+        .map(|i| ((i as f32) * 0.618_034).sin() * 5.0)
+        .collect();
     let run = |threads| {
         let mut out = vec![0f32; xs.len()];
         let mut clip = vec![0i8; xs.len()];
-        let stats = quantizer.quantize(&xs, &mut out, &mut clip, threads).unwrap();
-        (out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), clip, stats)
+        let stats = quantizer
+            .quantize(&xs, &mut out, &mut clip, threads)
+            .unwrap();
+        (
+            out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            clip,
+            stats,
+        )
     };
     let one = run(1);
     assert!(one.2.above > 0 && one.2.below > 0);
@@ -133,5 +171,7 @@ fn length_mismatch_and_wide_codes_are_errors() {
     assert!(q.quantize(&[1.0; 3], &mut out, &mut clip, 1).is_err());
     let wide = SliceQuantizer::new("ap_fixed<40,3>".parse().unwrap());
     let mut codes = [0i32; 3];
-    assert!(wide.quantize_codes(&[1.0; 3], &mut codes, &mut clip, 1).is_err());
+    assert!(wide
+        .quantize_codes(&[1.0; 3], &mut codes, &mut clip, 1)
+        .is_err());
 }

@@ -170,7 +170,14 @@ pub fn generate(seed: u64, size: SuiteSize) -> Suite {
 
 /// A format with the given modes, a width in 1..=max_width (small widths more often) and
 /// I in −4..=W+4.
-fn random_format(rng: &mut Rng, max_width: u32, signed: bool, q: Quant, o: Overflow, n: u32) -> Format {
+fn random_format(
+    rng: &mut Rng,
+    max_width: u32,
+    signed: bool,
+    q: Quant,
+    o: Overflow,
+    n: u32,
+) -> Format {
     // The headers refuse unsigned AP_WRAP_SM; so does qfx-fixed.
     let signed = signed || o == Overflow::WrapSm;
     let w = match rng.range(0, 9) {
@@ -192,7 +199,12 @@ fn pow2(e: i64) -> f64 {
 fn aimed_input(rng: &mut Rng, f: &Format) -> f64 {
     let lsb = pow2(-f.frac_bits());
     let (min, max) = (f.min_code() as f64, f.max_code() as f64);
-    let code = |rng: &mut Rng| rng.range(f.min_code().max(-(1 << 62)) as i64 - 4, f.max_code().min(1 << 62) as i64 + 4) as f64;
+    let code = |rng: &mut Rng| {
+        rng.range(
+            f.min_code().max(-(1 << 62)) as i64 - 4,
+            f.max_code().min(1 << 62) as i64 + 4,
+        ) as f64
+    };
     let x = match rng.range(0, 19) {
         0 | 1 => code(rng) * lsb,
         2 => (code(rng) * lsb).next_up(),
@@ -200,7 +212,18 @@ fn aimed_input(rng: &mut Rng, f: &Format) -> f64 {
         4 | 5 => (code(rng) + 0.5) * lsb, // ties
         6 => ((code(rng) + 0.5) * lsb).next_up(),
         7 => ((code(rng) + 0.5) * lsb).next_down(),
-        8 => rng.pick(&[max, max + 0.5, max + 1.0, min, min - 0.5, min - 1.0, max - 0.5, min + 0.5]) * lsb,
+        8 => {
+            rng.pick(&[
+                max,
+                max + 0.5,
+                max + 1.0,
+                min,
+                min - 0.5,
+                min - 1.0,
+                max - 0.5,
+                min + 0.5,
+            ]) * lsb
+        }
         9 => {
             let t = rng.pick(&[max, max + 0.5, max + 1.0, min, min - 0.5, min - 1.0]) * lsb;
             if rng.chance(0.5) {
@@ -211,7 +234,14 @@ fn aimed_input(rng: &mut Rng, f: &Format) -> f64 {
         }
         10 => pow2(f.int_bits() as i64 + rng.range(-2, 3)) * rng.pick(&[1.0, -1.0]),
         11 => pow2(rng.range(60, 1023)) * (1.0 + rng.range(0, 1 << 20) as f64 / (1 << 20) as f64),
-        12 => rng.pick(&[f64::MAX, -f64::MAX, f64::INFINITY, f64::NEG_INFINITY, 0.0, -0.0]),
+        12 => rng.pick(&[
+            f64::MAX,
+            -f64::MAX,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            0.0,
+            -0.0,
+        ]),
         13 => pow2(-rng.range(0, 1074)) * rng.pick(&[1.0, -1.0, 1.5, -1.75]),
         14 => f64::from_bits(rng.range(1, (1 << 52) - 1) as u64) * rng.pick(&[1.0, -1.0]), // subnormal
         15 => lsb * pow2(-rng.range(1, 60)) * rng.pick(&[1.0, -1.0, 3.0, -3.0]),

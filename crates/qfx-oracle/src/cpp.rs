@@ -35,7 +35,11 @@ pub struct Outcomes {
 
 /// The full C++ type, e.g. `ap_fixed<8,3,AP_RND_CONV,AP_SAT,0>`.
 fn cpp_type(f: &Format) -> String {
-    let name = if f.is_signed() { "ap_fixed" } else { "ap_ufixed" };
+    let name = if f.is_signed() {
+        "ap_fixed"
+    } else {
+        "ap_ufixed"
+    };
     format!(
         "{name}<{},{},{},{},{}>",
         f.width(),
@@ -76,10 +80,16 @@ static double from_bits(unsigned long long b) {
 
 fn cast_program(types: &[Format]) -> String {
     let mut s = String::from(PRELUDE);
-    s.push_str("int main() {\n  setvbuf(stdout, NULL, _IOLBF, 0);\n  int k;\n  unsigned long long a;\n");
+    s.push_str(
+        "int main() {\n  setvbuf(stdout, NULL, _IOLBF, 0);\n  int k;\n  unsigned long long a;\n",
+    );
     s.push_str("  while (scanf(\"%d %llx\", &k, &a) == 2) {\n    double x = from_bits(a);\n    switch (k) {\n");
     for (k, f) in types.iter().enumerate() {
-        let _ = writeln!(s, "      case {k}: {{ {} v = x; put(v); break; }}", cpp_type(f));
+        let _ = writeln!(
+            s,
+            "      case {k}: {{ {} v = x; put(v); break; }}",
+            cpp_type(f)
+        );
     }
     s.push_str("      default: return 2;\n    }\n    putchar('\\n');\n  }\n  return 0;\n}\n");
     s
@@ -87,7 +97,9 @@ fn cast_program(types: &[Format]) -> String {
 
 fn op_program(suite: &Suite) -> String {
     let mut s = String::from(PRELUDE);
-    s.push_str("int main() {\n  setvbuf(stdout, NULL, _IOLBF, 0);\n  int k;\n  unsigned long long a, b;\n");
+    s.push_str(
+        "int main() {\n  setvbuf(stdout, NULL, _IOLBF, 0);\n  int k;\n  unsigned long long a, b;\n",
+    );
     s.push_str("  while (scanf(\"%d %llx %llx\", &k, &a, &b) == 3) {\n    double x = from_bits(a), y = from_bits(b);\n    switch (k) {\n");
     for (k, t) in suite.op_types.iter().enumerate() {
         let _ = writeln!(
@@ -120,18 +132,24 @@ fn spawn_compile(headers: &Path, source: &Path, binary: &Path) -> Result<Child, 
 }
 
 fn finish_compile(child: Child, source: &Path) -> Result<(), String> {
-    let out = child.wait_with_output().map_err(|e| format!("g++ failed: {e}"))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("g++ failed: {e}"))?;
     if out.status.success() {
         return Ok(());
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
     let head: String = stderr.lines().take(20).collect::<Vec<_>>().join("\n");
-    Err(format!("g++ could not compile {}:\n{head}", source.display()))
+    Err(format!(
+        "g++ could not compile {}:\n{head}",
+        source.display()
+    ))
 }
 
 fn run_program(binary: &Path, input: &str) -> Result<String, String> {
     let input_file = binary.with_extension("in");
-    std::fs::write(&input_file, input).map_err(|e| format!("cannot write {}: {e}", input_file.display()))?;
+    std::fs::write(&input_file, input)
+        .map_err(|e| format!("cannot write {}: {e}", input_file.display()))?;
     let stdin = std::fs::File::open(&input_file).map_err(|e| e.to_string())?;
     let out = Command::new(binary)
         .stdin(stdin)
@@ -145,7 +163,8 @@ fn run_program(binary: &Path, input: &str) -> Result<String, String> {
 }
 
 fn parse_raw(text: &str) -> Result<u128, String> {
-    u128::from_str_radix(text, 16).map_err(|_| format!("bad raw bits `{text}` from the C++ program"))
+    u128::from_str_radix(text, 16)
+        .map_err(|_| format!("bad raw bits `{text}` from the C++ program"))
 }
 
 /// Parses one line of the operator program's output.
@@ -154,7 +173,10 @@ fn parse_op_line(line: &str) -> Result<OpOutcome, String> {
     if f.len() != 5 {
         return Err(format!("bad line from the C++ program: `{line}`"));
     }
-    let num = |s: &str| s.parse::<i64>().map_err(|_| format!("bad number `{s}` in `{line}`"));
+    let num = |s: &str| {
+        s.parse::<i64>()
+            .map_err(|_| format!("bad number `{s}` in `{line}`"))
+    };
     Ok(OpOutcome {
         width: num(f[0])? as u32,
         int_bits: num(f[1])? as i32,
@@ -167,7 +189,8 @@ fn parse_op_line(line: &str) -> Result<OpOutcome, String> {
 /// Compiles the suite's two programs (in parallel) in `work` and runs them on its inputs.
 pub fn run_suite(headers: &Path, work: &Path, suite: &Suite) -> Result<Outcomes, String> {
     std::fs::create_dir_all(work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
-    let paths = |name: &str| -> (PathBuf, PathBuf) { (work.join(format!("{name}.cpp")), work.join(name)) };
+    let paths =
+        |name: &str| -> (PathBuf, PathBuf) { (work.join(format!("{name}.cpp")), work.join(name)) };
     let (cast_src, cast_bin) = paths("oracle_casts");
     let (op_src, op_bin) = paths("oracle_ops");
     std::fs::write(&cast_src, cast_program(&suite.cast_types)).map_err(|e| e.to_string())?;

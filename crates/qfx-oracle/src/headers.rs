@@ -19,16 +19,27 @@ pub fn ensure_headers(cache: &Path) -> Result<PathBuf, String> {
     if dir.join("ap_fixed.h").is_file() {
         return Ok(dir);
     }
-    std::fs::create_dir_all(cache).map_err(|e| format!("cannot create {}: {e}", cache.display()))?;
+    std::fs::create_dir_all(cache)
+        .map_err(|e| format!("cannot create {}: {e}", cache.display()))?;
     let download = cache.join("wheel");
     let status = Command::new("python3")
-        .args(["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:", "-d"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            "-d",
+        ])
         .arg(&download)
         .arg(format!("hls4ml=={HLS4ML_VERSION}"))
         .status()
         .map_err(|e| format!("cannot run python3 -m pip: {e}"))?;
     if !status.success() {
-        return Err(format!("pip download hls4ml=={HLS4ML_VERSION} failed ({status})"));
+        return Err(format!(
+            "pip download hls4ml=={HLS4ML_VERSION} failed ({status})"
+        ));
     }
     let wheel = download.join(format!("hls4ml-{HLS4ML_VERSION}-py3-none-any.whl"));
     // Unpack into a temporary folder and rename it into place, so an interrupted run never
@@ -60,7 +71,10 @@ with zipfile.ZipFile(wheel) as z:
         .map_err(|e| format!("cannot run python3: {e}"))?;
     if !status.success() {
         let _ = std::fs::remove_dir_all(&partial);
-        return Err(format!("cannot unpack the ap_types headers from {}", wheel.display()));
+        return Err(format!(
+            "cannot unpack the ap_types headers from {}",
+            wheel.display()
+        ));
     }
     match std::fs::rename(&partial, &dir) {
         Ok(()) => {}

@@ -68,7 +68,11 @@ pub fn compare(suite: &Suite, outcomes: &Outcomes) -> Report {
         let format = &suite.cast_types[*k];
         let got = expected_cast(format, *x);
         report.record(got == *want, || {
-            format!("cast {format} <- {} ({:#x}): headers {want:#x}, qfx {got:#x}", qfx_fixed::hex_f64(*x), x.to_bits())
+            format!(
+                "cast {format} <- {} ({:#x}): headers {want:#x}, qfx {got:#x}",
+                qfx_fixed::hex_f64(*x),
+                x.to_bits()
+            )
         });
     }
     for ((k, a, b), want) in suite.ops.iter().zip(&outcomes.ops) {
@@ -91,8 +95,19 @@ pub fn compare(suite: &Suite, outcomes: &Outcomes) -> Report {
 
 /// Full type spelling with all five arguments and no spaces (one token in a golden line).
 fn full_type(f: &Format) -> String {
-    let name = if f.is_signed() { "ap_fixed" } else { "ap_ufixed" };
-    format!("{name}<{},{},{},{},{}>", f.width(), f.int_bits(), f.quant(), f.overflow(), f.sat_bits())
+    let name = if f.is_signed() {
+        "ap_fixed"
+    } else {
+        "ap_ufixed"
+    };
+    format!(
+        "{name}<{},{},{},{},{}>",
+        f.width(),
+        f.int_bits(),
+        f.quant(),
+        f.overflow(),
+        f.sat_bits()
+    )
 }
 
 /// Golden-vector text: the suite with the headers' answers, one case per line.
@@ -105,7 +120,12 @@ pub fn golden_text(suite: &Suite, outcomes: &Outcomes, seed: u64) -> String {
         headers::HLS4ML_VERSION
     );
     for ((k, x), raw) in suite.casts.iter().zip(&outcomes.casts) {
-        let _ = writeln!(s, "cast {} {:016x} {raw:x}", full_type(&suite.cast_types[*k]), x.to_bits());
+        let _ = writeln!(
+            s,
+            "cast {} {:016x} {raw:x}",
+            full_type(&suite.cast_types[*k]),
+            x.to_bits()
+        );
     }
     for ((k, a, b), o) in suite.ops.iter().zip(&outcomes.ops) {
         let t = &suite.op_types[*k];
@@ -131,7 +151,10 @@ pub fn golden_text(suite: &Suite, outcomes: &Outcomes, seed: u64) -> String {
 /// Parses golden-vector text back into a suite and the headers' answers.
 pub fn parse_golden(text: &str) -> Result<(Suite, Outcomes), String> {
     let mut suite = Suite::default();
-    let mut outcomes = Outcomes { casts: Vec::new(), ops: Vec::new() };
+    let mut outcomes = Outcomes {
+        casts: Vec::new(),
+        ops: Vec::new(),
+    };
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -141,7 +164,11 @@ pub fn parse_golden(text: &str) -> Result<(Suite, Outcomes), String> {
         let f: Vec<&str> = line.split_whitespace().collect();
         let ty = |s: &str| s.parse::<Format>().map_err(|e| bad(&e.to_string()));
         let hex = |s: &str| u128::from_str_radix(s, 16).map_err(|_| bad("bad hex"));
-        let dbl = |s: &str| u64::from_str_radix(s, 16).map(f64::from_bits).map_err(|_| bad("bad input bits"));
+        let dbl = |s: &str| {
+            u64::from_str_radix(s, 16)
+                .map(f64::from_bits)
+                .map_err(|_| bad("bad input bits"))
+        };
         let int = |s: &str| s.parse::<i64>().map_err(|_| bad("bad integer"));
         match (f[0], f.len()) {
             ("cast", 4) => {
@@ -151,8 +178,15 @@ pub fn parse_golden(text: &str) -> Result<(Suite, Outcomes), String> {
             }
             (op, 11) => {
                 let op = Op::from_name(op).ok_or_else(|| bad("unknown operator"))?;
-                suite.op_types.push(OpTypes { op, lhs: ty(f[1])?, rhs: ty(f[2])?, out: ty(f[3])? });
-                suite.ops.push((suite.op_types.len() - 1, dbl(f[4])?, dbl(f[5])?));
+                suite.op_types.push(OpTypes {
+                    op,
+                    lhs: ty(f[1])?,
+                    rhs: ty(f[2])?,
+                    out: ty(f[3])?,
+                });
+                suite
+                    .ops
+                    .push((suite.op_types.len() - 1, dbl(f[4])?, dbl(f[5])?));
                 outcomes.ops.push(OpOutcome {
                     width: int(f[6])? as u32,
                     int_bits: int(f[7])? as i32,

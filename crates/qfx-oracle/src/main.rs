@@ -54,7 +54,10 @@ fn run() -> Result<ExitCode, String> {
     let suite = generate(seed, size);
     let outcomes = run_suite(&headers, &cache.join(format!("work-{command}")), &suite)?;
     let report = compare(&suite, &outcomes);
-    println!("seed {seed}: {} cases compared, {} mismatches", report.cases, report.mismatches);
+    println!(
+        "seed {seed}: {} cases compared, {} mismatches",
+        report.cases, report.mismatches
+    );
     for e in &report.examples {
         println!("  {e}");
     }
@@ -65,5 +68,9 @@ fn run() -> Result<ExitCode, String> {
         std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
         println!("wrote {} cases to {}", suite.len(), path.display());
     }
-    Ok(if report.mismatches == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if report.mismatches == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

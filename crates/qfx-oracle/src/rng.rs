@@ -22,7 +22,11 @@ impl Rng {
     /// Uniform in `lo..=hi` (any `lo <= hi`, even spans wider than `i64::MAX`).
     pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
         let span = (hi.wrapping_sub(lo) as u64).wrapping_add(1);
-        let offset = if span == 0 { self.next_u64() } else { self.next_u64() % span };
+        let offset = if span == 0 {
+            self.next_u64()
+        } else {
+            self.next_u64() % span
+        };
         lo.wrapping_add(offset as i64)
     }
 

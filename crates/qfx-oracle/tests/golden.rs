@@ -9,7 +9,10 @@ fn golden_vectors_match_bit_for_bit() {
     let text = std::fs::read_to_string(path).expect("golden/vectors.txt is committed");
     let (suite, outcomes) = parse_golden(&text).expect("golden vectors parse");
     let report = compare(&suite, &outcomes);
-    println!("golden vectors: {} cases compared, {} mismatches", report.cases, report.mismatches);
+    println!(
+        "golden vectors: {} cases compared, {} mismatches",
+        report.cases, report.mismatches
+    );
     assert!(report.cases >= 7000, "only {} golden cases", report.cases);
     assert!(suite.casts.len() >= 5000 && suite.ops.len() >= 1500);
     assert_eq!(report.mismatches, 0, "{:#?}", report.examples);

@@ -32,7 +32,8 @@ fn headers_agree_bit_for_bit() {
         Err(e) => return skip(&e),
     };
     let suite = generate(seed, SuiteSize::CI);
-    let outcomes = run_suite(&headers, &cache.join("work-live"), &suite).expect("oracle programs run");
+    let outcomes =
+        run_suite(&headers, &cache.join("work-live"), &suite).expect("oracle programs run");
     let report = compare(&suite, &outcomes);
     println!(
         "live oracle seed {seed}: {} cases compared ({} casts, {} operations), {} mismatches",

@@ -16,11 +16,22 @@ pub fn run() -> Result<()> {
     let max = Fixed::from_code(t.max_code(), t)?;
     let lsb = Fixed::from_code(1, t)?;
     println!("== The number model");
-    println!("{t}: W={} bits, I={} integer bits, F={} fractional bits", t.width(), t.int_bits(), t.frac_bits());
-    println!("  range [{min}, {max}], LSB {lsb}; a value is an 8-bit code times 2^-{}", t.frac_bits());
+    println!(
+        "{t}: W={} bits, I={} integer bits, F={} fractional bits",
+        t.width(),
+        t.int_bits(),
+        t.frac_bits()
+    );
+    println!(
+        "  range [{min}, {max}], LSB {lsb}; a value is an 8-bit code times 2^-{}",
+        t.frac_bits()
+    );
 
     println!("\n== Quantization modes on ties (x = ±2.5 and ±1.5 LSB, into ap_fixed<8,8>)");
-    println!("{:<16}{:>8}{:>8}{:>8}{:>8}", "mode", "2.5", "-2.5", "1.5", "-1.5");
+    println!(
+        "{:<16}{:>8}{:>8}{:>8}{:>8}",
+        "mode", "2.5", "-2.5", "1.5", "-1.5"
+    );
     for q in Quant::ALL {
         let f = Format::signed(8, 8)?.with_quant(q);
         let row: Vec<String> = [2.5, -2.5, 1.5, -1.5]
@@ -41,7 +52,12 @@ pub fn run() -> Result<()> {
     ] {
         let f = Format::signed(6, 2)?.with_overflow(o, n)?;
         let v = Fixed::from_f64(2.5, f)?;
-        println!("  {:<32} -> {:>8}  (code 0x{:02x})", f.to_string(), v.to_string(), v.raw_bits());
+        println!(
+            "  {:<32} -> {:>8}  (code 0x{:02x})",
+            f.to_string(),
+            v.to_string(),
+            v.raw_bits()
+        );
     }
 
     println!("\n== Arithmetic is exact; rounding happens on assignment");
@@ -68,7 +84,9 @@ pub fn run() -> Result<()> {
 
     println!("\n== Slice kernel (the QAT hot path), 4M values, this machine, one thread");
     let n = 1 << 22;
-    let xs: Vec<f32> = (0..n).map(|i| ((i as f32) * 0.618_034).sin() * 6.0).collect();
+    let xs: Vec<f32> = (0..n)
+        .map(|i| ((i as f32) * 0.618_034).sin() * 6.0)
+        .collect();
     let mut ys = vec![0f32; n];
     let mut clip = vec![0i8; n];
     let q = SliceQuantizer::new(t);

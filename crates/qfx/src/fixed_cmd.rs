@@ -15,7 +15,9 @@ use qfx_fixed::{parse_f64, Fixed, Format};
 #[derive(Subcommand)]
 pub enum FixedCommand {
     /// Casts each number on stdin (one per line) into a type; prints its raw code and exact value.
-    #[command(after_help = "Example:\n  printf '0.046875\\n100\\n-0x1.8p-3\\n' | qfx fixed cast --type 'ap_fixed<8,3,AP_RND_CONV,AP_SAT>'\n  0x02 0.0625\n  0x7f 3.96875\n  0xfa -0.1875")]
+    #[command(
+        after_help = "Example:\n  printf '0.046875\\n100\\n-0x1.8p-3\\n' | qfx fixed cast --type 'ap_fixed<8,3,AP_RND_CONV,AP_SAT>'\n  0x02 0.0625\n  0x7f 3.96875\n  0xfa -0.1875"
+    )]
     Cast {
         /// Target type, e.g. 'ap_fixed<8,3,AP_RND_CONV,AP_SAT>', 'ap_ufixed<4,2>', 'ap_int<12>'.
         #[arg(long = "type", value_name = "TYPE", value_parser = parse_format)]
@@ -25,7 +27,9 @@ pub enum FixedCommand {
     ///
     /// Prints the HLS result type, the result's raw code and exact value, and with --out the raw
     /// code and value after assigning the result to OUT.
-    #[command(after_help = "Example:\n  echo '1.5 -2.25' | qfx fixed op --op mul --lhs 'ap_fixed<8,3>' --rhs 'ap_fixed<8,3>' --out 'ap_fixed<6,3,AP_RND,AP_SAT>'\n  ap_fixed<16,6> 0xfca0 -3.375 0x24 -3.5")]
+    #[command(
+        after_help = "Example:\n  echo '1.5 -2.25' | qfx fixed op --op mul --lhs 'ap_fixed<8,3>' --rhs 'ap_fixed<8,3>' --out 'ap_fixed<6,2,AP_RND,AP_SAT>'\n  ap_fixed<16,6> 0xf280 -3.375 0x20 -2"
+    )]
     Op {
         /// The operator.
         #[arg(long, value_enum)]
@@ -67,7 +71,12 @@ pub fn run(cmd: FixedCommand) -> Result<()> {
             let v = Fixed::from_f64(nums[0], ty)?;
             Ok(format!("{} {v}", hex_code(&v)))
         }),
-        FixedCommand::Op { op, lhs, rhs, out: target } => process_lines(stdin, &mut out, 2, |nums| {
+        FixedCommand::Op {
+            op,
+            lhs,
+            rhs,
+            out: target,
+        } => process_lines(stdin, &mut out, 2, |nums| {
             let a = Fixed::from_f64(nums[0], lhs)?;
             let b = Fixed::from_f64(nums[1], rhs)?;
             let r = match op {
@@ -103,8 +112,16 @@ fn process_lines(
         }
         let fields: Vec<&str> = line.split_whitespace().collect();
         if fields.len() != arity {
-            let want = if arity == 1 { "one number" } else { "two numbers" };
-            bail!("line {n}: expected {want}, found {} fields in `{}`", fields.len(), line.trim());
+            let want = if arity == 1 {
+                "one number"
+            } else {
+                "two numbers"
+            };
+            bail!(
+                "line {n}: expected {want}, found {} fields in `{}`",
+                fields.len(),
+                line.trim()
+            );
         }
         let nums = fields
             .iter()
