@@ -19,18 +19,25 @@ pub const MAX_WIDTH: u32 = 128;
 pub enum Quant {
     /// `AP_TRN`: floor (toward −∞). The HLS default.
     #[default]
+    #[cfg_attr(feature = "serde", serde(rename = "AP_TRN"))]
     Trn,
     /// `AP_TRN_ZERO`: toward zero.
+    #[cfg_attr(feature = "serde", serde(rename = "AP_TRN_ZERO"))]
     TrnZero,
     /// `AP_RND`: nearest, ties toward +∞.
+    #[cfg_attr(feature = "serde", serde(rename = "AP_RND"))]
     Rnd,
     /// `AP_RND_ZERO`: nearest, ties toward zero.
+    #[cfg_attr(feature = "serde", serde(rename = "AP_RND_ZERO"))]
     RndZero,
     /// `AP_RND_MIN_INF`: nearest, ties toward −∞.
+    #[cfg_attr(feature = "serde", serde(rename = "AP_RND_MIN_INF"))]
     RndMinInf,
     /// `AP_RND_INF`: nearest, ties away from zero.
+    #[cfg_attr(feature = "serde", serde(rename = "AP_RND_INF"))]
     RndInf,
     /// `AP_RND_CONV`: nearest, ties to even (convergent rounding).
+    #[cfg_attr(feature = "serde", serde(rename = "AP_RND_CONV"))]
     RndConv,
 }
 
@@ -41,16 +48,21 @@ pub enum Overflow {
     /// `AP_WRAP`: keep the low `W` bits; with `N > 0` the `N` most significant bits saturate.
     /// The HLS default.
     #[default]
+    #[cfg_attr(feature = "serde", serde(rename = "AP_WRAP"))]
     Wrap,
     /// `AP_WRAP_SM`: sign-magnitude wrap. Signed types only: the headers stop a C simulation
     /// that creates an `ap_ufixed` with it, so [`Format::new`] refuses that combination.
+    #[cfg_attr(feature = "serde", serde(rename = "AP_WRAP_SM"))]
     WrapSm,
     /// `AP_SAT`: clamp to the minimum or maximum code.
+    #[cfg_attr(feature = "serde", serde(rename = "AP_SAT"))]
     Sat,
     /// `AP_SAT_ZERO`: any overflow gives zero.
+    #[cfg_attr(feature = "serde", serde(rename = "AP_SAT_ZERO"))]
     SatZero,
     /// `AP_SAT_SYM`: clamp to ±max; for signed types the most negative code is treated as an
     /// overflow and becomes −max, even when the value is exactly representable.
+    #[cfg_attr(feature = "serde", serde(rename = "AP_SAT_SYM"))]
     SatSym,
 }
 
