@@ -4,7 +4,7 @@ use qfx_fixed::{Fixed, Format, Overflow, Quant};
 
 use crate::rng::Rng;
 
-/// An arithmetic operator of the oracle.
+/// An operator of the oracle: binary `+ − ×`, unary negation, and shifts by an `int`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
     /// `a + b`
@@ -13,11 +13,17 @@ pub enum Op {
     Sub,
     /// `a * b`
     Mul,
+    /// `-a` (`b` unused)
+    Neg,
+    /// `a << k` with `k = (int)b`, possibly negative
+    Shl,
+    /// `a >> k` with `k = (int)b`, possibly negative
+    Shr,
 }
 
 impl Op {
     /// Every operator.
-    pub const ALL: [Op; 3] = [Op::Add, Op::Sub, Op::Mul];
+    pub const ALL: [Op; 6] = [Op::Add, Op::Sub, Op::Mul, Op::Neg, Op::Shl, Op::Shr];
 
     /// The name used in golden files and on the command line.
     pub fn name(self) -> &'static str {
@@ -25,16 +31,27 @@ impl Op {
             Op::Add => "add",
             Op::Sub => "sub",
             Op::Mul => "mul",
+            Op::Neg => "neg",
+            Op::Shl => "shl",
+            Op::Shr => "shr",
         }
     }
 
-    /// The C++ operator.
-    pub fn symbol(self) -> &'static str {
+    /// The C++ expression computing the result from `p`, `q` (operands) and `k` (shift).
+    pub fn cpp_expr(self) -> &'static str {
         match self {
-            Op::Add => "+",
-            Op::Sub => "-",
-            Op::Mul => "*",
+            Op::Add => "p + q",
+            Op::Sub => "p - q",
+            Op::Mul => "p * q",
+            Op::Neg => "-p",
+            Op::Shl => "p << k",
+            Op::Shr => "p >> k",
         }
+    }
+
+    /// True for the shifts, whose right operand is an `int` shift amount, not a value.
+    pub fn is_shift(self) -> bool {
+        matches!(self, Op::Shl | Op::Shr)
     }
 
     /// Parses [`Op::name`].
@@ -42,12 +59,15 @@ impl Op {
         Op::ALL.into_iter().find(|op| op.name() == name)
     }
 
-    /// Applies the operator with qfx-fixed.
-    pub fn apply(self, a: &Fixed, b: &Fixed) -> Result<Fixed, qfx_fixed::Error> {
+    /// Applies the operator with qfx-fixed (`shift` is the shift amount of `Shl`/`Shr`).
+    pub fn apply(self, a: &Fixed, b: &Fixed, shift: i32) -> Result<Fixed, qfx_fixed::Error> {
         match self {
             Op::Add => a.add(b),
             Op::Sub => a.sub(b),
             Op::Mul => a.mul(b),
+            Op::Neg => a.neg(),
+            Op::Shl => Ok(a.shl(shift)),
+            Op::Shr => Ok(a.shr(shift)),
         }
     }
 }
@@ -139,7 +159,13 @@ pub fn generate(seed: u64, size: SuiteSize) -> Suite {
         }
     }
     while suite.op_types.len() < size.op_types {
-        let op = Op::ALL[suite.op_types.len() % 3];
+        // Half the cases are + − ×, the other half negation and shifts.
+        let k = suite.op_types.len();
+        let op = if k % 2 == 0 {
+            Op::ALL[(k / 2) % 3]
+        } else {
+            Op::ALL[3 + (k / 2) % 3]
+        };
         let any = |rng: &mut Rng| {
             let (q, o) = (rng.pick(&Quant::ALL), rng.pick(&Overflow::ALL));
             let n = rng.range(0, 2) as u32;
@@ -154,14 +180,20 @@ pub fn generate(seed: u64, size: SuiteSize) -> Suite {
         };
         // Only pairs whose HLS result type qfx-fixed can hold (at most 128 bits).
         let zero = |f: Format| Fixed::zero(f);
-        if op.apply(&zero(types.lhs), &zero(types.rhs)).is_err() {
+        if op.apply(&zero(types.lhs), &zero(types.rhs), 0).is_err() {
             continue;
         }
         let index = suite.op_types.len();
         suite.op_types.push(types);
         for _ in 0..size.inputs_per_op_type {
             let a = operand(&mut rng, &types.lhs);
-            let b = operand(&mut rng, &types.rhs);
+            let b = if op.is_shift() {
+                // Shift amounts around the width, both directions.
+                let w = types.lhs.width() as i64;
+                rng.range(-w - 2, w + 2) as f64
+            } else {
+                operand(&mut rng, &types.rhs)
+            };
             suite.ops.push((index, a, b));
         }
     }

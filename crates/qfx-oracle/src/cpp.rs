@@ -104,10 +104,10 @@ fn op_program(suite: &Suite) -> String {
     for (k, t) in suite.op_types.iter().enumerate() {
         let _ = writeln!(
             s,
-            "      case {k}: {{ {} p = x; {} q = y; auto r = p {} q; {} o = r; put_typed(r); putchar(' '); put(o); break; }}",
+            "      case {k}: {{ {} p = x; {} q = y; int k = (int)y; (void)q; (void)k; auto r = {}; {} o = r; put_typed(r); putchar(' '); put(o); break; }}",
             cpp_type(&t.lhs),
             cpp_type(&t.rhs),
-            t.op.symbol(),
+            t.op.cpp_expr(),
             cpp_type(&t.out)
         );
     }

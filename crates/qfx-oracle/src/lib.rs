@@ -1,7 +1,7 @@
 //! The oracle: checks `qfx-fixed` bit for bit against the Xilinx `ap_types` headers.
 //!
 //! A seeded [`Suite`] of random types and aimed inputs is turned into two C++ programs (casts
-//! from `double`; `+ − ×` with the result type and a final cast), compiled with g++ against
+//! from `double`; `+ − ×`, negation and shifts with the result type and a final cast), compiled with g++ against
 //! the headers from the `hls4ml` wheel, run, and every raw bit pattern is compared with what
 //! `qfx-fixed` computes. The same machinery writes the committed golden vectors, so the suite
 //! is checked even where g++ or pip is missing.
@@ -48,9 +48,10 @@ pub fn expected_cast(format: &Format, x: f64) -> u128 {
 
 /// qfx-fixed's answer for an operator case (`None` if it refuses the operation).
 pub fn expected_op(t: &OpTypes, a: f64, b: f64) -> Option<OpOutcome> {
+    let shift = b as i32;
     let a = Fixed::from_f64_hls(a, t.lhs);
     let b = Fixed::from_f64_hls(b, t.rhs);
-    let r = t.op.apply(&a, &b).ok()?;
+    let r = t.op.apply(&a, &b, shift).ok()?;
     let f = r.format();
     Some(OpOutcome {
         width: f.width(),
@@ -116,7 +117,7 @@ pub fn golden_text(suite: &Suite, outcomes: &Outcomes, seed: u64) -> String {
         "# qfx-fixed golden vectors: answers of the Xilinx ap_types headers (hls4ml {}), seed {seed}.\n\
          # Regenerate with `cargo run -p qfx-oracle -- golden`. Inputs are raw IEEE-754 double bits.\n\
          # cast <type> <input> <raw>\n\
-         # <add|sub|mul> <T1> <T2> <T3> <a> <b> <result W> <result I> <result signed> <raw> <raw after T3>\n",
+         # <add|sub|mul|neg|shl|shr> <T1> <T2> <T3> <a> <b (shift amount for shl/shr)> <result W> <result I> <result signed> <raw> <raw after T3>\n",
         headers::HLS4ML_VERSION
     );
     for ((k, x), raw) in suite.casts.iter().zip(&outcomes.casts) {
