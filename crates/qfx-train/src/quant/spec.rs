@@ -1,0 +1,126 @@
+//! What a quantizer does, independent of tensors: word width, modes, granularity.
+
+use qfx_fixed::{Format, Overflow, Quant};
+use serde::{Deserialize, Serialize};
+
+use crate::error::TrainError;
+
+/// Whether one binary point covers the whole tensor or each output channel has its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Granularity {
+    /// One learned `f` for the tensor.
+    #[default]
+    PerTensor,
+    /// One learned `f` per index along `axis` (0 for conv/linear weights `[out, ...]`,
+    /// 1 for activations `[batch, channels, ...]`).
+    PerChannel {
+        /// The channel axis.
+        axis: usize,
+    },
+}
+
+/// A fixed-point quantizer's static description: everything except the binary point, which
+/// is the learned parameter `f` (`F = round(f)` fractional bits in the forward pass).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuantSpec {
+    /// Word width `W` in bits (1..=24 for training, so every value is exact in f32).
+    pub width: u32,
+    /// `ap_fixed` (true) or `ap_ufixed` (false).
+    pub signed: bool,
+    /// Quantization (rounding) mode.
+    pub quant: Quant,
+    /// Overflow mode.
+    pub overflow: Overflow,
+    /// Saturation bits `N` for the wrap modes.
+    #[serde(default)]
+    pub sat_bits: u32,
+    /// Per tensor or per channel.
+    #[serde(default)]
+    pub granularity: Granularity,
+}
+
+/// Widest word trained in f32: codes up to 2^24 and their products with powers of two are exact.
+pub const MAX_TRAIN_WIDTH: u32 = 24;
+
+impl QuantSpec {
+    /// A signed, rounding (`AP_RND_CONV`), saturating quantizer of `width` bits per tensor.
+    pub fn signed(width: u32) -> QuantSpec {
+        QuantSpec {
+            width,
+            signed: true,
+            quant: Quant::RndConv,
+            overflow: Overflow::Sat,
+            sat_bits: 0,
+            granularity: Granularity::PerTensor,
+        }
+    }
+
+    /// Checks that the spec can be trained: a valid format of at most 24 bits.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        if self.width == 0 || self.width > MAX_TRAIN_WIDTH {
+            return Err(TrainError::Spec(format!(
+                "width W = {} is outside 1..={MAX_TRAIN_WIDTH}: training keeps every fixed-point \
+                 value exact in f32, which holds up to 24-bit codes",
+                self.width
+            )));
+        }
+        self.format(0).map(|_| ())
+    }
+
+    /// The `ap_fixed` format for `frac_bits` fractional bits (`I = W − F`).
+    pub fn format(&self, frac_bits: i32) -> Result<Format, TrainError> {
+        let int_bits = self.width as i32 - frac_bits;
+        Format::new(
+            self.width,
+            int_bits,
+            self.signed,
+            self.quant,
+            self.overflow,
+            self.sat_bits,
+        )
+        .map_err(|e| TrainError::Spec(e.to_string()))
+    }
+
+    /// Number of learned binary points for a tensor of `shape`.
+    pub fn channels(&self, shape: &[usize]) -> Result<usize, TrainError> {
+        match self.granularity {
+            Granularity::PerTensor => Ok(1),
+            Granularity::PerChannel { axis } => shape.get(axis).copied().ok_or_else(|| {
+                TrainError::Spec(format!(
+                    "per-channel axis {axis} does not exist in a tensor of shape {shape:?}"
+                ))
+            }),
+        }
+    }
+
+    /// `(outer, channels, inner)`: the contiguous layout is `outer` repetitions of `channels`
+    /// blocks of `inner` elements, each block sharing one binary point.
+    pub fn blocks(&self, shape: &[usize]) -> (usize, usize, usize) {
+        match self.granularity {
+            Granularity::PerTensor => (1, 1, shape.iter().product()),
+            Granularity::PerChannel { axis } => (
+                shape[..axis].iter().product(),
+                shape[axis],
+                shape[axis + 1..].iter().product(),
+            ),
+        }
+    }
+
+    /// True when overflow wraps (`AP_WRAP`, `AP_WRAP_SM`) instead of saturating.
+    pub fn wraps(&self) -> bool {
+        !self.overflow.is_saturating()
+    }
+
+    /// The smallest and largest code after overflow handling of a saturating mode
+    /// (`AP_SAT_SYM` excludes the most negative code).
+    pub fn code_bounds(&self) -> (f64, f64) {
+        let f = self.format(0).expect("validated spec");
+        let lo = if self.overflow == Overflow::SatSym && self.signed {
+            f.min_code() | 1
+        } else {
+            f.min_code()
+        };
+        (lo as f64, f.max_code() as f64)
+    }
+}
