@@ -1,6 +1,15 @@
-//! Quantization-aware training with learned binary points, on burn.
+//! Quantization-aware training with learned binary points, on burn (pinned `=0.22.1`; no other
+//! qfx crate depends on it).
+//!
+//! - [`quant`]: the differentiable fixed-point quantizer (fused burn backend extension for the
+//!   Flex CPU backend, composed fallback for any backend), bit-exact with `qfx-fixed`.
+//! - [`Quantizer`]: a module holding one tensor's learnable binary point(s).
+//! - [`layers`]: fixed-point layers in which every tensor is quantized.
 
 mod error;
+pub mod layers;
 pub mod quant;
+mod quantizer;
 
 pub use error::TrainError;
+pub use quantizer::{Calibration, QTensor, Quantizer};

@@ -24,7 +24,7 @@ pub enum Granularity {
 /// is the learned parameter `f` (`F = round(f)` fractional bits in the forward pass).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuantSpec {
-    /// Word width `W` in bits (1..=24 for training, so every value is exact in f32).
+    /// Word width `W` in bits (1..=32; up to 24 every value is exact in f32).
     pub width: u32,
     /// `ap_fixed` (true) or `ap_ufixed` (false).
     pub signed: bool,
@@ -40,8 +40,9 @@ pub struct QuantSpec {
     pub granularity: Granularity,
 }
 
-/// Widest word trained in f32: codes up to 2^24 and their products with powers of two are exact.
-pub const MAX_TRAIN_WIDTH: u32 = 24;
+/// Widest word the quantizer accepts. Up to 24 bits every value of the format is an f32, so the
+/// forward pass is exact; wider formats (accumulators) give the f32 nearest to the exact value.
+pub const MAX_TRAIN_WIDTH: u32 = 32;
 
 impl QuantSpec {
     /// A signed, rounding (`AP_RND_CONV`), saturating quantizer of `width` bits per tensor.
@@ -56,12 +57,12 @@ impl QuantSpec {
         }
     }
 
-    /// Checks that the spec can be trained: a valid format of at most 24 bits.
+    /// Checks that the spec can be trained: a valid format of at most 32 bits.
     pub fn validate(&self) -> Result<(), TrainError> {
         if self.width == 0 || self.width > MAX_TRAIN_WIDTH {
             return Err(TrainError::Spec(format!(
-                "width W = {} is outside 1..={MAX_TRAIN_WIDTH}: training keeps every fixed-point \
-                 value exact in f32, which holds up to 24-bit codes",
+                "width W = {} is outside 1..={MAX_TRAIN_WIDTH} (training values are f32: exact up \
+                 to 24 bits, nearest f32 beyond)",
                 self.width
             )));
         }

@@ -1,0 +1,451 @@
+//! Fixed-point layers. Every tensor of the forward pass is on a fixed-point grid: weights,
+//! biases, accumulators, BatchNorm scale and shift, activations, residual sums and pooled
+//! values, each computed the way the deployed HLS code computes it.
+
+use burn::module::{Module, Param, RunningState};
+use burn::tensor::module::{conv2d, max_pool2d};
+use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
+use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use qfx_fixed::{Fixed, Format, Overflow, Quant};
+use serde::{Deserialize, Serialize};
+
+use crate::quant::{quantize, Granularity, QuantPath, QuantSpec};
+use crate::quantizer::{Calibration, QTensor, Quantizer};
+
+/// The formats of a model, derived from one `bits` setting.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuantConfig {
+    /// Word width of weights, biases, activations, BatchNorm scale and shift.
+    pub bits: u32,
+    /// Accumulator width (default `2·bits + 8`, at most 32).
+    pub acc_bits: Option<u32>,
+    /// Rounding of weights, biases and BatchNorm constants (computed offline: free in hardware).
+    pub weight_quant: Quant,
+    /// Rounding of activations (`AP_RND` costs one adder in hardware).
+    pub act_quant: Quant,
+    /// Overflow mode of weights and activations.
+    pub overflow: Overflow,
+    /// Overflow mode of accumulators.
+    pub acc_overflow: Overflow,
+    /// One binary point per output channel for weights and BatchNorm scales.
+    pub per_channel_weights: bool,
+    /// Learn the binary points (QFX); false freezes them at their calibrated values.
+    pub learn_binary_points: bool,
+    /// False: every quantizer passes values through (the float model).
+    pub enabled: bool,
+    /// Which quantizer implementation runs.
+    pub path: QuantPath,
+}
+
+impl Default for QuantConfig {
+    fn default() -> QuantConfig {
+        QuantConfig {
+            bits: 8,
+            acc_bits: None,
+            weight_quant: Quant::RndConv,
+            act_quant: Quant::Rnd,
+            overflow: Overflow::Sat,
+            acc_overflow: Overflow::Wrap,
+            per_channel_weights: true,
+            learn_binary_points: true,
+            enabled: true,
+            path: QuantPath::Auto,
+        }
+    }
+}
+
+impl QuantConfig {
+    /// The float model's configuration: same module tree, quantizers off.
+    pub fn float() -> QuantConfig {
+        QuantConfig { enabled: false, ..QuantConfig::default() }
+    }
+
+    fn spec(&self, width: u32, signed: bool, quant: Quant, overflow: Overflow, granularity: Granularity) -> QuantSpec {
+        QuantSpec { width, signed, quant, overflow, sat_bits: 0, granularity }
+    }
+
+    /// Weights with output channels on `axis`.
+    pub fn weight_spec(&self, axis: usize) -> QuantSpec {
+        let g = if self.per_channel_weights { Granularity::PerChannel { axis } } else { Granularity::PerTensor };
+        self.spec(self.bits, true, self.weight_quant, self.overflow, g)
+    }
+
+    /// Per-tensor activations.
+    pub fn act_spec(&self, signed: bool) -> QuantSpec {
+        self.spec(self.bits, signed, self.act_quant, self.overflow, Granularity::PerTensor)
+    }
+
+    /// Accumulators: truncating (their binary point is exact: `F_in + F_w`), channels on `axis`.
+    pub fn acc_spec(&self, axis: usize) -> QuantSpec {
+        let width = self.acc_bits.unwrap_or(2 * self.bits + 8).min(32);
+        let g = if self.per_channel_weights { Granularity::PerChannel { axis } } else { Granularity::PerTensor };
+        self.spec(width, true, Quant::Trn, self.acc_overflow, g)
+    }
+
+    /// A quantizer for `spec` with this configuration's switches.
+    pub fn quantizer(&self, spec: QuantSpec, channels: usize, frac: i32, device: &Device) -> Quantizer {
+        let mut q = Quantizer::new(spec, channels, frac, device);
+        q.enabled = self.enabled;
+        q.learn = self.learn_binary_points;
+        q.path = self.path;
+        q
+    }
+
+    /// A quantizer for activations, starting at 3 integer bits until calibrated.
+    pub fn act_quantizer(&self, signed: bool, device: &Device) -> Quantizer {
+        self.quantizer(self.act_spec(signed), 1, self.bits as i32 - 3, device)
+    }
+}
+
+/// Casts the accumulator `y` (channels on `axis`) to its format: `F = F_in + F_w[c]`.
+fn accumulate<const D: usize>(y: Tensor<D>, x_frac: Option<i32>, wq: &Quantizer, spec: &QuantSpec, path: QuantPath) -> Tensor<D> {
+    let Some(fx) = x_frac.filter(|_| wq.enabled) else {
+        return y;
+    };
+    let fw = wq.frac_bits();
+    let fw: Vec<f32> = match spec.granularity {
+        Granularity::PerTensor => vec![(fx + fw.iter().copied().max().unwrap_or(0)) as f32],
+        Granularity::PerChannel { .. } => fw.iter().map(|&f| (fx + f) as f32).collect(),
+    };
+    let n = fw.len();
+    let f = Tensor::<1>::from_data(TensorData::new(fw, [n]), &y.device());
+    quantize(y, f, spec, path)
+}
+
+fn uniform<const D: usize>(shape: [usize; D], bound: f64, device: &Device) -> Param<Tensor<D>> {
+    Param::from_tensor(Tensor::random(shape, Distribution::Uniform(-bound, bound), device))
+}
+
+/// A fixed-point fully connected layer: `acc = x·W + b` in the accumulator's format, then the
+/// output quantizer. Weight `[d_in, d_out]`.
+#[derive(Module, Debug)]
+pub struct QLinear {
+    /// `[d_in, d_out]`.
+    pub weight: Param<Tensor<2>>,
+    /// `[d_out]`.
+    pub bias: Param<Tensor<1>>,
+    /// Weight quantizer (per output channel: axis 1).
+    pub wq: Quantizer,
+    /// Bias quantizer.
+    pub bq: Quantizer,
+    /// Accumulator format.
+    #[module(skip)]
+    pub acc: QuantSpec,
+    /// Output quantizer.
+    pub out: Quantizer,
+}
+
+impl QLinear {
+    /// A layer with uniform(±1/√d_in) weights, binary points calibrated from them.
+    pub fn new(d_in: usize, d_out: usize, q: &QuantConfig, device: &Device) -> QLinear {
+        let bound = 1.0 / (d_in as f64).sqrt();
+        let weight = uniform([d_in, d_out], bound, device);
+        let bias = uniform([d_out], bound, device);
+        let wspec = q.weight_spec(1);
+        let channels = wspec.channels(&[d_in, d_out]).unwrap_or(1);
+        let mut wq = q.quantizer(wspec, channels, 0, device);
+        wq.calibrate(&weight.val(), Calibration::MaxAbs);
+        let mut bq = q.quantizer(q.act_spec(true), 1, 0, device);
+        bq.calibrate(&bias.val(), Calibration::MaxAbs);
+        QLinear { weight, bias, wq, bq, acc: q.acc_spec(1), out: q.act_quantizer(true, device) }
+    }
+
+    /// `[batch, d_in] → [batch, d_out]`.
+    pub fn forward(&self, x: QTensor<2>) -> QTensor<2> {
+        let w = self.wq.forward(self.weight.val());
+        let b = self.bq.forward(self.bias.val()).unsqueeze::<2>();
+        let y = x.value.matmul(w) + b;
+        let y = accumulate(y, x.frac, &self.wq, &self.acc, self.wq.path);
+        self.out.forward_q(y)
+    }
+
+    /// Sets the output binary point from the float output on `x`.
+    pub fn calibrate(&mut self, x: QTensor<2>, method: Calibration) -> QTensor<2> {
+        self.bq.calibrate(&self.bias.val(), Calibration::MaxAbs);
+        self.wq.calibrate(&self.weight.val(), Calibration::MaxAbs);
+        let raw = x.value.clone().matmul(self.wq.forward(self.weight.val())) + self.bq.forward(self.bias.val()).unsqueeze::<2>();
+        self.out.calibrate(&raw, method);
+        self.forward(x)
+    }
+}
+
+/// A fixed-point 2-D convolution (square kernel, no groups): `acc = conv(x, W) + b` in the
+/// accumulator's format, then the output quantizer. Weight `[out, in, k, k]`.
+#[derive(Module, Debug)]
+pub struct QConv2d {
+    /// `[out, in, k, k]`.
+    pub weight: Param<Tensor<4>>,
+    /// `[out]` (zeros and frozen when the layer has no bias, e.g. before BatchNorm).
+    pub bias: Option<Param<Tensor<1>>>,
+    /// Stride.
+    pub stride: usize,
+    /// Zero padding on each side.
+    pub padding: usize,
+    /// Weight quantizer (per output channel: axis 0).
+    pub wq: Quantizer,
+    /// Bias quantizer.
+    pub bq: Quantizer,
+    /// Accumulator format.
+    #[module(skip)]
+    pub acc: QuantSpec,
+    /// Output quantizer.
+    pub out: Quantizer,
+}
+
+impl QConv2d {
+    /// Kaiming-uniform weights; `bias` false for a convolution followed by BatchNorm.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(c_in: usize, c_out: usize, kernel: usize, stride: usize, padding: usize, bias: bool, q: &QuantConfig, device: &Device) -> QConv2d {
+        let fan_in = (c_in * kernel * kernel) as f64;
+        let bound = (6.0 / fan_in).sqrt();
+        let weight = uniform([c_out, c_in, kernel, kernel], bound, device);
+        let wspec = q.weight_spec(0);
+        let channels = wspec.channels(&[c_out]).unwrap_or(1);
+        let mut wq = q.quantizer(wspec, channels, 0, device);
+        wq.calibrate(&weight.val(), Calibration::MaxAbs);
+        let bias = bias.then(|| uniform([c_out], 1.0 / fan_in.sqrt(), device));
+        let mut bq = q.quantizer(q.act_spec(true), 1, 0, device);
+        if let Some(b) = &bias {
+            bq.calibrate(&b.val(), Calibration::MaxAbs);
+        }
+        QConv2d { weight, bias, stride, padding, wq, bq, acc: q.acc_spec(1), out: q.act_quantizer(true, device) }
+    }
+
+    fn raw(&self, x: Tensor<4>) -> Tensor<4> {
+        let w = self.wq.forward(self.weight.val());
+        let b = self.bias.as_ref().map(|b| self.bq.forward(b.val()));
+        let options = ConvOptions::new([self.stride; 2], [self.padding; 2], [1, 1], 1);
+        conv2d(x, w, b, options)
+    }
+
+    /// `[batch, in, h, w] → [batch, out, h', w']`.
+    pub fn forward(&self, x: QTensor<4>) -> QTensor<4> {
+        let y = self.raw(x.value);
+        let y = accumulate(y, x.frac, &self.wq, &self.acc, self.wq.path);
+        self.out.forward_q(y)
+    }
+
+    /// Sets the weight, bias and output binary points from the weights and the input `x`.
+    pub fn calibrate(&mut self, x: QTensor<4>, method: Calibration) -> QTensor<4> {
+        self.wq.calibrate(&self.weight.val(), Calibration::MaxAbs);
+        if let Some(b) = &self.bias {
+            self.bq.calibrate(&b.val(), Calibration::MaxAbs);
+        }
+        self.out.calibrate(&self.raw(x.value.clone()), method);
+        self.forward(x)
+    }
+}
+
+/// BatchNorm folded into a fixed-point scale and shift: `y = cast(cast(γ')·x + cast(β'))` with
+/// `γ' = γ/√(σ²+ε)`, `β' = β − μγ'`. Training uses the batch statistics (and updates the
+/// running ones); inference uses the running statistics, as deployment will.
+#[derive(Module, Debug)]
+pub struct QBatchNorm2d {
+    /// γ.
+    pub gamma: Param<Tensor<1>>,
+    /// β.
+    pub beta: Param<Tensor<1>>,
+    /// Running mean μ.
+    pub running_mean: RunningState<Tensor<1>>,
+    /// Running variance σ².
+    pub running_var: RunningState<Tensor<1>>,
+    /// Quantizer of the folded scale γ' (per channel).
+    pub scale_q: Quantizer,
+    /// Quantizer of the folded shift β'.
+    pub shift_q: Quantizer,
+    /// Output quantizer.
+    pub out: Quantizer,
+    /// Momentum of the running statistics.
+    pub momentum: f64,
+    /// ε.
+    pub epsilon: f64,
+}
+
+impl QBatchNorm2d {
+    /// γ = 1, β = 0, μ = 0, σ² = 1.
+    pub fn new(channels: usize, q: &QuantConfig, device: &Device) -> QBatchNorm2d {
+        let ones = Tensor::<1>::ones([channels], device);
+        let zeros = Tensor::<1>::zeros([channels], device);
+        let scale_spec = q.weight_spec(0);
+        let sc = scale_spec.channels(&[channels]).unwrap_or(1);
+        QBatchNorm2d {
+            gamma: Param::from_tensor(ones.clone()),
+            beta: Param::from_tensor(zeros.clone()),
+            running_mean: RunningState::new(zeros),
+            running_var: RunningState::new(ones),
+            scale_q: q.quantizer(scale_spec, sc, q.bits as i32 - 2, device),
+            shift_q: q.quantizer(q.act_spec(true), 1, q.bits as i32 - 3, device),
+            out: q.act_quantizer(true, device),
+            momentum: 0.1,
+            epsilon: 1e-5,
+        }
+    }
+
+    /// The folded float scale and shift, from batch statistics when training.
+    fn folded(&self, x: &Tensor<4>) -> (Tensor<1>, Tensor<1>) {
+        let [n, c, h, w] = x.dims();
+        let (mean, var) = if x.device().is_autodiff() {
+            let flat = x.clone().swap_dims(0, 1).reshape([c, n * h * w]);
+            let mean = flat.clone().mean_dim(1);
+            let var = (flat - mean.clone()).powi_scalar(2).mean_dim(1);
+            let (mean, var) = (mean.reshape([c]), var.reshape([c]));
+            let m = self.momentum;
+            let unbiased = (n * h * w) as f64 / ((n * h * w).max(2) - 1) as f64;
+            let device = x.device();
+            let rm = self.running_mean.value_sync().to_device(&device) * (1.0 - m) + mean.clone().detach() * m;
+            let rv = self.running_var.value_sync().to_device(&device) * (1.0 - m) + var.clone().detach() * (m * unbiased);
+            self.running_mean.update(rm.detach());
+            self.running_var.update(rv.detach());
+            (mean, var)
+        } else {
+            (self.running_mean.value(), self.running_var.value())
+        };
+        let scale = self.gamma.val() / (var + self.epsilon).sqrt();
+        let shift = self.beta.val() - mean * scale.clone();
+        (scale, shift)
+    }
+
+    fn apply(&self, x: Tensor<4>, scale: Tensor<1>, shift: Tensor<1>) -> Tensor<4> {
+        let c = scale.dims()[0];
+        let s = self.scale_q.forward(scale).reshape([1, c, 1, 1]);
+        let t = self.shift_q.forward(shift).reshape([1, c, 1, 1]);
+        x * s + t
+    }
+
+    /// `[batch, c, h, w]`, same shape out.
+    pub fn forward(&self, x: QTensor<4>) -> QTensor<4> {
+        let (scale, shift) = self.folded(&x.value);
+        self.out.forward_q(self.apply(x.value, scale, shift))
+    }
+
+    /// Calibrates the scale, shift and output binary points on `x` (inference statistics).
+    pub fn calibrate(&mut self, x: QTensor<4>, method: Calibration) -> QTensor<4> {
+        let (scale, shift) = self.folded(&x.value);
+        self.scale_q.calibrate(&scale, Calibration::MaxAbs);
+        self.shift_q.calibrate(&shift, Calibration::MaxAbs);
+        self.out.calibrate(&self.apply(x.value.clone(), scale, shift), method);
+        self.forward(x)
+    }
+}
+
+/// ReLU (optionally clipped at `clip`) into an unsigned fixed-point output.
+#[derive(Module, Debug)]
+pub struct QReLU {
+    /// Output quantizer (unsigned).
+    pub out: Quantizer,
+    /// Upper clip (a clipped ReLU), if any.
+    pub clip: Option<f64>,
+}
+
+impl QReLU {
+    /// Plain ReLU.
+    pub fn new(q: &QuantConfig, device: &Device) -> QReLU {
+        QReLU { out: q.act_quantizer(false, device), clip: None }
+    }
+
+    fn raw<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let y = burn::tensor::activation::relu(x);
+        match self.clip {
+            Some(c) => y.clamp_max(c),
+            None => y,
+        }
+    }
+
+    /// Elementwise.
+    pub fn forward<const D: usize>(&self, x: QTensor<D>) -> QTensor<D> {
+        self.out.forward_q(self.raw(x.value))
+    }
+
+    /// Calibrates the output binary point.
+    pub fn calibrate<const D: usize>(&mut self, x: QTensor<D>, method: Calibration) -> QTensor<D> {
+        self.out.calibrate(&self.raw(x.value.clone()), method);
+        self.forward(x)
+    }
+}
+
+/// Residual addition: aligned and added at full precision, then cast to the output format.
+#[derive(Module, Debug)]
+pub struct QAdd {
+    /// Output quantizer.
+    pub out: Quantizer,
+}
+
+impl QAdd {
+    /// A signed output.
+    pub fn new(q: &QuantConfig, device: &Device) -> QAdd {
+        QAdd { out: q.act_quantizer(true, device) }
+    }
+
+    /// `a + b`.
+    pub fn forward<const D: usize>(&self, a: QTensor<D>, b: QTensor<D>) -> QTensor<D> {
+        self.out.forward_q(a.value + b.value)
+    }
+
+    /// Calibrates the output binary point.
+    pub fn calibrate<const D: usize>(&mut self, a: QTensor<D>, b: QTensor<D>, method: Calibration) -> QTensor<D> {
+        self.out.calibrate(&(a.value.clone() + b.value.clone()), method);
+        self.forward(a, b)
+    }
+}
+
+/// Max pooling: picks values, so they stay on the input's grid (no requantization).
+#[derive(Module, Debug)]
+pub struct QMaxPool2d {
+    /// Window (and stride).
+    pub kernel: usize,
+}
+
+impl QMaxPool2d {
+    /// `kernel × kernel` windows with stride `kernel`.
+    pub fn forward(&self, x: QTensor<4>) -> QTensor<4> {
+        let options = MaxPoolOptions::new([self.kernel; 2]).with_stride([self.kernel; 2]);
+        QTensor { value: max_pool2d(x.value, options), frac: x.frac }
+    }
+}
+
+/// Global average pooling: the window sum times `1/(h·w)`, which is an exact shift for a
+/// power-of-two window and otherwise the reciprocal rounded to `recip_bits` significant bits;
+/// then the output quantizer.
+#[derive(Module, Debug)]
+pub struct QGlobalAvgPool {
+    /// Output quantizer.
+    pub out: Quantizer,
+    /// Significant bits of the reciprocal for windows that are not powers of two.
+    pub recip_bits: u32,
+}
+
+impl QGlobalAvgPool {
+    /// A signed output; reciprocals get `q.bits` significant bits.
+    pub fn new(q: &QuantConfig, device: &Device) -> QGlobalAvgPool {
+        QGlobalAvgPool { out: q.act_quantizer(true, device), recip_bits: q.bits }
+    }
+
+    /// The multiplier `1/n` as the hardware stores it: exact for `n = 2^k`, else rounded to
+    /// `recip_bits` significant bits (`ap_ufixed<recip_bits, 1 − k>`, AP_RND_CONV).
+    pub fn reciprocal(&self, n: usize) -> f64 {
+        if n.is_power_of_two() || !self.out.enabled {
+            return 1.0 / n as f64;
+        }
+        let int_bits = -((n as f64).log2().floor() as i32);
+        Format::new(self.recip_bits, int_bits, false, Quant::RndConv, Overflow::Sat, 0)
+            .and_then(|f| Fixed::from_f64(1.0 / n as f64, f))
+            .map_or(1.0 / n as f64, |v| v.to_f64())
+    }
+
+    fn raw(&self, x: Tensor<4>) -> Tensor<2> {
+        let [n, c, h, w] = x.dims();
+        x.reshape([n, c, h * w]).sum_dim(2).reshape([n, c]) * self.reciprocal(h * w)
+    }
+
+    /// `[batch, c, h, w] → [batch, c]`.
+    pub fn forward(&self, x: QTensor<4>) -> QTensor<2> {
+        self.out.forward_q(self.raw(x.value))
+    }
+
+    /// Calibrates the output binary point.
+    pub fn calibrate(&mut self, x: QTensor<4>, method: Calibration) -> QTensor<2> {
+        self.out.calibrate(&self.raw(x.value.clone()), method);
+        self.forward(x)
+    }
+}

@@ -1,0 +1,144 @@
+//! [`Quantizer`]: the learnable binary point(s) of one tensor, as a burn module.
+
+use burn::module::{Module, Param};
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use crate::quant::{quantize, Granularity, QuantPath, QuantSpec};
+
+/// How a quantizer's binary point is chosen from observed values.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Calibration {
+    /// Enough integer bits for the largest magnitude: `I = ceil(log2(max|x|)) + 1` (signed).
+    #[default]
+    MaxAbs,
+    /// Enough integer bits for the given percentile (0–100) of `|x|`; the rest saturates.
+    Percentile(f64),
+}
+
+/// A tensor together with the binary point it is quantized to (`None` while in float).
+#[derive(Clone, Debug)]
+pub struct QTensor<const D: usize> {
+    /// The values (on the fixed-point grid when `frac` is set).
+    pub value: Tensor<D>,
+    /// Fractional bits of a per-tensor format, when quantized.
+    pub frac: Option<i32>,
+}
+
+impl<const D: usize> QTensor<D> {
+    /// A float tensor (not on any grid yet).
+    pub fn float(value: Tensor<D>) -> QTensor<D> {
+        QTensor { value, frac: None }
+    }
+}
+
+/// One quantization point: `x̂ = cast(x; spec, F = round(f))` with `f` learned (or frozen).
+///
+/// A disabled quantizer passes values through unchanged: a model whose quantizers are all
+/// disabled is the float model with the same module tree.
+#[derive(Module, Debug)]
+pub struct Quantizer {
+    /// The binary point(s): one per channel, or one for the tensor.
+    pub f: Param<Tensor<1>>,
+    /// Word width, modes, granularity.
+    #[module(skip)]
+    pub spec: QuantSpec,
+    /// Which implementation runs.
+    #[module(skip)]
+    pub path: QuantPath,
+    /// False: values pass through unquantized.
+    pub enabled: bool,
+    /// False: the binary point is frozen (fixed-format QAT).
+    pub learn: bool,
+}
+
+impl Quantizer {
+    /// A quantizer with `channels` binary points, all starting at `frac` fractional bits.
+    pub fn new(spec: QuantSpec, channels: usize, frac: i32, device: &Device) -> Quantizer {
+        let f = Tensor::<1>::from_data(TensorData::new(vec![frac as f32; channels], [channels]), device);
+        Quantizer {
+            f: Param::from_tensor(f),
+            spec,
+            path: QuantPath::Auto,
+            enabled: true,
+            learn: true,
+        }
+    }
+
+    /// Quantizes `x` (or passes it through when disabled).
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        if !self.enabled {
+            return x;
+        }
+        let f = if self.learn { self.f.val() } else { self.f.val().detach() };
+        quantize(x, f, &self.spec, self.path)
+    }
+
+    /// Quantizes and reports the per-tensor binary point.
+    pub fn forward_q<const D: usize>(&self, x: Tensor<D>) -> QTensor<D> {
+        let frac = (self.enabled && self.spec.granularity == Granularity::PerTensor)
+            .then(|| self.frac_bits()[0]);
+        QTensor { value: self.forward(x), frac }
+    }
+
+    /// The fractional bits in use, `round(f)`, per channel.
+    pub fn frac_bits(&self) -> Vec<i32> {
+        let f: Vec<f32> = self.f.val().into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
+        f.iter().map(|v| v.round_ties_even() as i32).collect()
+    }
+
+    /// Integer bits `I = W − F` per channel.
+    pub fn int_bits(&self) -> Vec<i32> {
+        self.frac_bits().iter().map(|f| self.spec.width as i32 - f).collect()
+    }
+
+    /// Sets every binary point to `frac` fractional bits.
+    pub fn set_frac_bits(&mut self, frac: &[i32]) {
+        let device = self.f.val().device();
+        let v: Vec<f32> = frac.iter().map(|&f| f as f32).collect();
+        let n = v.len();
+        let f = Tensor::<1>::from_data(TensorData::new(v, [n]), &device);
+        self.f = Param::initialized(self.f.id, f);
+    }
+
+    /// Chooses the binary points from observed values `x` (DESIGN §3):
+    /// `I = ceil(log2(m)) + 1` for signed formats (`+ 0` unsigned) with `m` the max-abs or a
+    /// percentile of `|x|`, per channel; `F = W − I`. All-zero channels keep their point.
+    pub fn calibrate<const D: usize>(&mut self, x: &Tensor<D>, method: Calibration) {
+        let dims = x.dims();
+        let (outer, channels, inner) = self.spec.blocks(&dims);
+        let values: Vec<f32> = x.to_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
+        let mut per_channel: Vec<Vec<f32>> = vec![Vec::new(); channels];
+        for o in 0..outer {
+            for c in 0..channels {
+                let at = (o * channels + c) * inner;
+                per_channel[c].extend(values[at..at + inner].iter().map(|v| v.abs()).filter(|v| v.is_finite()));
+            }
+        }
+        let mut frac = self.frac_bits();
+        for (c, mags) in per_channel.iter_mut().enumerate() {
+            let m = magnitude(mags, method);
+            if m > 0.0 {
+                let int_bits = m.log2().ceil() as i32 + self.spec.signed as i32;
+                frac[c] = self.spec.width as i32 - int_bits;
+            }
+        }
+        self.set_frac_bits(&frac);
+    }
+}
+
+/// The magnitude a calibration method keeps in range.
+fn magnitude(mags: &mut [f32], method: Calibration) -> f64 {
+    if mags.is_empty() {
+        return 0.0;
+    }
+    match method {
+        Calibration::MaxAbs => mags.iter().fold(0f32, |a, &b| a.max(b)) as f64,
+        Calibration::Percentile(p) => {
+            let k = ((p.clamp(0.0, 100.0) / 100.0) * (mags.len() - 1) as f64).round() as usize;
+            mags.select_nth_unstable_by(k, f32::total_cmp);
+            mags[k] as f64
+        }
+    }
+}
