@@ -36,6 +36,8 @@ pub struct QuantConfig {
     pub enabled: bool,
     /// Which quantizer implementation runs.
     pub path: QuantPath,
+    /// How much faster binary points learn than weights (see [`Quantizer::point_lr_scale`]).
+    pub point_lr_scale: f64,
 }
 
 impl Default for QuantConfig {
@@ -51,6 +53,7 @@ impl Default for QuantConfig {
             learn_binary_points: true,
             enabled: true,
             path: QuantPath::Auto,
+            point_lr_scale: 10.0,
         }
     }
 }
@@ -58,37 +61,76 @@ impl Default for QuantConfig {
 impl QuantConfig {
     /// The float model's configuration: same module tree, quantizers off.
     pub fn float() -> QuantConfig {
-        QuantConfig { enabled: false, ..QuantConfig::default() }
+        QuantConfig {
+            enabled: false,
+            ..QuantConfig::default()
+        }
     }
 
-    fn spec(&self, width: u32, signed: bool, quant: Quant, overflow: Overflow, granularity: Granularity) -> QuantSpec {
-        QuantSpec { width, signed, quant, overflow, sat_bits: 0, granularity }
+    fn spec(
+        &self,
+        width: u32,
+        signed: bool,
+        quant: Quant,
+        overflow: Overflow,
+        granularity: Granularity,
+    ) -> QuantSpec {
+        QuantSpec {
+            width,
+            signed,
+            quant,
+            overflow,
+            sat_bits: 0,
+            granularity,
+        }
     }
 
     /// Weights with output channels on `axis`.
     pub fn weight_spec(&self, axis: usize) -> QuantSpec {
-        let g = if self.per_channel_weights { Granularity::PerChannel { axis } } else { Granularity::PerTensor };
+        let g = if self.per_channel_weights {
+            Granularity::PerChannel { axis }
+        } else {
+            Granularity::PerTensor
+        };
         self.spec(self.bits, true, self.weight_quant, self.overflow, g)
     }
 
     /// Per-tensor activations.
     pub fn act_spec(&self, signed: bool) -> QuantSpec {
-        self.spec(self.bits, signed, self.act_quant, self.overflow, Granularity::PerTensor)
+        self.spec(
+            self.bits,
+            signed,
+            self.act_quant,
+            self.overflow,
+            Granularity::PerTensor,
+        )
     }
 
     /// Accumulators: truncating (their binary point is exact: `F_in + F_w`), channels on `axis`.
     pub fn acc_spec(&self, axis: usize) -> QuantSpec {
         let width = self.acc_bits.unwrap_or(2 * self.bits + 8).min(32);
-        let g = if self.per_channel_weights { Granularity::PerChannel { axis } } else { Granularity::PerTensor };
+        let g = if self.per_channel_weights {
+            Granularity::PerChannel { axis }
+        } else {
+            Granularity::PerTensor
+        };
         self.spec(width, true, Quant::Trn, self.acc_overflow, g)
     }
 
     /// A quantizer for `spec` with this configuration's switches.
-    pub fn quantizer(&self, spec: QuantSpec, channels: usize, frac: i32, device: &Device) -> Quantizer {
+    pub fn quantizer(
+        &self,
+        spec: QuantSpec,
+        channels: usize,
+        frac: i32,
+        device: &Device,
+    ) -> Quantizer {
         let mut q = Quantizer::new(spec, channels, frac, device);
         q.enabled = self.enabled;
         q.learn = self.learn_binary_points;
         q.path = self.path;
+        q.point_lr_scale = self.point_lr_scale;
+        q.set_frac_bits(&vec![frac; channels]);
         q
     }
 
@@ -99,7 +141,13 @@ impl QuantConfig {
 }
 
 /// Casts the accumulator `y` (channels on `axis`) to its format: `F = F_in + F_w[c]`.
-fn accumulate<const D: usize>(y: Tensor<D>, x_frac: Option<i32>, wq: &Quantizer, spec: &QuantSpec, path: QuantPath) -> Tensor<D> {
+fn accumulate<const D: usize>(
+    y: Tensor<D>,
+    x_frac: Option<i32>,
+    wq: &Quantizer,
+    spec: &QuantSpec,
+    path: QuantPath,
+) -> Tensor<D> {
     let Some(fx) = x_frac.filter(|_| wq.enabled) else {
         return y;
     };
@@ -114,7 +162,11 @@ fn accumulate<const D: usize>(y: Tensor<D>, x_frac: Option<i32>, wq: &Quantizer,
 }
 
 fn uniform<const D: usize>(shape: [usize; D], bound: f64, device: &Device) -> Param<Tensor<D>> {
-    Param::from_tensor(Tensor::random(shape, Distribution::Uniform(-bound, bound), device))
+    Param::from_tensor(Tensor::random(
+        shape,
+        Distribution::Uniform(-bound, bound),
+        device,
+    ))
 }
 
 /// A fixed-point fully connected layer: `acc = x·W + b` in the accumulator's format, then the
@@ -148,7 +200,14 @@ impl QLinear {
         wq.calibrate(&weight.val(), Calibration::MaxAbs);
         let mut bq = q.quantizer(q.act_spec(true), 1, 0, device);
         bq.calibrate(&bias.val(), Calibration::MaxAbs);
-        QLinear { weight, bias, wq, bq, acc: q.acc_spec(1), out: q.act_quantizer(true, device) }
+        QLinear {
+            weight,
+            bias,
+            wq,
+            bq,
+            acc: q.acc_spec(1),
+            out: q.act_quantizer(true, device),
+        }
     }
 
     /// `[batch, d_in] → [batch, d_out]`.
@@ -164,7 +223,8 @@ impl QLinear {
     pub fn calibrate(&mut self, x: QTensor<2>, method: Calibration) -> QTensor<2> {
         self.bq.calibrate(&self.bias.val(), Calibration::MaxAbs);
         self.wq.calibrate(&self.weight.val(), Calibration::MaxAbs);
-        let raw = x.value.clone().matmul(self.wq.forward(self.weight.val())) + self.bq.forward(self.bias.val()).unsqueeze::<2>();
+        let raw = x.value.clone().matmul(self.wq.forward(self.weight.val()))
+            + self.bq.forward(self.bias.val()).unsqueeze::<2>();
         self.out.calibrate(&raw, method);
         self.forward(x)
     }
@@ -196,7 +256,16 @@ pub struct QConv2d {
 impl QConv2d {
     /// Kaiming-uniform weights; `bias` false for a convolution followed by BatchNorm.
     #[allow(clippy::too_many_arguments)]
-    pub fn new(c_in: usize, c_out: usize, kernel: usize, stride: usize, padding: usize, bias: bool, q: &QuantConfig, device: &Device) -> QConv2d {
+    pub fn new(
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        bias: bool,
+        q: &QuantConfig,
+        device: &Device,
+    ) -> QConv2d {
         let fan_in = (c_in * kernel * kernel) as f64;
         let bound = (6.0 / fan_in).sqrt();
         let weight = uniform([c_out, c_in, kernel, kernel], bound, device);
@@ -209,7 +278,16 @@ impl QConv2d {
         if let Some(b) = &bias {
             bq.calibrate(&b.val(), Calibration::MaxAbs);
         }
-        QConv2d { weight, bias, stride, padding, wq, bq, acc: q.acc_spec(1), out: q.act_quantizer(true, device) }
+        QConv2d {
+            weight,
+            bias,
+            stride,
+            padding,
+            wq,
+            bq,
+            acc: q.acc_spec(1),
+            out: q.act_quantizer(true, device),
+        }
     }
 
     fn raw(&self, x: Tensor<4>) -> Tensor<4> {
@@ -293,8 +371,10 @@ impl QBatchNorm2d {
             let m = self.momentum;
             let unbiased = (n * h * w) as f64 / ((n * h * w).max(2) - 1) as f64;
             let device = x.device();
-            let rm = self.running_mean.value_sync().to_device(&device) * (1.0 - m) + mean.clone().detach() * m;
-            let rv = self.running_var.value_sync().to_device(&device) * (1.0 - m) + var.clone().detach() * (m * unbiased);
+            let rm = self.running_mean.value_sync().to_device(&device) * (1.0 - m)
+                + mean.clone().detach() * m;
+            let rv = self.running_var.value_sync().to_device(&device) * (1.0 - m)
+                + var.clone().detach() * (m * unbiased);
             self.running_mean.update(rm.detach());
             self.running_var.update(rv.detach());
             (mean, var)
@@ -324,7 +404,8 @@ impl QBatchNorm2d {
         let (scale, shift) = self.folded(&x.value);
         self.scale_q.calibrate(&scale, Calibration::MaxAbs);
         self.shift_q.calibrate(&shift, Calibration::MaxAbs);
-        self.out.calibrate(&self.apply(x.value.clone(), scale, shift), method);
+        self.out
+            .calibrate(&self.apply(x.value.clone(), scale, shift), method);
         self.forward(x)
     }
 }
@@ -341,7 +422,10 @@ pub struct QReLU {
 impl QReLU {
     /// Plain ReLU.
     pub fn new(q: &QuantConfig, device: &Device) -> QReLU {
-        QReLU { out: q.act_quantizer(false, device), clip: None }
+        QReLU {
+            out: q.act_quantizer(false, device),
+            clip: None,
+        }
     }
 
     fn raw<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
@@ -374,7 +458,9 @@ pub struct QAdd {
 impl QAdd {
     /// A signed output.
     pub fn new(q: &QuantConfig, device: &Device) -> QAdd {
-        QAdd { out: q.act_quantizer(true, device) }
+        QAdd {
+            out: q.act_quantizer(true, device),
+        }
     }
 
     /// `a + b`.
@@ -383,8 +469,14 @@ impl QAdd {
     }
 
     /// Calibrates the output binary point.
-    pub fn calibrate<const D: usize>(&mut self, a: QTensor<D>, b: QTensor<D>, method: Calibration) -> QTensor<D> {
-        self.out.calibrate(&(a.value.clone() + b.value.clone()), method);
+    pub fn calibrate<const D: usize>(
+        &mut self,
+        a: QTensor<D>,
+        b: QTensor<D>,
+        method: Calibration,
+    ) -> QTensor<D> {
+        self.out
+            .calibrate(&(a.value.clone() + b.value.clone()), method);
         self.forward(a, b)
     }
 }
@@ -400,7 +492,10 @@ impl QMaxPool2d {
     /// `kernel × kernel` windows with stride `kernel`.
     pub fn forward(&self, x: QTensor<4>) -> QTensor<4> {
         let options = MaxPoolOptions::new([self.kernel; 2]).with_stride([self.kernel; 2]);
-        QTensor { value: max_pool2d(x.value, options), frac: x.frac }
+        QTensor {
+            value: max_pool2d(x.value, options),
+            frac: x.frac,
+        }
     }
 }
 
@@ -418,7 +513,10 @@ pub struct QGlobalAvgPool {
 impl QGlobalAvgPool {
     /// A signed output; reciprocals get `q.bits` significant bits.
     pub fn new(q: &QuantConfig, device: &Device) -> QGlobalAvgPool {
-        QGlobalAvgPool { out: q.act_quantizer(true, device), recip_bits: q.bits }
+        QGlobalAvgPool {
+            out: q.act_quantizer(true, device),
+            recip_bits: q.bits,
+        }
     }
 
     /// The multiplier `1/n` as the hardware stores it: exact for `n = 2^k`, else rounded to
@@ -428,9 +526,16 @@ impl QGlobalAvgPool {
             return 1.0 / n as f64;
         }
         let int_bits = -((n as f64).log2().floor() as i32);
-        Format::new(self.recip_bits, int_bits, false, Quant::RndConv, Overflow::Sat, 0)
-            .and_then(|f| Fixed::from_f64(1.0 / n as f64, f))
-            .map_or(1.0 / n as f64, |v| v.to_f64())
+        Format::new(
+            self.recip_bits,
+            int_bits,
+            false,
+            Quant::RndConv,
+            Overflow::Sat,
+            0,
+        )
+        .and_then(|f| Fixed::from_f64(1.0 / n as f64, f))
+        .map_or(1.0 / n as f64, |v| v.to_f64())
     }
 
     fn raw(&self, x: Tensor<4>) -> Tensor<2> {

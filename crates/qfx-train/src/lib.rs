@@ -8,8 +8,10 @@
 
 mod error;
 pub mod layers;
+pub mod models;
 pub mod quant;
 mod quantizer;
+pub mod train;
 
 pub use error::TrainError;
 pub use quantizer::{Calibration, QTensor, Quantizer};

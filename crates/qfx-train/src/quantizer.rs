@@ -51,18 +51,40 @@ pub struct Quantizer {
     pub enabled: bool,
     /// False: the binary point is frozen (fixed-format QAT).
     pub learn: bool,
+    /// `f` is stored divided by this, so the binary point learns this many times faster than
+    /// the weights under Adam (its square under SGD): a point must travel whole bits while
+    /// weights move by small fractions.
+    pub point_lr_scale: f64,
 }
 
 impl Quantizer {
     /// A quantizer with `channels` binary points, all starting at `frac` fractional bits.
     pub fn new(spec: QuantSpec, channels: usize, frac: i32, device: &Device) -> Quantizer {
-        let f = Tensor::<1>::from_data(TensorData::new(vec![frac as f32; channels], [channels]), device);
+        let f = Tensor::<1>::from_data(
+            TensorData::new(vec![frac as f32; channels], [channels]),
+            device,
+        );
         Quantizer {
             f: Param::from_tensor(f),
             spec,
             path: QuantPath::Auto,
             enabled: true,
             learn: true,
+            point_lr_scale: 1.0,
+        }
+    }
+
+    /// The binary points `f` in bits (the stored parameter times `point_lr_scale`).
+    fn points(&self) -> Tensor<1> {
+        let f = if self.learn {
+            self.f.val()
+        } else {
+            self.f.val().detach()
+        };
+        if self.point_lr_scale == 1.0 {
+            f
+        } else {
+            f * self.point_lr_scale
         }
     }
 
@@ -71,35 +93,51 @@ impl Quantizer {
         if !self.enabled {
             return x;
         }
-        let f = if self.learn { self.f.val() } else { self.f.val().detach() };
-        quantize(x, f, &self.spec, self.path)
+        quantize(x, self.points(), &self.spec, self.path)
     }
 
     /// Quantizes and reports the per-tensor binary point.
     pub fn forward_q<const D: usize>(&self, x: Tensor<D>) -> QTensor<D> {
         let frac = (self.enabled && self.spec.granularity == Granularity::PerTensor)
             .then(|| self.frac_bits()[0]);
-        QTensor { value: self.forward(x), frac }
+        QTensor {
+            value: self.forward(x),
+            frac,
+        }
     }
 
     /// The fractional bits in use, `round(f)`, per channel.
     pub fn frac_bits(&self) -> Vec<i32> {
-        let f: Vec<f32> = self.f.val().into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
+        let f: Vec<f32> = self
+            .points()
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap_or_default();
         f.iter().map(|v| v.round_ties_even() as i32).collect()
     }
 
     /// Integer bits `I = W − F` per channel.
     pub fn int_bits(&self) -> Vec<i32> {
-        self.frac_bits().iter().map(|f| self.spec.width as i32 - f).collect()
+        self.frac_bits()
+            .iter()
+            .map(|f| self.spec.width as i32 - f)
+            .collect()
     }
 
     /// Sets every binary point to `frac` fractional bits.
     pub fn set_frac_bits(&mut self, frac: &[i32]) {
         let device = self.f.val().device();
-        let v: Vec<f32> = frac.iter().map(|&f| f as f32).collect();
+        let v: Vec<f32> = frac
+            .iter()
+            .map(|&f| (f as f64 / self.point_lr_scale) as f32)
+            .collect();
         let n = v.len();
         let f = Tensor::<1>::from_data(TensorData::new(v, [n]), &device);
-        self.f = Param::initialized(self.f.id, f);
+        // Same parameter id, so optimizer state keeps following it.
+        let mut param = Param::from_tensor(f);
+        param.id = self.f.id;
+        self.f = param;
     }
 
     /// Chooses the binary points from observed values `x` (DESIGN §3):
@@ -108,13 +146,16 @@ impl Quantizer {
     pub fn calibrate<const D: usize>(&mut self, x: &Tensor<D>, method: Calibration) {
         let dims = x.dims();
         let (outer, channels, inner) = self.spec.blocks(&dims);
-        let values: Vec<f32> = x.to_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
+        let values: Vec<f32> = x
+            .to_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap_or_default();
         let mut per_channel: Vec<Vec<f32>> = vec![Vec::new(); channels];
-        for o in 0..outer {
-            for c in 0..channels {
-                let at = (o * channels + c) * inner;
-                per_channel[c].extend(values[at..at + inner].iter().map(|v| v.abs()).filter(|v| v.is_finite()));
-            }
+        let blocks = values.chunks(inner.max(1)).take(outer * channels);
+        for (b, block) in blocks.enumerate() {
+            let finite = block.iter().map(|v| v.abs()).filter(|v| v.is_finite());
+            per_channel[b % channels].extend(finite);
         }
         let mut frac = self.frac_bits();
         for (c, mags) in per_channel.iter_mut().enumerate() {

@@ -1,0 +1,60 @@
+//! Training helpers: batches from byte datasets, the loss, accuracy.
+
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Tensor, TensorData};
+use qfx_data::Dataset;
+
+/// Images `start..start + n` of `data` as a normalized `[n, c, h, w]` tensor
+/// (`(x/255 − mean)/std`) and their labels.
+pub fn batch(
+    data: &Dataset,
+    start: usize,
+    n: usize,
+    mean: f32,
+    std: f32,
+    device: &Device,
+) -> (Tensor<4>, Vec<u8>) {
+    let n = n.min(data.len().saturating_sub(start));
+    let len = data.image_len();
+    let pixels: Vec<f32> = data.images[start * len..(start + n) * len]
+        .iter()
+        .map(|&p| (p as f32 / 255.0 - mean) / std)
+        .collect();
+    let [c, h, w] = data.shape;
+    let x = Tensor::from_data(TensorData::new(pixels, [n, c, h, w]), device);
+    (x, data.labels[start..start + n].to_vec())
+}
+
+/// Mean cross-entropy of `logits` `[n, classes]` against `labels`.
+pub fn cross_entropy(logits: Tensor<2>, labels: &[u8]) -> Tensor<1> {
+    let [n, classes] = logits.dims();
+    let mut one_hot = vec![0f32; n * classes];
+    for (i, &l) in labels.iter().enumerate() {
+        one_hot[i * classes + l as usize] = 1.0;
+    }
+    let target = Tensor::<2>::from_data(TensorData::new(one_hot, [n, classes]), &logits.device());
+    (log_softmax(logits, 1) * target).sum().neg() / n as f64
+}
+
+/// Number of rows of `logits` whose largest entry is at the label.
+pub fn correct(logits: Tensor<2>, labels: &[u8]) -> usize {
+    let [_, classes] = logits.dims();
+    let v: Vec<f32> = logits
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .unwrap_or_default();
+    v.chunks(classes)
+        .zip(labels)
+        .filter(|(row, &l)| {
+            let best = row
+                .iter()
+                .enumerate()
+                .fold(
+                    (0, f32::NEG_INFINITY),
+                    |b, (i, &x)| if x > b.1 { (i, x) } else { b },
+                );
+            best.0 == l as usize
+        })
+        .count()
+}
