@@ -53,6 +53,9 @@ mod value;
 
 pub use error::{Error, ParseFormatError};
 pub use format::{Format, Overflow, Quant, MAX_WIDTH};
-pub use slice::{codes_to_f32, QuantizeStats, SliceQuantizer, CLIP_ABOVE, CLIP_BELOW, CLIP_NONE};
+pub use slice::{
+    available_threads, codes_to_f32, QuantizeStats, SliceQuantizer, CLIP_ABOVE, CLIP_BELOW,
+    CLIP_NONE,
+};
 pub use text::{hex_f64, parse_f64};
 pub use value::Fixed;

@@ -428,8 +428,15 @@ fn check_code_width(format: &Format) -> Result<(), Error> {
     Ok(())
 }
 
+/// Cores available to this process, asked once: the query reads cgroup files, which costs
+/// more than quantizing a small tensor.
+pub fn available_threads() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 fn thread_count(requested: usize, len: usize) -> usize {
-    let available = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let available = available_threads();
     let wanted = if requested == 0 { available } else { requested };
     wanted.min(len / MIN_PER_THREAD).max(1)
 }

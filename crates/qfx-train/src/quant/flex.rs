@@ -79,7 +79,7 @@ fn for_block_ranges<R: Send>(
     block_len: usize,
     work: impl Fn(std::ops::Range<usize>) -> R + Sync,
 ) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = qfx_fixed::available_threads();
     // Threads only pay off with enough work each.
     let threads = threads
         .min((blocks * block_len) / (1 << 15))
