@@ -379,11 +379,20 @@ impl QBatchNorm2d {
             self.running_var.update(rv.detach());
             (mean, var)
         } else {
-            (self.running_mean.value(), self.running_var.value())
+            return self.folded_inference();
         };
+        self.fold(mean, var)
+    }
+
+    fn fold(&self, mean: Tensor<1>, var: Tensor<1>) -> (Tensor<1>, Tensor<1>) {
         let scale = self.gamma.val() / (var + self.epsilon).sqrt();
         let shift = self.beta.val() - mean * scale.clone();
         (scale, shift)
+    }
+
+    /// The folded float scale and shift from the running statistics (what deployment uses).
+    pub fn folded_inference(&self) -> (Tensor<1>, Tensor<1>) {
+        self.fold(self.running_mean.value(), self.running_var.value())
     }
 
     fn apply(&self, x: Tensor<4>, scale: Tensor<1>, shift: Tensor<1>) -> Tensor<4> {
@@ -522,20 +531,24 @@ impl QGlobalAvgPool {
     /// The multiplier `1/n` as the hardware stores it: exact for `n = 2^k`, else rounded to
     /// `recip_bits` significant bits (`ap_ufixed<recip_bits, 1 − k>`, AP_RND_CONV).
     pub fn reciprocal(&self, n: usize) -> f64 {
-        if n.is_power_of_two() || !self.out.enabled {
+        if !self.out.enabled {
             return 1.0 / n as f64;
         }
-        let int_bits = -((n as f64).log2().floor() as i32);
-        Format::new(
-            self.recip_bits,
-            int_bits,
-            false,
-            Quant::RndConv,
-            Overflow::Sat,
-            0,
-        )
-        .and_then(|f| Fixed::from_f64(1.0 / n as f64, f))
-        .map_or(1.0 / n as f64, |v| v.to_f64())
+        self.reciprocal_fixed(n)
+            .map_or(1.0 / n as f64, |v| v.to_f64())
+    }
+
+    /// `1/n` as a fixed-point constant: `ap_ufixed<1, 1−k>` (exactly `2^−k`) when `n = 2^k`,
+    /// else `ap_ufixed<recip_bits, −floor(log2 n)>` rounded to nearest-even.
+    pub fn reciprocal_fixed(&self, n: usize) -> Result<Fixed, qfx_fixed::Error> {
+        let n = n.max(1);
+        let (width, int_bits) = if n.is_power_of_two() {
+            (1, 1 - n.trailing_zeros() as i32)
+        } else {
+            (self.recip_bits, -((n as f64).log2().floor() as i32))
+        };
+        let f = Format::new(width, int_bits, false, Quant::RndConv, Overflow::Sat, 0)?;
+        Fixed::from_f64(1.0 / n as f64, f)
     }
 
     fn raw(&self, x: Tensor<4>) -> Tensor<2> {

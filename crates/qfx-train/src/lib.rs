@@ -7,6 +7,7 @@
 //! - [`layers`]: fixed-point layers in which every tensor is quantized.
 
 mod error;
+pub mod export;
 pub mod layers;
 pub mod models;
 pub mod quant;

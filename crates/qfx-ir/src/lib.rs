@@ -1,0 +1,423 @@
+//! The quantized-model description shared by training export, the integer engine and the HLS
+//! emitter: every layer once, with its formats and its constants as integer codes.
+//!
+//! A [`Model`] is a versioned JSON document. Layers are listed in execution order; each names
+//! its inputs (earlier layers, or [`INPUT`]) and the `ap_fixed` format its result is assigned
+//! to. Constants are [`Codes`]: integer codes with one format per channel, so no decimal float
+//! ever stands between training and hardware. [`Model::validate`] checks shapes, formats and
+//! references; [`Model::from_json`] refuses anything inconsistent or from a newer version.
+//!
+//! Arithmetic semantics (what the engine and the generated C++ both compute):
+//! - `Dense`/`Conv2d`: the accumulator (format per output channel) starts as the bias cast to
+//!   it, then `acc += w·x` is assigned back to the accumulator after every product, in the
+//!   order of [`AccumulationOrder`]; the accumulator is then cast to the layer's output format.
+//! - `BatchNorm`: `out = cast(scale[c]·x + shift[c])`, the product and sum at full precision.
+//! - `Add`: `out = cast(a + b)` at full precision. `Relu`: `out = cast(x > 0 ? x : 0)`.
+//! - `MaxPool2d`, `Shortcut`, `Flatten` move values without changing them (output format =
+//!   input format). `GlobalAvgPool`: `out = cast(sum · reciprocal)` with the sum at full precision.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use qfx_fixed::{Fixed, Format};
+use serde::{Deserialize, Serialize};
+
+/// Version written by this crate; newer documents are refused.
+pub const IR_VERSION: u32 = 1;
+
+/// The name by which layers refer to the network input.
+pub const INPUT: &str = "input";
+
+/// A quantized network.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Model {
+    /// Format version ([`IR_VERSION`]).
+    pub version: u32,
+    /// A name for the network (sanitized before it becomes an identifier anywhere).
+    pub name: String,
+    /// Shape of one input sample (no batch dimension), e.g. `[1, 28, 28]`.
+    pub input_shape: Vec<usize>,
+    /// Layers in execution order.
+    pub layers: Vec<Layer>,
+}
+
+/// One layer: what it computes, from which inputs, into which format.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Layer {
+    /// Unique name.
+    pub name: String,
+    /// Names of the layers (or [`INPUT`]) it reads.
+    pub inputs: Vec<String>,
+    /// The operation.
+    pub op: Op,
+    /// Format the result is assigned to.
+    pub output: Format,
+}
+
+/// Order in which a sum of products is accumulated (it matters when the accumulator rounds
+/// or saturates).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AccumulationOrder {
+    /// Bias first, then input channels (outermost), kernel rows, kernel columns (innermost);
+    /// for `Dense`, input features in order.
+    #[default]
+    BiasThenInputChannelMajor,
+}
+
+/// Integer codes of a constant tensor, with the format of each channel along `axis` (or one
+/// format for the whole tensor).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Codes {
+    /// Shape of the tensor.
+    pub shape: Vec<usize>,
+    /// The axis the formats run along, or `None` for one format.
+    pub axis: Option<usize>,
+    /// One format per index along `axis` (or exactly one).
+    pub formats: Vec<Format>,
+    /// Row-major integer codes.
+    pub codes: Vec<i64>,
+}
+
+impl Codes {
+    /// Format of the element at flat index `i`.
+    pub fn format_of(&self, i: usize) -> Format {
+        match self.axis {
+            None => self.formats[0],
+            Some(a) => {
+                let inner: usize = self.shape[a + 1..].iter().product();
+                self.formats[(i / inner) % self.shape[a]]
+            }
+        }
+    }
+
+    /// The element at flat index `i` as a fixed-point value.
+    pub fn value(&self, i: usize) -> Fixed {
+        let f = self.format_of(i);
+        Fixed::from_code(self.codes[i] as i128, f).unwrap_or_else(|_| Fixed::zero(f))
+    }
+
+    fn validate(&self, what: &str) -> Result<(), IrError> {
+        let n: usize = self.shape.iter().product();
+        if self.codes.len() != n {
+            return Err(IrError::new(format!(
+                "{what}: {} codes for shape {:?}",
+                self.codes.len(),
+                self.shape
+            )));
+        }
+        let want = match self.axis {
+            None => 1,
+            Some(a) => *self.shape.get(a).ok_or_else(|| {
+                IrError::new(format!("{what}: axis {a} outside shape {:?}", self.shape))
+            })?,
+        };
+        if self.formats.len() != want {
+            return Err(IrError::new(format!(
+                "{what}: {} formats, expected {want}",
+                self.formats.len()
+            )));
+        }
+        for (i, &c) in self.codes.iter().enumerate() {
+            let f = self.format_of(i);
+            if (c as i128) < f.min_code() || (c as i128) > f.max_code() {
+                return Err(IrError::new(format!(
+                    "{what}: code {c} at {i} does not fit {f}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The operations, declared once: the engine and the emitter match on this exhaustively.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Op {
+    /// Assign the input to the output format (the network's input quantizer).
+    Quantize,
+    /// Fully connected: weight `[in, out]`, bias `[out]`.
+    Dense {
+        /// `[in, out]`, formats per output (axis 1) or one.
+        weight: Codes,
+        /// `[out]`.
+        bias: Option<Codes>,
+        /// Accumulator format per output, or one.
+        accumulator: Vec<Format>,
+        /// Summation order.
+        #[serde(default)]
+        order: AccumulationOrder,
+    },
+    /// 2-D convolution, square kernel, zero padding: weight `[out, in, k, k]`.
+    Conv2d {
+        /// `[out, in, k, k]`, formats per output channel (axis 0) or one.
+        weight: Codes,
+        /// `[out]`.
+        bias: Option<Codes>,
+        /// Stride.
+        stride: usize,
+        /// Zero padding on each side.
+        padding: usize,
+        /// Accumulator format per output channel, or one.
+        accumulator: Vec<Format>,
+        /// Summation order.
+        #[serde(default)]
+        order: AccumulationOrder,
+    },
+    /// Folded BatchNorm: `cast(scale[c]·x + shift[c])`, channels on axis 0 of `[c, h, w]`.
+    BatchNorm {
+        /// `[c]`.
+        scale: Codes,
+        /// `[c]`.
+        shift: Codes,
+    },
+    /// `max(x, 0)` (clipped at `clip` when given).
+    Relu {
+        /// Upper clip, if any.
+        clip: Option<f64>,
+    },
+    /// Sum of the two inputs.
+    Add,
+    /// `kernel × kernel` max pooling with stride `kernel`.
+    MaxPool2d {
+        /// Window and stride.
+        kernel: usize,
+    },
+    /// Mean over `h × w`: the sum times `reciprocal` (exact `2^-k` or rounded `1/(h·w)`).
+    GlobalAvgPool {
+        /// The multiplier as a fixed-point constant.
+        reciprocal: Codes,
+    },
+    /// `[c, h, w] → [c·h·w]`.
+    Flatten,
+    /// ResNet option-A shortcut: subsample by `stride`, then append `pad_channels` zero channels.
+    Shortcut {
+        /// Subsampling stride.
+        stride: usize,
+        /// Zero channels appended.
+        pad_channels: usize,
+    },
+}
+
+/// An inconsistent or unsupported IR document.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IrError {
+    /// What is wrong.
+    pub message: String,
+}
+
+impl IrError {
+    fn new(message: impl Into<String>) -> IrError {
+        IrError {
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for IrError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid model IR: {}", self.message)
+    }
+}
+
+impl std::error::Error for IrError {}
+
+impl Model {
+    /// Parses and validates a JSON document.
+    pub fn from_json(text: &str) -> Result<Model, IrError> {
+        #[derive(Deserialize)]
+        struct Version {
+            version: u32,
+        }
+        let v: Version = serde_json::from_str(text)
+            .map_err(|e| IrError::new(format!("not a model document: {e}")))?;
+        if v.version > IR_VERSION {
+            return Err(IrError::new(format!(
+                "version {} is newer than this qfx understands ({IR_VERSION}); upgrade qfx",
+                v.version
+            )));
+        }
+        let model: Model = serde_json::from_str(text).map_err(|e| IrError::new(e.to_string()))?;
+        model.validate()?;
+        Ok(model)
+    }
+
+    /// Pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("IR serializes")
+    }
+
+    /// Output shape of every layer (per sample), after checking the whole document.
+    pub fn validate(&self) -> Result<Vec<Vec<usize>>, IrError> {
+        if self.version == 0 || self.version > IR_VERSION {
+            return Err(IrError::new(format!(
+                "unsupported version {}",
+                self.version
+            )));
+        }
+        if self.layers.is_empty() {
+            return Err(IrError::new("no layers"));
+        }
+        let mut names: HashSet<&str> = HashSet::new();
+        let mut shapes: Vec<Vec<usize>> = Vec::new();
+        let shape_of = |name: &str, shapes: &[Vec<usize>]| -> Option<Vec<usize>> {
+            if name == INPUT {
+                return Some(self.input_shape.clone());
+            }
+            self.layers
+                .iter()
+                .position(|l| l.name == name)
+                .and_then(|i| shapes.get(i).cloned())
+        };
+        for layer in &self.layers {
+            let err = |m: String| IrError::new(format!("layer `{}`: {m}", layer.name));
+            if layer.name == INPUT || !names.insert(&layer.name) {
+                return Err(err("duplicate or reserved name".into()));
+            }
+            let ins: Vec<Vec<usize>> = layer
+                .inputs
+                .iter()
+                .map(|i| {
+                    shape_of(i, &shapes)
+                        .ok_or_else(|| err(format!("input `{i}` is not an earlier layer")))
+                })
+                .collect::<Result<_, _>>()?;
+            let arity = if matches!(layer.op, Op::Add) { 2 } else { 1 };
+            if ins.len() != arity {
+                return Err(err(format!("takes {arity} input(s), has {}", ins.len())));
+            }
+            let x = &ins[0];
+            let out = match &layer.op {
+                Op::Quantize | Op::Relu { .. } => x.clone(),
+                Op::Dense {
+                    weight,
+                    bias,
+                    accumulator,
+                    ..
+                } => {
+                    weight.validate("weight").map_err(|e| err(e.message))?;
+                    let [d_in, d_out] = weight.shape[..] else {
+                        return Err(err(format!(
+                            "dense weight must be [in, out], is {:?}",
+                            weight.shape
+                        )));
+                    };
+                    if x != &[d_in] {
+                        return Err(err(format!(
+                            "input {x:?} does not match weight [in={d_in}, out]"
+                        )));
+                    }
+                    check_bias_acc(bias, accumulator, d_out).map_err(err)?;
+                    vec![d_out]
+                }
+                Op::Conv2d {
+                    weight,
+                    bias,
+                    stride,
+                    padding,
+                    accumulator,
+                    ..
+                } => {
+                    weight.validate("weight").map_err(|e| err(e.message))?;
+                    let [c_out, c_in, k, k2] = weight.shape[..] else {
+                        return Err(err(format!(
+                            "conv weight must be [out, in, k, k], is {:?}",
+                            weight.shape
+                        )));
+                    };
+                    if k != k2 || *stride == 0 {
+                        return Err(err("kernel must be square and stride positive".into()));
+                    }
+                    let [c, h, w] = x[..] else {
+                        return Err(err(format!("input must be [c, h, w], is {x:?}")));
+                    };
+                    if c != c_in || h + 2 * padding < k || w + 2 * padding < k {
+                        return Err(err(format!(
+                            "input {x:?} does not fit weight {:?}",
+                            weight.shape
+                        )));
+                    }
+                    check_bias_acc(bias, accumulator, c_out).map_err(err)?;
+                    vec![
+                        c_out,
+                        (h + 2 * padding - k) / stride + 1,
+                        (w + 2 * padding - k) / stride + 1,
+                    ]
+                }
+                Op::BatchNorm { scale, shift } => {
+                    scale.validate("scale").map_err(|e| err(e.message))?;
+                    shift.validate("shift").map_err(|e| err(e.message))?;
+                    if x.is_empty() || scale.shape != [x[0]] || shift.shape != [x[0]] {
+                        return Err(err(format!(
+                            "scale/shift must be [{}]",
+                            x.first().copied().unwrap_or(0)
+                        )));
+                    }
+                    x.clone()
+                }
+                Op::Add => {
+                    if ins[0] != ins[1] {
+                        return Err(err(format!("adds shapes {:?} and {:?}", ins[0], ins[1])));
+                    }
+                    x.clone()
+                }
+                Op::MaxPool2d { kernel } => {
+                    let [c, h, w] = x[..] else {
+                        return Err(err(format!("input must be [c, h, w], is {x:?}")));
+                    };
+                    if *kernel == 0 || h < *kernel || w < *kernel {
+                        return Err(err("bad pooling window".into()));
+                    }
+                    vec![c, h / kernel, w / kernel]
+                }
+                Op::GlobalAvgPool { reciprocal } => {
+                    reciprocal
+                        .validate("reciprocal")
+                        .map_err(|e| err(e.message))?;
+                    let [c, _, _] = x[..] else {
+                        return Err(err(format!("input must be [c, h, w], is {x:?}")));
+                    };
+                    vec![c]
+                }
+                Op::Flatten => vec![x.iter().product()],
+                Op::Shortcut {
+                    stride,
+                    pad_channels,
+                } => {
+                    let [c, h, w] = x[..] else {
+                        return Err(err(format!("input must be [c, h, w], is {x:?}")));
+                    };
+                    if *stride == 0 {
+                        return Err(err("stride must be positive".into()));
+                    }
+                    vec![c + pad_channels, h.div_ceil(*stride), w.div_ceil(*stride)]
+                }
+            };
+            shapes.push(out);
+        }
+        Ok(shapes)
+    }
+}
+
+fn check_bias_acc(
+    bias: &Option<Codes>,
+    accumulator: &[Format],
+    outputs: usize,
+) -> Result<(), String> {
+    if let Some(b) = bias {
+        b.validate("bias").map_err(|e| e.message)?;
+        if b.shape != [outputs] {
+            return Err(format!("bias must be [{outputs}], is {:?}", b.shape));
+        }
+    }
+    if accumulator.len() != 1 && accumulator.len() != outputs {
+        return Err(format!(
+            "{} accumulator formats for {outputs} outputs",
+            accumulator.len()
+        ));
+    }
+    Ok(())
+}

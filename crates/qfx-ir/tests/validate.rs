@@ -1,0 +1,110 @@
+//! IR documents: round trip, and a clear error for each kind of inconsistency.
+
+use qfx_fixed::Format;
+use qfx_ir::{AccumulationOrder, Codes, Layer, Model, Op, INPUT, IR_VERSION};
+
+fn fmt(s: &str) -> Format {
+    s.parse().unwrap()
+}
+
+fn tiny() -> Model {
+    Model {
+        version: IR_VERSION,
+        name: "tiny".into(),
+        input_shape: vec![1, 4, 4],
+        layers: vec![
+            Layer {
+                name: "q".into(),
+                inputs: vec![INPUT.into()],
+                op: Op::Quantize,
+                output: fmt("ap_fixed<8,3>"),
+            },
+            Layer {
+                name: "conv".into(),
+                inputs: vec!["q".into()],
+                op: Op::Conv2d {
+                    weight: Codes {
+                        shape: vec![2, 1, 3, 3],
+                        axis: Some(0),
+                        formats: vec![fmt("ap_fixed<4,1>"), fmt("ap_fixed<4,2>")],
+                        codes: (0..18).map(|i| (i % 7) - 3).collect(),
+                    },
+                    bias: None,
+                    stride: 1,
+                    padding: 1,
+                    accumulator: vec![fmt("ap_fixed<20,8>")],
+                    order: AccumulationOrder::default(),
+                },
+                output: fmt("ap_fixed<8,4,AP_RND,AP_SAT>"),
+            },
+            Layer {
+                name: "relu".into(),
+                inputs: vec!["conv".into()],
+                op: Op::Relu { clip: None },
+                output: fmt("ap_ufixed<8,4>"),
+            },
+            Layer {
+                name: "flat".into(),
+                inputs: vec!["relu".into()],
+                op: Op::Flatten,
+                output: fmt("ap_ufixed<8,4>"),
+            },
+        ],
+    }
+}
+
+#[test]
+fn round_trip_and_shapes() {
+    let m = tiny();
+    assert_eq!(m.validate().unwrap().last().unwrap(), &vec![32]);
+    let json = m.to_json();
+    assert!(
+        json.contains("\"ap_fixed<4,1>\""),
+        "formats are written in C++ spelling"
+    );
+    assert_eq!(Model::from_json(&json).unwrap(), m);
+}
+
+#[track_caller]
+fn refused(m: &Model, fragment: &str) {
+    let err = Model::from_json(&m.to_json()).unwrap_err().to_string();
+    assert!(err.contains(fragment), "`{err}` lacks `{fragment}`");
+}
+
+#[test]
+fn inconsistent_documents_are_refused() {
+    let mut m = tiny();
+    m.version = IR_VERSION + 1;
+    refused(&m, "newer than this qfx understands");
+
+    let mut m = tiny();
+    m.layers[2].inputs = vec!["nope".into()];
+    refused(&m, "input `nope` is not an earlier layer");
+
+    let mut m = tiny();
+    m.layers[1].name = "q".into();
+    refused(&m, "duplicate");
+
+    let mut m = tiny();
+    if let Op::Conv2d { weight, .. } = &mut m.layers[1].op {
+        weight.codes[0] = 100;
+    }
+    refused(&m, "code 100 at 0 does not fit ap_fixed<4,1>");
+
+    let mut m = tiny();
+    if let Op::Conv2d { weight, .. } = &mut m.layers[1].op {
+        weight.codes.pop();
+    }
+    refused(&m, "17 codes for shape [2, 1, 3, 3]");
+
+    let mut m = tiny();
+    m.input_shape = vec![3, 4, 4];
+    refused(&m, "does not fit weight");
+
+    let err = Model::from_json("{\"version\": 1, \"name\": 3}")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("invalid model IR"), "{err}");
+    let err = Model::from_json("not json").unwrap_err().to_string();
+    assert!(err.contains("not a model document"), "{err}");
+}

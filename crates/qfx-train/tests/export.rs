@@ -1,0 +1,129 @@
+//! Export to the IR: valid documents for every model, with integer codes that are exactly the
+//! values the model computes with.
+
+use burn::tensor::{Device, Distribution, Tensor};
+use qfx_ir::Op;
+use qfx_train::export::export;
+use qfx_train::layers::QuantConfig;
+use qfx_train::models::{Model, ModelConfig, Shortcut};
+use qfx_train::Calibration;
+
+fn calibrated(config: &ModelConfig, shape: [usize; 3]) -> Model {
+    let device = Device::flex();
+    let mut model = config
+        .init(
+            &QuantConfig {
+                bits: 6,
+                ..QuantConfig::default()
+            },
+            &device,
+        )
+        .unwrap();
+    let [c, h, w] = shape;
+    model.calibrate(
+        Tensor::random([8, c, h, w], Distribution::Normal(0.0, 1.0), &device),
+        Calibration::MaxAbs,
+    );
+    model
+}
+
+#[test]
+fn every_model_exports_a_valid_ir() {
+    let cases = [
+        (
+            ModelConfig::Mlp {
+                inputs: 784,
+                hidden: vec![32, 16],
+                classes: 10,
+            },
+            [1, 28, 28],
+            7,
+        ),
+        (ModelConfig::small_cnn(), [1, 28, 28], 11),
+        (ModelConfig::resnet20(), [3, 32, 32], 0),
+        (
+            ModelConfig::Resnet {
+                in_channels: 3,
+                widths: [8, 16, 32],
+                blocks_per_stage: 1,
+                classes: 10,
+                shortcut: Shortcut::B,
+            },
+            [3, 32, 32],
+            0,
+        ),
+    ];
+    for (config, shape, expected_layers) in cases {
+        let model = calibrated(&config, shape);
+        let ir = export(&model, "test", shape).unwrap();
+        let shapes = ir.validate().unwrap();
+        assert_eq!(shapes.last().unwrap(), &vec![10], "{config:?}");
+        if expected_layers > 0 {
+            assert_eq!(ir.layers.len(), expected_layers, "{config:?}");
+        }
+        // The JSON document reads back identically.
+        assert_eq!(qfx_ir::Model::from_json(&ir.to_json()).unwrap(), ir);
+    }
+}
+
+#[test]
+fn resnet20_has_the_expected_structure() {
+    let model = calibrated(&ModelConfig::resnet20(), [3, 32, 32]);
+    let ir = export(&model, "resnet20", [3, 32, 32]).unwrap();
+    let count = |f: fn(&Op) -> bool| ir.layers.iter().filter(|l| f(&l.op)).count();
+    assert_eq!(count(|o| matches!(o, Op::Conv2d { .. })), 19);
+    assert_eq!(count(|o| matches!(o, Op::Dense { .. })), 1);
+    assert_eq!(count(|o| matches!(o, Op::BatchNorm { .. })), 19);
+    assert_eq!(count(|o| matches!(o, Op::Add)), 9);
+    assert_eq!(count(|o| matches!(o, Op::Shortcut { .. })), 2);
+    // 8×8 pooling window: the reciprocal is exactly 2^-6.
+    let Some(Op::GlobalAvgPool { reciprocal }) = ir
+        .layers
+        .iter()
+        .map(|l| &l.op)
+        .find(|o| matches!(o, Op::GlobalAvgPool { .. }))
+    else {
+        panic!()
+    };
+    assert_eq!(reciprocal.value(0).to_f64(), 1.0 / 64.0);
+}
+
+#[test]
+fn weight_codes_are_the_trained_values() {
+    let model = calibrated(&ModelConfig::small_cnn(), [1, 28, 28]);
+    let Model::Cnn(cnn) = &model else {
+        unreachable!()
+    };
+    let ir = export(&model, "cnn", [1, 28, 28]).unwrap();
+    let Op::Conv2d {
+        weight,
+        accumulator,
+        ..
+    } = &ir.layers[1].op
+    else {
+        panic!("layer 1 is the first conv")
+    };
+    let trained: Vec<f32> = cnn.convs[0]
+        .wq
+        .forward(cnn.convs[0].weight.val())
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .unwrap();
+    for (i, w) in trained.iter().enumerate() {
+        assert_eq!(weight.value(i).to_f64(), *w as f64, "weight {i}");
+    }
+    // Accumulator binary point: input F + weight F, per output channel.
+    let fx = ir.layers[0].output.frac_bits();
+    for (c, acc) in accumulator.iter().enumerate() {
+        assert_eq!(acc.frac_bits(), fx + weight.formats[c].frac_bits());
+    }
+    // A float model cannot be exported.
+    let float = ModelConfig::small_cnn()
+        .init(&QuantConfig::float(), &Device::flex())
+        .unwrap();
+    assert!(export(&float, "f", [1, 28, 28])
+        .unwrap_err()
+        .to_string()
+        .contains("disabled quantizers"));
+}
