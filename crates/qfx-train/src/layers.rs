@@ -12,13 +12,22 @@ use serde::{Deserialize, Serialize};
 use crate::quant::{quantize, Granularity, QuantPath, QuantSpec};
 use crate::quantizer::{Calibration, QTensor, Quantizer};
 
-/// The formats of a model, derived from one `bits` setting.
+/// The formats of a model: one `bits` setting, with a width, rounding and overflow mode per
+/// kind of tensor that can each be overridden.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct QuantConfig {
-    /// Word width of weights, biases, activations, BatchNorm scale and shift.
+    /// Default word width of every quantized tensor.
     pub bits: u32,
-    /// Accumulator width (default `2·bits + 8`, at most 32).
+    /// Width of weights (default `bits`).
+    pub weight_bits: Option<u32>,
+    /// Width of biases (default `bits`).
+    pub bias_bits: Option<u32>,
+    /// Width of activations: layer outputs, residual sums, pooled values (default `bits`).
+    pub act_bits: Option<u32>,
+    /// Width of the folded BatchNorm scale and shift (default `bits`).
+    pub bn_bits: Option<u32>,
+    /// Accumulator width (default `weight + activation widths + 8`, at most 32).
     pub acc_bits: Option<u32>,
     /// Rounding of weights, biases and BatchNorm constants (computed offline: free in hardware).
     pub weight_quant: Quant,
@@ -44,6 +53,10 @@ impl Default for QuantConfig {
     fn default() -> QuantConfig {
         QuantConfig {
             bits: 8,
+            weight_bits: None,
+            bias_bits: None,
+            act_bits: None,
+            bn_bits: None,
             acc_bits: None,
             weight_quant: Quant::RndConv,
             act_quant: Quant::Rnd,
@@ -85,20 +98,43 @@ impl QuantConfig {
         }
     }
 
-    /// Weights with output channels on `axis`.
-    pub fn weight_spec(&self, axis: usize) -> QuantSpec {
-        let g = if self.per_channel_weights {
+    fn channels(&self, axis: usize) -> Granularity {
+        if self.per_channel_weights {
             Granularity::PerChannel { axis }
         } else {
             Granularity::PerTensor
-        };
-        self.spec(self.bits, true, self.weight_quant, self.overflow, g)
+        }
+    }
+
+    /// Weights with output channels on `axis`.
+    pub fn weight_spec(&self, axis: usize) -> QuantSpec {
+        let width = self.weight_bits.unwrap_or(self.bits);
+        self.spec(
+            width,
+            true,
+            self.weight_quant,
+            self.overflow,
+            self.channels(axis),
+        )
+    }
+
+    /// Biases (one binary point per layer).
+    pub fn bias_spec(&self) -> QuantSpec {
+        let width = self.bias_bits.unwrap_or(self.bits);
+        self.spec(
+            width,
+            true,
+            self.weight_quant,
+            self.overflow,
+            Granularity::PerTensor,
+        )
     }
 
     /// Per-tensor activations.
     pub fn act_spec(&self, signed: bool) -> QuantSpec {
+        let width = self.act_bits.unwrap_or(self.bits);
         self.spec(
-            self.bits,
+            width,
             signed,
             self.act_quant,
             self.overflow,
@@ -106,15 +142,49 @@ impl QuantConfig {
         )
     }
 
-    /// Accumulators: truncating (their binary point is exact: `F_in + F_w`), channels on `axis`.
-    pub fn acc_spec(&self, axis: usize) -> QuantSpec {
-        let width = self.acc_bits.unwrap_or(2 * self.bits + 8).min(32);
-        let g = if self.per_channel_weights {
-            Granularity::PerChannel { axis }
+    /// The folded BatchNorm scale (per channel when weights are) or shift (per layer).
+    pub fn bn_spec(&self, scale: bool) -> QuantSpec {
+        let width = self.bn_bits.unwrap_or(self.bits);
+        let g = if scale {
+            self.channels(0)
         } else {
             Granularity::PerTensor
         };
-        self.spec(width, true, Quant::Trn, self.acc_overflow, g)
+        self.spec(width, true, self.weight_quant, self.overflow, g)
+    }
+
+    /// Accumulators: truncating (their binary point is exact: `F_in + F_w`), channels on `axis`.
+    pub fn acc_spec(&self, axis: usize) -> QuantSpec {
+        let default =
+            self.weight_bits.unwrap_or(self.bits) + self.act_bits.unwrap_or(self.bits) + 8;
+        let width = self.acc_bits.unwrap_or(default.min(32));
+        self.spec(
+            width,
+            true,
+            Quant::Trn,
+            self.acc_overflow,
+            self.channels(axis),
+        )
+    }
+
+    /// Checks that every format this configuration implies can be trained.
+    pub fn validate(&self) -> Result<(), crate::TrainError> {
+        for spec in [
+            self.weight_spec(0),
+            self.bias_spec(),
+            self.act_spec(true),
+            self.act_spec(false),
+            self.bn_spec(true),
+            self.acc_spec(0),
+        ] {
+            spec.validate()?;
+        }
+        if !(self.point_lr_scale.is_finite() && self.point_lr_scale > 0.0) {
+            return Err(crate::TrainError::Spec(
+                "point_lr_scale must be positive".to_string(),
+            ));
+        }
+        Ok(())
     }
 
     /// A quantizer for `spec` with this configuration's switches.
@@ -136,7 +206,8 @@ impl QuantConfig {
 
     /// A quantizer for activations, starting at 3 integer bits until calibrated.
     pub fn act_quantizer(&self, signed: bool, device: &Device) -> Quantizer {
-        self.quantizer(self.act_spec(signed), 1, self.bits as i32 - 3, device)
+        let spec = self.act_spec(signed);
+        self.quantizer(spec, 1, spec.width as i32 - 3, device)
     }
 }
 
@@ -198,7 +269,7 @@ impl QLinear {
         let channels = wspec.channels(&[d_in, d_out]).unwrap_or(1);
         let mut wq = q.quantizer(wspec, channels, 0, device);
         wq.calibrate(&weight.val(), Calibration::MaxAbs);
-        let mut bq = q.quantizer(q.act_spec(true), 1, 0, device);
+        let mut bq = q.quantizer(q.bias_spec(), 1, 0, device);
         bq.calibrate(&bias.val(), Calibration::MaxAbs);
         QLinear {
             weight,
@@ -274,7 +345,7 @@ impl QConv2d {
         let mut wq = q.quantizer(wspec, channels, 0, device);
         wq.calibrate(&weight.val(), Calibration::MaxAbs);
         let bias = bias.then(|| uniform([c_out], 1.0 / fan_in.sqrt(), device));
-        let mut bq = q.quantizer(q.act_spec(true), 1, 0, device);
+        let mut bq = q.quantizer(q.bias_spec(), 1, 0, device);
         if let Some(b) = &bias {
             bq.calibrate(&b.val(), Calibration::MaxAbs);
         }
@@ -345,15 +416,15 @@ impl QBatchNorm2d {
     pub fn new(channels: usize, q: &QuantConfig, device: &Device) -> QBatchNorm2d {
         let ones = Tensor::<1>::ones([channels], device);
         let zeros = Tensor::<1>::zeros([channels], device);
-        let scale_spec = q.weight_spec(0);
+        let scale_spec = q.bn_spec(true);
         let sc = scale_spec.channels(&[channels]).unwrap_or(1);
         QBatchNorm2d {
             gamma: Param::from_tensor(ones.clone()),
             beta: Param::from_tensor(zeros.clone()),
             running_mean: RunningState::new(zeros),
             running_var: RunningState::new(ones),
-            scale_q: q.quantizer(scale_spec, sc, q.bits as i32 - 2, device),
-            shift_q: q.quantizer(q.act_spec(true), 1, q.bits as i32 - 3, device),
+            scale_q: q.quantizer(scale_spec, sc, scale_spec.width as i32 - 2, device),
+            shift_q: q.quantizer(q.bn_spec(false), 1, q.bits as i32 - 3, device),
             out: q.act_quantizer(true, device),
             momentum: 0.1,
             epsilon: 1e-5,

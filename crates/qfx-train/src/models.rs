@@ -137,8 +137,7 @@ impl ModelConfig {
     /// Builds the model with formats from `q`.
     pub fn init(&self, q: &QuantConfig, device: &Device) -> Result<Model, TrainError> {
         self.validate()?;
-        q.weight_spec(0).validate()?;
-        q.acc_spec(0).validate()?;
+        q.validate()?;
         Ok(match self {
             ModelConfig::Mlp {
                 inputs,

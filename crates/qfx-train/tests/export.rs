@@ -127,3 +127,42 @@ fn weight_codes_are_the_trained_values() {
         .to_string()
         .contains("disabled quantizers"));
 }
+
+/// Models and formats come from a configuration file; unknown or misspelled keys are refused.
+#[test]
+fn models_are_built_from_a_config_file() {
+    let json = r#"{
+        "model": {"kind": "resnet", "in_channels": 3, "widths": [8, 16, 32], "blocks_per_stage": 2, "classes": 10, "shortcut": "b"},
+        "quant": {"bits": 4, "weight_bits": 3, "act_quant": "AP_RND_CONV", "acc_overflow": "AP_SAT", "per_channel_weights": false}
+    }"#;
+    #[derive(serde::Deserialize)]
+    struct File {
+        model: ModelConfig,
+        quant: QuantConfig,
+    }
+    let file: File = serde_json::from_str(json).unwrap();
+    assert_eq!(file.quant.weight_spec(0).width, 3);
+    assert_eq!(file.quant.act_spec(true).width, 4);
+    let model = file.model.init(&file.quant, &Device::flex()).unwrap();
+    let Model::Resnet(r) = &model else { panic!() };
+    assert_eq!(r.blocks.len(), 6);
+    assert!(
+        r.blocks[2].proj.is_some(),
+        "option B projection where the shape changes"
+    );
+
+    let typo = r#"{"bits": 4, "weight_bit": 3}"#;
+    let err = serde_json::from_str::<QuantConfig>(typo)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown field `weight_bit`"), "{err}");
+    let too_wide = QuantConfig {
+        acc_bits: Some(40),
+        ..QuantConfig::default()
+    };
+    let err = ModelConfig::small_cnn()
+        .init(&too_wide, &Device::flex())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("width W = 40"), "{err}");
+}

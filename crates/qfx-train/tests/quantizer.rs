@@ -256,3 +256,46 @@ fn check_gradients(rng: &mut Rng, spec: &QuantSpec, frac: &[i32], path: QuantPat
         close(gf[ch], *want, &format!("{path:?} {spec:?} dL/df[{ch}]"));
     }
 }
+
+/// A frozen binary point gets no gradient (fixed-format QAT); a learned one does.
+#[test]
+fn frozen_binary_points_get_no_gradient() {
+    use qfx_train::Quantizer;
+    let device = Device::flex().autodiff();
+    for learn in [true, false] {
+        let mut q = Quantizer::new(QuantSpec::signed(6), 1, 3, &device);
+        q.learn = learn;
+        let x = tensor(vec![0.3, -2.7, 9.0, 1.1], [4], &device).require_grad();
+        let grads = q.forward(x.clone()).sum().backward();
+        assert_eq!(q.f.val().grad(&grads).is_some(), learn);
+        assert!(x.grad(&grads).is_some());
+    }
+}
+
+/// Calibration: max-abs keeps the largest value in range; a percentile ignores outliers.
+#[test]
+fn calibration_max_abs_and_percentile() {
+    use qfx_train::{Calibration, Quantizer};
+    let device = Device::flex();
+    let mut xs: Vec<f32> = (0..1000)
+        .map(|i| (i as f32 / 1000.0) * 1.9 - 0.95)
+        .collect();
+    xs[7] = 100.0; // one outlier
+    let x = tensor(xs, [1000], &device);
+    let mut q = Quantizer::new(QuantSpec::signed(8), 1, 0, &device);
+    q.calibrate(&x, Calibration::MaxAbs);
+    assert_eq!(q.int_bits(), vec![8]); // ceil(log2 100) + 1
+    q.calibrate(&x, Calibration::Percentile(99.0));
+    assert_eq!(q.int_bits(), vec![1]); // ceil(log2 0.93) + 1
+                                       // Per channel: each channel gets its own point.
+    let spec = QuantSpec {
+        granularity: Granularity::PerChannel { axis: 0 },
+        ..QuantSpec::signed(8)
+    };
+    let mut q = Quantizer::new(spec, 2, 0, &device);
+    q.calibrate(
+        &tensor(vec![0.5, -0.25, 3.0, 7.5], [2, 2], &device),
+        Calibration::MaxAbs,
+    );
+    assert_eq!(q.int_bits(), vec![0, 4]);
+}
