@@ -579,6 +579,73 @@ impl QMaxPool2d {
     }
 }
 
+/// `1/n` as a fixed-point constant: `ap_ufixed<1, 1−k>` (exactly `2^−k`) when `n = 2^k`, so
+/// the multiply is a shift; else `ap_ufixed<bits, −floor(log2 n)>` (all `bits` significant),
+/// rounded to nearest-even.
+pub fn reciprocal_fixed(n: usize, bits: u32) -> Result<Fixed, qfx_fixed::Error> {
+    let n = n.max(1);
+    let (width, int_bits) = if n.is_power_of_two() {
+        (1, 1 - n.trailing_zeros() as i32)
+    } else {
+        (bits, -((n as f64).log2().floor() as i32))
+    };
+    let f = Format::new(width, int_bits, false, Quant::RndConv, Overflow::Sat, 0)?;
+    Fixed::from_f64(1.0 / n as f64, f)
+}
+
+/// The reciprocal the model multiplies by: the fixed-point constant when quantizing, else `1/n`.
+fn reciprocal_value(n: usize, bits: u32, quantized: bool) -> f64 {
+    if !quantized {
+        return 1.0 / n as f64;
+    }
+    reciprocal_fixed(n, bits).map_or(1.0 / n as f64, |v| v.to_f64())
+}
+
+/// Average pooling over `kernel × kernel` windows (stride `kernel`): the exact window sum (a
+/// depthwise convolution with ones) times the fixed-point reciprocal of `kernel²`, then the
+/// output quantizer.
+#[derive(Module, Debug)]
+pub struct QAvgPool2d {
+    /// Window (and stride).
+    pub kernel: usize,
+    /// Output quantizer.
+    pub out: Quantizer,
+    /// Significant bits of the reciprocal when `kernel²` is not a power of two.
+    pub recip_bits: u32,
+}
+
+impl QAvgPool2d {
+    /// A signed output; reciprocals get the activation width in significant bits.
+    pub fn new(kernel: usize, q: &QuantConfig, device: &Device) -> QAvgPool2d {
+        let out = q.act_quantizer(true, device);
+        let recip_bits = out.spec.width;
+        QAvgPool2d {
+            kernel,
+            out,
+            recip_bits,
+        }
+    }
+
+    fn raw(&self, x: Tensor<4>) -> Tensor<4> {
+        let c = x.dims()[1];
+        let k = self.kernel;
+        let ones = Tensor::<4>::ones([c, 1, k, k], &x.device());
+        let sums = conv2d(x, ones, None, ConvOptions::new([k, k], [0, 0], [1, 1], c));
+        sums * reciprocal_value(k * k, self.recip_bits, self.out.enabled)
+    }
+
+    /// `[batch, c, h, w] → [batch, c, h/k, w/k]`.
+    pub fn forward(&self, x: QTensor<4>) -> QTensor<4> {
+        self.out.forward_q(self.raw(x.value))
+    }
+
+    /// Calibrates the output binary point.
+    pub fn calibrate(&mut self, x: QTensor<4>, method: Calibration) -> QTensor<4> {
+        self.out.calibrate(&self.raw(x.value.clone()), method);
+        self.forward(x)
+    }
+}
+
 /// Global average pooling: the window sum times `1/(h·w)`, which is an exact shift for a
 /// power-of-two window and otherwise the reciprocal rounded to `recip_bits` significant bits;
 /// then the output quantizer.
@@ -591,35 +658,21 @@ pub struct QGlobalAvgPool {
 }
 
 impl QGlobalAvgPool {
-    /// A signed output; reciprocals get `q.bits` significant bits.
+    /// A signed output; reciprocals get the activation width in significant bits.
     pub fn new(q: &QuantConfig, device: &Device) -> QGlobalAvgPool {
-        QGlobalAvgPool {
-            out: q.act_quantizer(true, device),
-            recip_bits: q.bits,
-        }
+        let out = q.act_quantizer(true, device);
+        let recip_bits = out.spec.width;
+        QGlobalAvgPool { out, recip_bits }
     }
 
-    /// The multiplier `1/n` as the hardware stores it: exact for `n = 2^k`, else rounded to
-    /// `recip_bits` significant bits (`ap_ufixed<recip_bits, 1 − k>`, AP_RND_CONV).
+    /// The multiplier `1/n` as the hardware stores it (see [`reciprocal_fixed`]).
     pub fn reciprocal(&self, n: usize) -> f64 {
-        if !self.out.enabled {
-            return 1.0 / n as f64;
-        }
-        self.reciprocal_fixed(n)
-            .map_or(1.0 / n as f64, |v| v.to_f64())
+        reciprocal_value(n, self.recip_bits, self.out.enabled)
     }
 
-    /// `1/n` as a fixed-point constant: `ap_ufixed<1, 1−k>` (exactly `2^−k`) when `n = 2^k`,
-    /// else `ap_ufixed<recip_bits, −floor(log2 n)>` rounded to nearest-even.
+    /// `1/n` as a fixed-point constant (see [`reciprocal_fixed`]).
     pub fn reciprocal_fixed(&self, n: usize) -> Result<Fixed, qfx_fixed::Error> {
-        let n = n.max(1);
-        let (width, int_bits) = if n.is_power_of_two() {
-            (1, 1 - n.trailing_zeros() as i32)
-        } else {
-            (self.recip_bits, -((n as f64).log2().floor() as i32))
-        };
-        let f = Format::new(width, int_bits, false, Quant::RndConv, Overflow::Sat, 0)?;
-        Fixed::from_f64(1.0 / n as f64, f)
+        reciprocal_fixed(n, self.recip_bits)
     }
 
     fn raw(&self, x: Tensor<4>) -> Tensor<2> {

@@ -12,7 +12,9 @@ use crate::error::TrainError;
 use crate::layers::{
     QAdd, QBatchNorm2d, QConv2d, QGlobalAvgPool, QLinear, QMaxPool2d, QReLU, QuantConfig,
 };
+use crate::quant::{is_flex, QuantPath};
 use crate::quantizer::{Calibration, QTensor, Quantizer};
+use qfx_fixed::Overflow;
 
 /// ResNet shortcut when the shape changes between stages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -138,6 +140,21 @@ impl ModelConfig {
     pub fn init(&self, q: &QuantConfig, device: &Device) -> Result<Model, TrainError> {
         self.validate()?;
         q.validate()?;
+        let composed =
+            q.path == QuantPath::Composed || (q.path == QuantPath::Auto && !is_flex(device));
+        if q.enabled && composed {
+            for o in [q.overflow, q.acc_overflow] {
+                if !matches!(
+                    o,
+                    Overflow::Sat | Overflow::SatSym | Overflow::SatZero | Overflow::Wrap
+                ) {
+                    return Err(TrainError::Spec(format!(
+                        "{o} is only implemented by the fused quantizer (Flex CPU backend), not by the \
+                         composed one this device uses"
+                    )));
+                }
+            }
+        }
         Ok(match self {
             ModelConfig::Mlp {
                 inputs,

@@ -166,3 +166,48 @@ fn models_are_built_from_a_config_file() {
         .to_string();
     assert!(err.contains("width W = 40"), "{err}");
 }
+
+/// Average pooling multiplies the exact window sum by the fixed-point reciprocal: a shift for
+/// 2×2 windows, `1/9` rounded to 8 significant bits for 3×3.
+#[test]
+fn average_pooling_uses_the_fixed_point_reciprocal() {
+    use qfx_train::layers::{reciprocal_fixed, QAvgPool2d};
+    use qfx_train::QTensor;
+    let device = Device::flex();
+    let q = QuantConfig {
+        bits: 8,
+        act_bits: Some(16),
+        ..QuantConfig::default()
+    };
+    let values: Vec<f32> = (0..36).map(|i| (i % 7) as f32 * 0.25).collect();
+    let x = Tensor::<4>::from_data(
+        burn::tensor::TensorData::new(values.clone(), [1, 1, 6, 6]),
+        &device,
+    );
+    for k in [2usize, 3] {
+        let mut pool = QAvgPool2d::new(k, &q, &device);
+        pool.out.set_frac_bits(&[10]);
+        let got: Vec<f32> = pool
+            .forward(QTensor::float(x.clone()))
+            .value
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let r = reciprocal_fixed(k * k, 16).unwrap().to_f64();
+        if k == 2 {
+            assert_eq!(r, 0.25);
+        }
+        for (o, g) in got.iter().enumerate() {
+            let (oy, ox) = (o / (6 / k), o % (6 / k));
+            let sum: f64 = (0..k * k)
+                .map(|t| values[(oy * k + t / k) * 6 + ox * k + t % k] as f64)
+                .sum();
+            // The exact product (sum and reciprocal are short binary fractions), cast as HLS does.
+            let want = qfx_fixed::Fixed::from_f64(sum * r, pool.out.spec.format(10).unwrap())
+                .unwrap()
+                .to_f64();
+            assert_eq!(*g as f64, want, "k={k} output {o}");
+        }
+    }
+}
