@@ -286,6 +286,16 @@ impl Format {
         }
     }
 
+    /// The C++ spelling with all five template arguments, e.g. `ap_fixed<8,3,AP_TRN,AP_WRAP,0>`
+    /// ([`Display`](fmt::Display) omits the arguments that equal HLS's defaults).
+    pub fn full_spelling(&self) -> String {
+        let name = if self.signed { "ap_fixed" } else { "ap_ufixed" };
+        format!(
+            "{name}<{},{},{},{},{}>",
+            self.width, self.int_bits, self.quant, self.overflow, self.sat_bits
+        )
+    }
+
     /// The format HLS gives `a + b` / `a − b` / `a · b`: full precision, default `AP_TRN`/`AP_WRAP`.
     pub(crate) fn result_of(width: i64, int_bits: i64, signed: bool) -> Result<Format, Error> {
         if width < 1 || width > MAX_WIDTH as i64 {
@@ -527,8 +537,9 @@ mod tests {
             expect,
             "{text}"
         );
-        // Printing and parsing again is the identity.
+        // Printing (short or full) and parsing again is the identity.
         assert_eq!(f.to_string().parse::<Format>().unwrap(), f);
+        assert_eq!(f.full_spelling().parse::<Format>().unwrap(), f);
     }
 
     #[test]

@@ -33,23 +33,6 @@ pub struct Outcomes {
     pub ops: Vec<OpOutcome>,
 }
 
-/// The full C++ type, e.g. `ap_fixed<8,3,AP_RND_CONV,AP_SAT,0>`.
-fn cpp_type(f: &Format) -> String {
-    let name = if f.is_signed() {
-        "ap_fixed"
-    } else {
-        "ap_ufixed"
-    };
-    format!(
-        "{name}<{},{},{},{},{}>",
-        f.width(),
-        f.int_bits(),
-        f.quant(),
-        f.overflow(),
-        f.sat_bits()
-    )
-}
-
 const PRELUDE: &str = r#"#include <ap_fixed.h>
 #include <cstdio>
 #include <cstring>
@@ -88,7 +71,7 @@ fn cast_program(types: &[Format]) -> String {
         let _ = writeln!(
             s,
             "      case {k}: {{ {} v = x; put(v); break; }}",
-            cpp_type(f)
+            f.full_spelling()
         );
     }
     s.push_str("      default: return 2;\n    }\n    putchar('\\n');\n  }\n  return 0;\n}\n");
@@ -105,10 +88,10 @@ fn op_program(suite: &Suite) -> String {
         let _ = writeln!(
             s,
             "      case {k}: {{ {} p = x; {} q = y; int k = (int)y; (void)q; (void)k; auto r = {}; {} o = r; put_typed(r); putchar(' '); put(o); break; }}",
-            cpp_type(&t.lhs),
-            cpp_type(&t.rhs),
+            t.lhs.full_spelling(),
+            t.rhs.full_spelling(),
             t.op.cpp_expr(),
-            cpp_type(&t.out)
+            t.out.full_spelling()
         );
     }
     s.push_str("      default: return 2;\n    }\n    putchar('\\n');\n  }\n  return 0;\n}\n");

@@ -94,23 +94,6 @@ pub fn compare(suite: &Suite, outcomes: &Outcomes) -> Report {
     report
 }
 
-/// Full type spelling with all five arguments and no spaces (one token in a golden line).
-fn full_type(f: &Format) -> String {
-    let name = if f.is_signed() {
-        "ap_fixed"
-    } else {
-        "ap_ufixed"
-    };
-    format!(
-        "{name}<{},{},{},{},{}>",
-        f.width(),
-        f.int_bits(),
-        f.quant(),
-        f.overflow(),
-        f.sat_bits()
-    )
-}
-
 /// Golden-vector text: the suite with the headers' answers, one case per line.
 pub fn golden_text(suite: &Suite, outcomes: &Outcomes, seed: u64) -> String {
     let mut s = format!(
@@ -124,7 +107,7 @@ pub fn golden_text(suite: &Suite, outcomes: &Outcomes, seed: u64) -> String {
         let _ = writeln!(
             s,
             "cast {} {:016x} {raw:x}",
-            full_type(&suite.cast_types[*k]),
+            suite.cast_types[*k].full_spelling(),
             x.to_bits()
         );
     }
@@ -134,9 +117,9 @@ pub fn golden_text(suite: &Suite, outcomes: &Outcomes, seed: u64) -> String {
             s,
             "{} {} {} {} {:016x} {:016x} {} {} {} {:x} {:x}",
             t.op.name(),
-            full_type(&t.lhs),
-            full_type(&t.rhs),
-            full_type(&t.out),
+            t.lhs.full_spelling(),
+            t.rhs.full_spelling(),
+            t.out.full_spelling(),
             a.to_bits(),
             b.to_bits(),
             o.width,
