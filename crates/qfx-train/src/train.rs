@@ -58,3 +58,35 @@ pub fn correct(logits: Tensor<2>, labels: &[u8]) -> usize {
         })
         .count()
 }
+
+/// Mean and standard deviation of Fashion-MNIST's pixels (over 255): its usual normalization.
+pub const FASHION_MNIST_NORM: (f32, f32) = (0.286, 0.353);
+
+/// `steps` Adam steps (learning rate `lr`) over consecutive batches of `data`, wrapping around.
+pub fn adam_steps(
+    mut model: crate::models::Model,
+    data: &Dataset,
+    steps: usize,
+    batch_size: usize,
+    lr: f64,
+    (mean, std): (f32, f32),
+    device: &Device,
+) -> crate::models::Model {
+    use burn::optim::{AdamConfig, GradientsParams};
+    let mut optim = AdamConfig::new().init();
+    let span = data.len().saturating_sub(batch_size).max(1);
+    for step in 0..steps {
+        let (x, y) = batch(
+            data,
+            (step * batch_size) % span,
+            batch_size,
+            mean,
+            std,
+            device,
+        );
+        let loss = cross_entropy(model.forward(x), &y);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(lr, model, grads);
+    }
+    model
+}

@@ -3,13 +3,12 @@
 //! accumulators fit in f32's 24-bit mantissa.
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::Device;
 use qfx_data::{embedded_fashion_mnist_dir, load_idx_dir};
 use qfx_train::export::export;
 use qfx_train::layers::QuantConfig;
 use qfx_train::models::ModelConfig;
-use qfx_train::train::{batch, cross_entropy};
+use qfx_train::train::{adam_steps, batch, FASHION_MNIST_NORM};
 use qfx_train::Calibration;
 
 #[test]
@@ -28,20 +27,36 @@ fn engine_matches_the_trained_cnn_bit_for_bit() {
         classes: 10,
     };
     let mut model = config.init(&q, &device).unwrap();
-    let (x, _) = batch(&data.train, 0, 256, 0.286, 0.353, &device);
+    let (x, _) = batch(
+        &data.train,
+        0,
+        256,
+        FASHION_MNIST_NORM.0,
+        FASHION_MNIST_NORM.1,
+        &device,
+    );
     model.calibrate(x, Calibration::MaxAbs);
-    let mut optim = AdamConfig::new().init();
-    for step in 0..30 {
-        let (x, y) = batch(&data.train, step * 64, 64, 0.286, 0.353, &device);
-        let grads =
-            GradientsParams::from_grads(cross_entropy(model.forward(x), &y).backward(), &model);
-        model = optim.step(2e-3, model, grads);
-    }
+    let model = adam_steps(
+        model,
+        &data.train,
+        30,
+        64,
+        2e-3,
+        FASHION_MNIST_NORM,
+        &device,
+    );
 
     let ir = export(&model, "cnn", [1, 28, 28]).unwrap();
     let valid = model.valid();
     let n = 100;
-    let (x, _) = batch(&data.test, 0, n, 0.286, 0.353, &Device::flex());
+    let (x, _) = batch(
+        &data.test,
+        0,
+        n,
+        FASHION_MNIST_NORM.0,
+        FASHION_MNIST_NORM.1,
+        &Device::flex(),
+    );
     let pixels: Vec<f32> = x.to_data().convert::<f32>().try_to_vec::<f32>().unwrap();
     let logits: Vec<f32> = valid
         .forward(x)

@@ -2,16 +2,15 @@
 //! learned binary points move from a deliberately bad initialization toward the calibrated one.
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::Device;
 use qfx_data::{embedded_fashion_mnist_dir, load_idx_dir};
 use qfx_train::layers::QuantConfig;
 use qfx_train::models::{Model, ModelConfig};
-use qfx_train::train::{batch, correct, cross_entropy};
+use qfx_train::train::{adam_steps, batch, correct, FASHION_MNIST_NORM};
 use qfx_train::{Calibration, Quantizer};
 
-const MEAN: f32 = 0.286;
-const STD: f32 = 0.353;
+const MEAN: f32 = FASHION_MNIST_NORM.0;
+const STD: f32 = FASHION_MNIST_NORM.1;
 
 /// The activation quantizers of the CNN whose binary points the test perturbs and tracks.
 fn activation_quantizers(model: &mut Model) -> Vec<&mut Quantizer> {
@@ -79,15 +78,15 @@ fn qat_learns_and_binary_points_recover_from_a_bad_init() {
     };
     let acc_before = evaluate(&model);
 
-    let mut optim = AdamConfig::new().init();
-    let batch_size = 64;
-    for step in 0..150 {
-        let start = (step * batch_size) % (data.train.len() - batch_size);
-        let (x, y) = batch(&data.train, start, batch_size, MEAN, STD, &device);
-        let loss = cross_entropy(model.forward(x), &y);
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(2e-3, model, grads);
-    }
+    let mut model = adam_steps(
+        model,
+        &data.train,
+        150,
+        64,
+        2e-3,
+        FASHION_MNIST_NORM,
+        &device,
+    );
     let after = distance(&mut model);
     let acc_after = evaluate(&model);
     println!(
