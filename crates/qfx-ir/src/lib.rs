@@ -101,7 +101,8 @@ impl Codes {
     }
 
     fn validate(&self, what: &str) -> Result<(), IrError> {
-        let n: usize = self.shape.iter().product();
+        let n = elements(&self.shape)
+            .ok_or_else(|| IrError::new(format!("{what}: bad shape {:?}", self.shape)))?;
         if self.codes.len() != n {
             return Err(IrError::new(format!(
                 "{what}: {} codes for shape {:?}",
@@ -261,6 +262,12 @@ impl Model {
         if self.layers.is_empty() {
             return Err(IrError::new("no layers"));
         }
+        if elements(&self.input_shape).is_none() {
+            return Err(IrError::new(format!(
+                "input shape {:?} is empty or too large",
+                self.input_shape
+            )));
+        }
         let mut names: HashSet<&str> = HashSet::new();
         let mut shapes: Vec<Vec<usize>> = Vec::new();
         let shape_of = |name: &str, shapes: &[Vec<usize>]| -> Option<Vec<usize>> {
@@ -334,18 +341,18 @@ impl Model {
                     let [c, h, w] = x[..] else {
                         return Err(err(format!("input must be [c, h, w], is {x:?}")));
                     };
-                    if c != c_in || h + 2 * padding < k || w + 2 * padding < k {
+                    let padded = |d: usize| padding.checked_mul(2).and_then(|p| p.checked_add(d));
+                    let (Some(ph), Some(pw)) = (padded(h), padded(w)) else {
+                        return Err(err(format!("padding {padding} is too large")));
+                    };
+                    if c != c_in || ph < k || pw < k {
                         return Err(err(format!(
                             "input {x:?} does not fit weight {:?}",
                             weight.shape
                         )));
                     }
                     check_bias_acc(bias, accumulator, c_out).map_err(err)?;
-                    vec![
-                        c_out,
-                        (h + 2 * padding - k) / stride + 1,
-                        (w + 2 * padding - k) / stride + 1,
-                    ]
+                    vec![c_out, (ph - k) / stride + 1, (pw - k) / stride + 1]
                 }
                 Op::BatchNorm { scale, shift } => {
                     scale.validate("scale").map_err(|e| err(e.message))?;
@@ -377,12 +384,15 @@ impl Model {
                     reciprocal
                         .validate("reciprocal")
                         .map_err(|e| err(e.message))?;
+                    if reciprocal.codes.len() != 1 {
+                        return Err(err("the reciprocal must be a single constant".into()));
+                    }
                     let [c, _, _] = x[..] else {
                         return Err(err(format!("input must be [c, h, w], is {x:?}")));
                     };
                     vec![c]
                 }
-                Op::Flatten => vec![x.iter().product()],
+                Op::Flatten => vec![elements(x).unwrap_or(0)],
                 Op::Shortcut {
                     stride,
                     pad_channels,
@@ -393,13 +403,43 @@ impl Model {
                     if *stride == 0 {
                         return Err(err("stride must be positive".into()));
                     }
-                    vec![c + pad_channels, h.div_ceil(*stride), w.div_ceil(*stride)]
+                    let channels = c.checked_add(*pad_channels).ok_or_else(|| {
+                        err(format!("{pad_channels} padding channels is too many"))
+                    })?;
+                    vec![channels, h.div_ceil(*stride), w.div_ceil(*stride)]
                 }
             };
+            // Every tensor must be non-empty and of a size that fits in memory arithmetic.
+            if elements(&out).is_none() {
+                return Err(err(format!("output shape {out:?} is empty or too large")));
+            }
+            if matches!(
+                layer.op,
+                Op::Flatten | Op::MaxPool2d { .. } | Op::Shortcut { .. }
+            ) {
+                let from = self
+                    .layers
+                    .iter()
+                    .find(|l| l.name == layer.inputs[0])
+                    .map(|l| l.output);
+                if from.is_some_and(|f| f != layer.output) {
+                    return Err(err(
+                        "moves values, so its output format must be its input's".into(),
+                    ));
+                }
+            }
             shapes.push(out);
         }
         Ok(shapes)
     }
+}
+
+/// The number of elements of `shape`: `None` for an empty, zero-sized or overflowing shape.
+fn elements(shape: &[usize]) -> Option<usize> {
+    if shape.is_empty() || shape.contains(&0) {
+        return None;
+    }
+    shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
 }
 
 fn check_bias_acc(

@@ -101,6 +101,18 @@ fn inconsistent_documents_are_refused() {
     m.input_shape = vec![3, 4, 4];
     refused(&m, "does not fit weight");
 
+    let mut m = tiny();
+    m.input_shape = vec![1, 0, 4];
+    refused(&m, "input shape [1, 0, 4] is empty");
+
+    let mut m = tiny();
+    m.input_shape = vec![1, usize::MAX / 2, 4];
+    refused(&m, "too large");
+
+    let mut m = tiny();
+    m.layers[3].output = fmt("ap_fixed<8,4>");
+    refused(&m, "output format must be its input's");
+
     let err = Model::from_json("{\"version\": 1, \"name\": 3}")
         .unwrap_err()
         .to_string();

@@ -8,7 +8,7 @@ use qfx_fixed::{Fixed, Format};
 use qfx_ir::{AccumulationOrder, Codes, Layer, Op, INPUT, IR_VERSION};
 
 use crate::error::TrainError;
-use crate::layers::{QBatchNorm2d, QConv2d, QGlobalAvgPool, QLinear, QReLU};
+use crate::layers::{acc_frac_bits, QBatchNorm2d, QConv2d, QGlobalAvgPool, QLinear, QReLU};
 use crate::models::{BasicBlock, Cnn, Mlp, Model, Resnet};
 use crate::quant::Granularity;
 use crate::quantizer::Quantizer;
@@ -85,11 +85,17 @@ fn codes<const D: usize>(q: &Quantizer, values: Tensor<D>) -> Result<Codes, Trai
         codes: Vec::with_capacity(quantized.len()),
     };
     for (i, &v) in quantized.iter().enumerate() {
-        let code = Fixed::from_f32(v, c.format_of(i))
-            .map_err(|e| TrainError::NonFinite(e.to_string()))?
-            .code()
-            .unwrap_or(0);
-        c.codes.push(code as i64);
+        let value =
+            Fixed::from_f32(v, c.format_of(i)).map_err(|e| TrainError::NonFinite(e.to_string()))?;
+        // A constant whose format is wider than f32's mantissa may not be on its grid.
+        if value.to_f32() != v {
+            return Err(TrainError::Spec(format!(
+                "constant {v} is not exactly representable in {} (formats wider than 24 bits \
+                 cannot be exported exactly from f32 training values)",
+                c.format_of(i)
+            )));
+        }
+        c.codes.push(value.code().unwrap_or(0) as i64);
     }
     Ok(c)
 }
@@ -100,13 +106,10 @@ fn accumulators(
     input: Format,
     wq: &Quantizer,
 ) -> Result<Vec<Format>, TrainError> {
-    let fx = input.frac_bits() as i32;
-    let fw = wq.frac_bits();
-    let fw = match layer_acc.granularity {
-        Granularity::PerTensor => vec![fw.iter().copied().max().unwrap_or(0)],
-        Granularity::PerChannel { .. } => fw,
-    };
-    fw.iter().map(|&f| layer_acc.format(fx + f)).collect()
+    acc_frac_bits(layer_acc, input.frac_bits() as i32, wq)
+        .iter()
+        .map(|&f| layer_acc.format(f))
+        .collect()
 }
 
 struct Builder {

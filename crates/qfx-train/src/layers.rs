@@ -155,8 +155,9 @@ impl QuantConfig {
 
     /// Accumulators: truncating (their binary point is exact: `F_in + F_w`), channels on `axis`.
     pub fn acc_spec(&self, axis: usize) -> QuantSpec {
-        let default =
-            self.weight_bits.unwrap_or(self.bits) + self.act_bits.unwrap_or(self.bits) + 8;
+        let default = (self.weight_bits.unwrap_or(self.bits))
+            .saturating_add(self.act_bits.unwrap_or(self.bits))
+            .saturating_add(8);
         let width = self.acc_bits.unwrap_or(default.min(32));
         self.spec(
             width,
@@ -178,6 +179,15 @@ impl QuantConfig {
             self.acc_spec(0),
         ] {
             spec.validate()?;
+        }
+        if self.acc_overflow != Overflow::Wrap {
+            // Training casts the finished sum once; HLS casts after every product. The two agree
+            // for AP_WRAP (the modulo commutes with the additions), not for clamping modes.
+            return Err(crate::TrainError::Spec(format!(
+                "acc_overflow {} is not supported yet: training emulates accumulators exactly \
+                 only for AP_WRAP",
+                self.acc_overflow
+            )));
         }
         if !(self.point_lr_scale.is_finite() && self.point_lr_scale > 0.0) {
             return Err(crate::TrainError::Spec(
@@ -222,14 +232,23 @@ fn accumulate<const D: usize>(
     let Some(fx) = x_frac.filter(|_| wq.enabled) else {
         return y;
     };
-    let fw = wq.frac_bits();
-    let fw: Vec<f32> = match spec.granularity {
-        Granularity::PerTensor => vec![(fx + fw.iter().copied().max().unwrap_or(0)) as f32],
-        Granularity::PerChannel { .. } => fw.iter().map(|&f| (fx + f) as f32).collect(),
-    };
+    let fw: Vec<f32> = acc_frac_bits(spec, fx, wq)
+        .iter()
+        .map(|&f| f as f32)
+        .collect();
     let n = fw.len();
     let f = Tensor::<1>::from_data(TensorData::new(fw, [n]), &y.device());
     quantize(y, f, spec, path)
+}
+
+/// Fractional bits of the accumulator, per output channel (or one): `F_in + F_w`, so every
+/// product lands exactly on its grid. Training and export both use this.
+pub fn acc_frac_bits(spec: &QuantSpec, f_in: i32, wq: &Quantizer) -> Vec<i32> {
+    let fw = wq.frac_bits();
+    match spec.granularity {
+        Granularity::PerTensor => vec![f_in + fw.iter().copied().max().unwrap_or(0)],
+        Granularity::PerChannel { .. } => fw.iter().map(|&f| f_in + f).collect(),
+    }
 }
 
 fn uniform<const D: usize>(shape: [usize; D], bound: f64, device: &Device) -> Param<Tensor<D>> {
@@ -416,7 +435,7 @@ impl QBatchNorm2d {
     pub fn new(channels: usize, q: &QuantConfig, device: &Device) -> QBatchNorm2d {
         let ones = Tensor::<1>::ones([channels], device);
         let zeros = Tensor::<1>::zeros([channels], device);
-        let scale_spec = q.bn_spec(true);
+        let (scale_spec, shift_spec) = (q.bn_spec(true), q.bn_spec(false));
         let sc = scale_spec.channels(&[channels]).unwrap_or(1);
         QBatchNorm2d {
             gamma: Param::from_tensor(ones.clone()),
@@ -424,7 +443,7 @@ impl QBatchNorm2d {
             running_mean: RunningState::new(zeros),
             running_var: RunningState::new(ones),
             scale_q: q.quantizer(scale_spec, sc, scale_spec.width as i32 - 2, device),
-            shift_q: q.quantizer(q.bn_spec(false), 1, q.bits as i32 - 3, device),
+            shift_q: q.quantizer(shift_spec, 1, shift_spec.width as i32 - 3, device),
             out: q.act_quantizer(true, device),
             momentum: 0.1,
             epsilon: 1e-5,
@@ -479,14 +498,15 @@ impl QBatchNorm2d {
         self.out.forward_q(self.apply(x.value, scale, shift))
     }
 
-    /// Calibrates the scale, shift and output binary points on `x` (inference statistics).
+    /// Calibrates the scale, shift and output binary points on `x` (batch statistics on an
+    /// autodiff device, running statistics otherwise; the statistics are folded once).
     pub fn calibrate(&mut self, x: QTensor<4>, method: Calibration) -> QTensor<4> {
         let (scale, shift) = self.folded(&x.value);
         self.scale_q.calibrate(&scale, Calibration::MaxAbs);
         self.shift_q.calibrate(&shift, Calibration::MaxAbs);
-        self.out
-            .calibrate(&self.apply(x.value.clone(), scale, shift), method);
-        self.forward(x)
+        let y = self.apply(x.value, scale, shift);
+        self.out.calibrate(&y, method);
+        self.out.forward_q(y)
     }
 }
 

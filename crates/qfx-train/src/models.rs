@@ -122,7 +122,7 @@ impl ModelConfig {
                 widths,
                 blocks_per_stage,
                 classes,
-                ..
+                shortcut,
             } => {
                 if *in_channels == 0
                     || *classes == 0
@@ -130,6 +130,11 @@ impl ModelConfig {
                     || *blocks_per_stage == 0
                 {
                     return bad("ResNet sizes must be positive");
+                }
+                if *shortcut == Shortcut::A && widths.windows(2).any(|w| w[1] < w[0]) {
+                    return bad(
+                        "option-A shortcuts pad channels: stage widths must be non-decreasing",
+                    );
                 }
             }
         }

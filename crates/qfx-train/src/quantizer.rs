@@ -4,13 +4,13 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::quant::{quantize, Granularity, QuantPath, QuantSpec};
+use crate::quant::{frac_bits_of, quantize, Granularity, QuantPath, QuantSpec};
 
 /// How a quantizer's binary point is chosen from observed values.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Calibration {
-    /// Enough integer bits for the largest magnitude: `I = ceil(log2(max|x|)) + 1` (signed).
+    /// Enough integer bits for the largest magnitude to be representable.
     #[default]
     MaxAbs,
     /// Enough integer bits for the given percentile (0–100) of `|x|`; the rest saturates.
@@ -114,7 +114,7 @@ impl Quantizer {
             .convert::<f32>()
             .try_to_vec::<f32>()
             .unwrap_or_default();
-        f.iter().map(|v| v.round_ties_even() as i32).collect()
+        f.iter().map(|&v| frac_bits_of(v)).collect()
     }
 
     /// Integer bits `I = W − F` per channel.
@@ -140,9 +140,10 @@ impl Quantizer {
         self.f = param;
     }
 
-    /// Chooses the binary points from observed values `x` (DESIGN §3):
-    /// `I = ceil(log2(m)) + 1` for signed formats (`+ 0` unsigned) with `m` the max-abs or a
-    /// percentile of `|x|`, per channel; `F = W − I`. All-zero channels keep their point.
+    /// Chooses the binary points from observed values `x`: `I = floor(log2 m) + 1`, plus the
+    /// sign bit for signed formats, with `m` the max-abs or a percentile of `|x|`, per channel;
+    /// `F = W − I`. This is DESIGN §3's `ceil(log2 m) + 1` except at exact powers of two, which
+    /// it keeps in range instead of clipping them by one LSB. All-zero channels keep their point.
     pub fn calibrate<const D: usize>(&mut self, x: &Tensor<D>, method: Calibration) {
         let dims = x.dims();
         let (outer, channels, inner) = self.spec.blocks(&dims);
@@ -161,7 +162,8 @@ impl Quantizer {
         for (c, mags) in per_channel.iter_mut().enumerate() {
             let m = magnitude(mags, method);
             if m > 0.0 {
-                let int_bits = m.log2().ceil() as i32 + self.spec.signed as i32;
+                // Enough integer bits that m itself is representable (2^k needs k + 1).
+                let int_bits = m.log2().floor() as i32 + 1 + self.spec.signed as i32;
                 frac[c] = self.spec.width as i32 - int_bits;
             }
         }

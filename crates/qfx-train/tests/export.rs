@@ -133,7 +133,7 @@ fn weight_codes_are_the_trained_values() {
 fn models_are_built_from_a_config_file() {
     let json = r#"{
         "model": {"kind": "resnet", "in_channels": 3, "widths": [8, 16, 32], "blocks_per_stage": 2, "classes": 10, "shortcut": "b"},
-        "quant": {"bits": 4, "weight_bits": 3, "act_quant": "AP_RND_CONV", "acc_overflow": "AP_SAT", "per_channel_weights": false}
+        "quant": {"bits": 4, "weight_bits": 3, "act_quant": "AP_RND_CONV", "acc_overflow": "AP_WRAP", "per_channel_weights": false}
     }"#;
     #[derive(serde::Deserialize)]
     struct File {
@@ -156,6 +156,30 @@ fn models_are_built_from_a_config_file() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("unknown field `weight_bit`"), "{err}");
+    let saturating_acc = QuantConfig {
+        acc_overflow: qfx_fixed::Overflow::Sat,
+        ..QuantConfig::default()
+    };
+    let err = ModelConfig::small_cnn()
+        .init(&saturating_acc, &Device::flex())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("acc_overflow AP_SAT is not supported yet"),
+        "{err}"
+    );
+    let shrinking = ModelConfig::Resnet {
+        in_channels: 3,
+        widths: [32, 16, 8],
+        blocks_per_stage: 1,
+        classes: 10,
+        shortcut: Shortcut::A,
+    };
+    let err = shrinking
+        .init(&QuantConfig::default(), &Device::flex())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("non-decreasing"), "{err}");
     let too_wide = QuantConfig {
         acc_bits: Some(40),
         ..QuantConfig::default()

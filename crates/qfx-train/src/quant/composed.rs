@@ -9,7 +9,7 @@ use std::f64::consts::LN_2;
 use burn::tensor::{Tensor, TensorData};
 use qfx_fixed::{Overflow, Quant};
 
-use super::spec::{Granularity, QuantSpec};
+use super::spec::{Granularity, QuantSpec, MAX_FRAC_BITS};
 
 /// `[1, …, channels, …, 1]`: the shape that broadcasts per-channel values over `x`.
 fn broadcast_shape<const D: usize>(spec: &QuantSpec, channels: usize) -> [usize; D] {
@@ -60,7 +60,8 @@ pub fn quantize_composed<const D: usize>(
     let shape = broadcast_shape::<D>(spec, channels);
 
     // F = round(f) in the forward pass, ∂F/∂f = 1 (straight through).
-    let f_round = f.clone().round();
+    let bound = MAX_FRAC_BITS as f32;
+    let f_round = f.clone().round().clamp(-bound, bound); // as `frac_bits_of`
     let big_f = (f.clone() + (f_round.clone() - f).detach()).reshape(shape);
     // Exact powers of two, built on the host from the (few) rounded binary points.
     let frac: Vec<f32> = f_round

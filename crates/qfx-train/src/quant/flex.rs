@@ -10,7 +10,7 @@ use burn_flex::FlexTensor;
 use qfx_fixed::{Overflow, SliceQuantizer, CLIP_ABOVE, CLIP_NONE};
 
 use super::ops::FixedPointOps;
-use super::spec::QuantSpec;
+use super::spec::{frac_bits_of, QuantSpec};
 
 impl FixedPointOps for Flex {
     fn fixed_quantize(x: FloatTensor<Self>, f: FloatTensor<Self>, spec: QuantSpec) -> FlexTensor {
@@ -68,9 +68,7 @@ fn frac_bits(f: &FlexTensor, channels: usize) -> Vec<i32> {
         "fixed-point quantizer: {} binary points for {channels} channels",
         f.len()
     );
-    f.iter()
-        .map(|v| v.round_ties_even().clamp(-1000.0, 1000.0) as i32)
-        .collect()
+    f.iter().map(|&v| frac_bits_of(v)).collect()
 }
 
 /// Splits `0..blocks` into at most `threads` contiguous ranges and runs `work` on each.

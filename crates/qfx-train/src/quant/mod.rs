@@ -15,7 +15,7 @@ use burn::tensor::Tensor;
 
 pub use composed::quantize_composed;
 pub use ops::FixedPointOps;
-pub use spec::{Granularity, QuantSpec, MAX_TRAIN_WIDTH};
+pub use spec::{frac_bits_of, Granularity, QuantSpec, MAX_FRAC_BITS, MAX_TRAIN_WIDTH};
 
 /// Which implementation of the quantizer runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]

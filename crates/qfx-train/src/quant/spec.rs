@@ -44,6 +44,16 @@ pub struct QuantSpec {
 /// forward pass is exact; wider formats (accumulators) give the f32 nearest to the exact value.
 pub const MAX_TRAIN_WIDTH: u32 = 32;
 
+/// Largest `|F|` a quantizer uses: beyond it the binary point is clamped, so every scale
+/// `2^±F` is a normal f32.
+pub const MAX_FRAC_BITS: i32 = 100;
+
+/// `F = round(f)` (ties to even) clamped to `±MAX_FRAC_BITS`: the one rule every path uses.
+pub fn frac_bits_of(f: f32) -> i32 {
+    f.round_ties_even()
+        .clamp(-(MAX_FRAC_BITS as f32), MAX_FRAC_BITS as f32) as i32
+}
+
 impl QuantSpec {
     /// A signed, rounding (`AP_RND_CONV`), saturating quantizer of `width` bits per tensor.
     pub fn signed(width: u32) -> QuantSpec {
