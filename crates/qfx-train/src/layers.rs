@@ -300,22 +300,25 @@ impl QLinear {
         }
     }
 
-    /// `[batch, d_in] → [batch, d_out]`.
-    pub fn forward(&self, x: QTensor<2>) -> QTensor<2> {
+    /// `x·Ŵ + b̂` before the accumulator cast.
+    fn raw(&self, x: Tensor<2>) -> Tensor<2> {
         let w = self.wq.forward(self.weight.val());
         let b = self.bq.forward(self.bias.val()).unsqueeze::<2>();
-        let y = x.value.matmul(w) + b;
+        x.matmul(w) + b
+    }
+
+    /// `[batch, d_in] → [batch, d_out]`.
+    pub fn forward(&self, x: QTensor<2>) -> QTensor<2> {
+        let y = self.raw(x.value);
         let y = accumulate(y, x.frac, &self.wq, &self.acc, self.wq.path);
         self.out.forward_q(y)
     }
 
-    /// Sets the output binary point from the float output on `x`.
+    /// Sets the weight, bias and output binary points from the weights and the input `x`.
     pub fn calibrate(&mut self, x: QTensor<2>, method: Calibration) -> QTensor<2> {
         self.bq.calibrate(&self.bias.val(), Calibration::MaxAbs);
         self.wq.calibrate(&self.weight.val(), Calibration::MaxAbs);
-        let raw = x.value.clone().matmul(self.wq.forward(self.weight.val()))
-            + self.bq.forward(self.bias.val()).unsqueeze::<2>();
-        self.out.calibrate(&raw, method);
+        self.out.calibrate(&self.raw(x.value.clone()), method);
         self.forward(x)
     }
 }
