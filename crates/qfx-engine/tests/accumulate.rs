@@ -15,6 +15,7 @@ fn dense(acc: &str, weights: Vec<i64>, bias: i64) -> Model {
         version: IR_VERSION,
         name: "dense".into(),
         input_shape: vec![n],
+        preprocess: None,
         layers: vec![
             Layer {
                 name: "q".into(),

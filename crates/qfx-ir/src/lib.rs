@@ -40,6 +40,70 @@ pub struct Model {
     pub input_shape: Vec<usize>,
     /// Layers in execution order.
     pub layers: Vec<Layer>,
+    /// How 8-bit image pixels become the network's `f32` input, when the model was trained on
+    /// images (the integer engine, the testbench inputs and training all use [`Preprocess::apply`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preprocess: Option<Preprocess>,
+}
+
+/// Pixel normalization: `x = (p / 255 − mean[c]) / std[c]` in `f32`, channel by channel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Preprocess {
+    /// Mean per channel (or one for all channels), in units of the full pixel range.
+    pub mean: Vec<f32>,
+    /// Standard deviation per channel (or one for all channels).
+    pub std: Vec<f32>,
+}
+
+impl Preprocess {
+    /// One normalization for every channel.
+    pub fn uniform(mean: f32, std: f32) -> Preprocess {
+        Preprocess {
+            mean: vec![mean],
+            std: vec![std],
+        }
+    }
+
+    /// Normalizes the row-major `[channels, h, w]` pixels of one or more images.
+    pub fn apply(&self, pixels: &[u8], shape: [usize; 3]) -> Vec<f32> {
+        let plane = shape[1] * shape[2];
+        pixels
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| {
+                let c = (i / plane.max(1)) % shape[0].max(1);
+                let (m, s) = (self.pick(&self.mean, c), self.pick(&self.std, c));
+                (p as f32 / 255.0 - m) / s
+            })
+            .collect()
+    }
+
+    fn pick(&self, v: &[f32], c: usize) -> f32 {
+        if v.len() == 1 {
+            v[0]
+        } else {
+            v[c]
+        }
+    }
+
+    fn validate(&self, channels: usize) -> Result<(), IrError> {
+        for (what, v) in [("mean", &self.mean), ("std", &self.std)] {
+            if v.len() != 1 && v.len() != channels {
+                return Err(IrError::new(format!(
+                    "preprocess {what} has {} values for {channels} channels",
+                    v.len()
+                )));
+            }
+            if v.iter().any(|x| !x.is_finite()) {
+                return Err(IrError::new(format!("preprocess {what} is not finite")));
+            }
+        }
+        if self.std.iter().any(|&s| s <= 0.0) {
+            return Err(IrError::new("preprocess std must be positive"));
+        }
+        Ok(())
+    }
 }
 
 /// One layer: what it computes, from which inputs, into which format.
@@ -267,6 +331,15 @@ impl Model {
                 "input shape {:?} is empty or too large",
                 self.input_shape
             )));
+        }
+        if let Some(p) = &self.preprocess {
+            if self.input_shape.len() != 3 {
+                return Err(IrError::new(format!(
+                    "image preprocessing needs a [c, h, w] input, not {:?}",
+                    self.input_shape
+                )));
+            }
+            p.validate(self.input_shape[0])?;
         }
         let mut names: HashSet<&str> = HashSet::new();
         let mut shapes: Vec<Vec<usize>> = Vec::new();

@@ -12,6 +12,7 @@ fn tiny() -> Model {
         version: IR_VERSION,
         name: "tiny".into(),
         input_shape: vec![1, 4, 4],
+        preprocess: None,
         layers: vec![
             Layer {
                 name: "q".into(),

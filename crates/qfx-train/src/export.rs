@@ -34,6 +34,7 @@ pub fn export(
         name: name.to_string(),
         input_shape: input_shape.to_vec(),
         layers: b.layers,
+        preprocess: None,
     };
     ir.validate()
         .map_err(|e| TrainError::Shape(e.to_string()))?;
@@ -291,6 +292,7 @@ impl Builder {
             name: String::new(),
             input_shape: self.input_shape.clone(),
             layers: self.layers.clone(),
+            preprocess: None,
         };
         let shapes = probe
             .validate()
