@@ -87,7 +87,8 @@ impl Preprocess {
         }
     }
 
-    fn validate(&self, channels: usize) -> Result<(), IrError> {
+    /// Checks the values are finite (std positive) and there is one per channel or one in all.
+    pub fn validate(&self, channels: usize) -> Result<(), IrError> {
         for (what, v) in [("mean", &self.mean), ("std", &self.std)] {
             if v.len() != 1 && v.len() != channels {
                 return Err(IrError::new(format!(

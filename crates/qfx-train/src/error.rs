@@ -12,6 +12,14 @@ pub enum TrainError {
     Shape(String),
     /// NaN or ±Inf where a finite value is needed.
     NonFinite(String),
+    /// A checkpoint that is corrupt, truncated, or from an incompatible configuration.
+    Checkpoint(String),
+    /// A run configuration that cannot be used.
+    Config(String),
+    /// Reading or writing a file failed.
+    Io(String),
+    /// Data that does not fit the model (labels, image shape).
+    Data(String),
 }
 
 impl fmt::Display for TrainError {
@@ -20,6 +28,9 @@ impl fmt::Display for TrainError {
             TrainError::Spec(m) => write!(f, "invalid quantizer: {m}"),
             TrainError::Shape(m) => write!(f, "shape mismatch: {m}"),
             TrainError::NonFinite(m) => write!(f, "non-finite value: {m}"),
+            TrainError::Checkpoint(m) => write!(f, "checkpoint: {m}"),
+            TrainError::Config(m) => write!(f, "configuration: {m}"),
+            TrainError::Io(m) | TrainError::Data(m) => f.write_str(m),
         }
     }
 }

@@ -6,12 +6,16 @@
 //! - [`Quantizer`]: a module holding one tensor's learnable binary point(s).
 //! - [`layers`]: fixed-point layers in which every tensor is quantized.
 
+pub mod config;
 mod error;
 pub mod export;
 pub mod layers;
 pub mod models;
+pub mod optim;
 pub mod quant;
+pub mod run;
 mod quantizer;
+pub mod safetensors;
 pub mod train;
 
 pub use error::TrainError;

@@ -1,0 +1,282 @@
+//! The run configuration: one TOML document for a training, PTQ or evaluation run. Every key
+//! has a default, unknown keys are refused (a typo must not silently train something else),
+//! and the CLI's flags override individual keys.
+//!
+//! ```toml
+//! [model]
+//! kind = "cnn"
+//! in_channels = 1
+//! image = 28
+//! channels = [16, 32]
+//! classes = 10
+//!
+//! [quant]
+//! bits = 4
+//!
+//! [train]
+//! epochs = 3
+//! lr = 0.002
+//! optimizer = { kind = "adam" }
+//! schedule = { kind = "cosine" }
+//! ```
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::TrainError;
+use crate::layers::QuantConfig;
+use crate::models::ModelConfig;
+use crate::optim::{OptimizerConfig, Schedule};
+use crate::Calibration;
+
+/// Everything a run needs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunConfig {
+    /// Where the data lives (IDX, CIFAR-10 binary or image folder); `None`: the embedded
+    /// Fashion-MNIST subset.
+    pub data: Option<PathBuf>,
+    /// The network.
+    pub model: ModelConfig,
+    /// The fixed-point formats (`enabled = false`: float training).
+    pub quant: QuantConfig,
+    /// Optimization.
+    pub train: TrainConfig,
+    /// How binary points are initialized (QAT) or chosen (PTQ).
+    pub calibration: CalibrationConfig,
+    /// Pixel normalization: mean and standard deviation per channel (or one for all), in units
+    /// of the full pixel range.
+    pub normalize: Normalize,
+}
+
+/// Optimization settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Images per step.
+    pub batch_size: usize,
+    /// Base learning rate.
+    pub lr: f64,
+    /// Update rule.
+    pub optimizer: OptimizerConfig,
+    /// Learning-rate schedule.
+    pub schedule: Schedule,
+    /// Weight decay (weights only).
+    pub weight_decay: f64,
+    /// Seed of weight initialization, data order and augmentation.
+    pub seed: u64,
+    /// Use at most this many training images (0: all).
+    pub train_limit: usize,
+    /// Evaluate on at most this many test images after each epoch (0: all).
+    pub test_limit: usize,
+    /// Random-crop padding in pixels (0: no cropping).
+    pub crop_padding: usize,
+    /// Random horizontal flips.
+    pub flip: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> TrainConfig {
+        TrainConfig {
+            epochs: 5,
+            batch_size: 64,
+            lr: 2e-3,
+            optimizer: OptimizerConfig::default(),
+            schedule: Schedule::default(),
+            weight_decay: 0.0,
+            seed: 1,
+            train_limit: 0,
+            test_limit: 0,
+            crop_padding: 0,
+            flip: false,
+        }
+    }
+}
+
+/// Calibration settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CalibrationConfig {
+    /// Max-abs or a percentile of `|x|`.
+    pub method: Calibration,
+    /// Batches of training data used.
+    pub batches: usize,
+}
+
+impl Default for CalibrationConfig {
+    fn default() -> CalibrationConfig {
+        CalibrationConfig {
+            method: Calibration::MaxAbs,
+            batches: 4,
+        }
+    }
+}
+
+/// Pixel normalization.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Normalize {
+    /// Mean per channel, or one value.
+    pub mean: Vec<f32>,
+    /// Standard deviation per channel, or one value.
+    pub std: Vec<f32>,
+}
+
+impl Default for Normalize {
+    /// Fashion-MNIST's usual normalization.
+    fn default() -> Normalize {
+        Normalize {
+            mean: vec![crate::train::FASHION_MNIST_NORM.0],
+            std: vec![crate::train::FASHION_MNIST_NORM.1],
+        }
+    }
+}
+
+impl Normalize {
+    /// As the IR's preprocessing step (what the engine and the HLS testbench apply).
+    pub fn preprocess(&self) -> qfx_ir::Preprocess {
+        qfx_ir::Preprocess {
+            mean: self.mean.clone(),
+            std: self.std.clone(),
+        }
+    }
+}
+
+impl Default for RunConfig {
+    fn default() -> RunConfig {
+        RunConfig {
+            data: None,
+            model: ModelConfig::small_cnn(),
+            quant: QuantConfig::default(),
+            train: TrainConfig::default(),
+            calibration: CalibrationConfig::default(),
+            normalize: Normalize::default(),
+        }
+    }
+}
+
+impl RunConfig {
+    /// Parses a TOML document (unknown keys are errors naming the key and line).
+    pub fn from_toml(text: &str) -> Result<RunConfig, TrainError> {
+        let config: RunConfig = toml::from_str(text).map_err(|e| TrainError::Config(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The configuration as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("configuration serializes")
+    }
+
+    /// The image shape `[c, h, w]` the model expects (an MLP: one channel, square image).
+    pub fn input_shape(&self) -> Option<[usize; 3]> {
+        match &self.model {
+            ModelConfig::Cnn {
+                in_channels, image, ..
+            } => Some([*in_channels, *image, *image]),
+            ModelConfig::Resnet { in_channels, .. } => Some([*in_channels, 0, 0]),
+            ModelConfig::Mlp { .. } => None,
+        }
+    }
+
+    /// Number of output classes.
+    pub fn classes(&self) -> usize {
+        match &self.model {
+            ModelConfig::Mlp { classes, .. }
+            | ModelConfig::Cnn { classes, .. }
+            | ModelConfig::Resnet { classes, .. } => *classes,
+        }
+    }
+
+    /// Checks every setting.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        self.model.validate()?;
+        self.quant.validate()?;
+        let t = &self.train;
+        let bad = |m: String| Err(TrainError::Config(m));
+        if t.batch_size == 0 {
+            return bad("train.batch_size must be positive".into());
+        }
+        if !(t.lr.is_finite() && t.lr > 0.0) {
+            return bad(format!("train.lr must be a positive number, not {}", t.lr));
+        }
+        if !(t.weight_decay.is_finite() && t.weight_decay >= 0.0) {
+            return bad(format!("train.weight_decay must be ≥ 0, not {}", t.weight_decay));
+        }
+        if let Schedule::Step {
+            every_epochs,
+            gamma,
+        } = t.schedule
+        {
+            if every_epochs == 0 || !(gamma.is_finite() && gamma > 0.0) {
+                return bad("train.schedule step needs every_epochs > 0 and gamma > 0".into());
+            }
+        }
+        if let Calibration::Percentile(p) = self.calibration.method {
+            if !(p > 0.0 && p <= 100.0) {
+                return bad(format!("calibration percentile must be in (0, 100], not {p}"));
+            }
+        }
+        if self.calibration.batches == 0 {
+            return bad("calibration.batches must be positive".into());
+        }
+        let n = &self.normalize;
+        if n.mean.is_empty() || n.std.is_empty() {
+            return bad("normalize.mean and normalize.std need at least one value".into());
+        }
+        n.preprocess()
+            .validate(n.mean.len().max(n.std.len()))
+            .map_err(|e| TrainError::Config(e.message))?;
+        Ok(())
+    }
+
+    /// Checks that `data` fits the model: image shape, channels, and labels below the number of
+    /// classes.
+    pub fn check_data(&self, data: &qfx_data::Dataset, split: &str) -> Result<(), TrainError> {
+        let [c, h, w] = data.shape;
+        let bad = |m: String| Err(TrainError::Data(format!("{split} data: {m}")));
+        match &self.model {
+            ModelConfig::Mlp { inputs, .. } if c * h * w != *inputs => {
+                return bad(format!(
+                    "images are {c}×{h}×{w} = {} values, the MLP takes {inputs} inputs",
+                    c * h * w
+                ))
+            }
+            ModelConfig::Cnn {
+                in_channels, image, ..
+            } if [c, h, w] != [*in_channels, *image, *image] => {
+                return bad(format!(
+                    "images are {c}×{h}×{w}, the CNN expects {in_channels}×{image}×{image}"
+                ))
+            }
+            ModelConfig::Resnet { in_channels, .. } if c != *in_channels => {
+                return bad(format!(
+                    "images have {c} channels, the ResNet expects {in_channels}"
+                ))
+            }
+            _ => {}
+        }
+        let n = &self.normalize;
+        for (what, v) in [("mean", &n.mean), ("std", &n.std)] {
+            if v.len() != 1 && v.len() != c {
+                return bad(format!(
+                    "normalize.{what} has {} values for {c}-channel images",
+                    v.len()
+                ));
+            }
+        }
+        if let Some(&l) = data.labels.iter().find(|&&l| l as usize >= self.classes()) {
+            return bad(format!(
+                "label {l} is not below the model's {} classes",
+                self.classes()
+            ));
+        }
+        if data.is_empty() {
+            return bad("no images".into());
+        }
+        Ok(())
+    }
+}

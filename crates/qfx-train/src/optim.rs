@@ -1,0 +1,361 @@
+//! Optimizers and learning-rate schedules whose whole state is named by module path, so a
+//! checkpoint stores it as ordinary tensors (safetensors) and a resumed run continues with
+//! exactly the same numbers. (burn's own optimizers key their state by random parameter ids.)
+//!
+//! Weight decay applies to weight matrices and kernels only (parameters named `weight`): never to
+//! biases, BatchNorm γ/β, or binary points, whose decay would pull formats toward `F = 0`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use burn::module::{Module, ModuleMapper, Param};
+use burn::optim::GradientsParams;
+use burn::tensor::{Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use crate::error::TrainError;
+use crate::safetensors::NamedTensor;
+
+/// Which update rule.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum OptimizerConfig {
+    /// Adam with decoupled weight decay (AdamW when `weight_decay > 0`).
+    Adam {
+        /// First-moment decay.
+        #[serde(default = "beta1")]
+        beta1: f64,
+        /// Second-moment decay.
+        #[serde(default = "beta2")]
+        beta2: f64,
+        /// Denominator guard.
+        #[serde(default = "epsilon")]
+        epsilon: f64,
+    },
+    /// SGD with (optionally Nesterov) momentum and L2 weight decay.
+    Sgd {
+        /// Momentum factor.
+        #[serde(default = "momentum")]
+        momentum: f64,
+        /// Nesterov momentum.
+        #[serde(default)]
+        nesterov: bool,
+    },
+}
+
+fn beta1() -> f64 {
+    0.9
+}
+fn beta2() -> f64 {
+    0.999
+}
+fn epsilon() -> f64 {
+    1e-8
+}
+fn momentum() -> f64 {
+    0.9
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> OptimizerConfig {
+        OptimizerConfig::Adam {
+            beta1: beta1(),
+            beta2: beta2(),
+            epsilon: epsilon(),
+        }
+    }
+}
+
+/// How the learning rate changes over training.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Schedule {
+    /// The same rate throughout.
+    Constant,
+    /// Cosine decay from the base rate to `min_factor` times it over all steps.
+    #[default]
+    Cosine,
+    /// Multiply by `gamma` every `every_epochs` epochs.
+    Step {
+        /// Epochs between decays.
+        every_epochs: usize,
+        /// Factor per decay.
+        gamma: f64,
+    },
+}
+
+impl Schedule {
+    /// The rate at `step` of `total` steps (`steps_per_epoch` per epoch).
+    pub fn rate(&self, base: f64, step: usize, total: usize, steps_per_epoch: usize) -> f64 {
+        match *self {
+            Schedule::Constant => base,
+            Schedule::Cosine => {
+                let t = step as f64 / total.max(1) as f64;
+                base * 0.5 * (1.0 + (std::f64::consts::PI * t.min(1.0)).cos())
+            }
+            Schedule::Step {
+                every_epochs,
+                gamma,
+            } => {
+                let epoch = step / steps_per_epoch.max(1);
+                base * gamma.powi((epoch / every_epochs.max(1)) as i32)
+            }
+        }
+    }
+}
+
+/// An optimizer and its state.
+pub struct Optimizer {
+    config: OptimizerConfig,
+    weight_decay: f64,
+    /// Updates done so far (Adam's bias correction).
+    steps: u64,
+    /// First moment (Adam) or momentum buffer (SGD), flattened, by parameter path.
+    first: HashMap<String, Tensor<1>>,
+    /// Second moment (Adam), by parameter path.
+    second: HashMap<String, Tensor<1>>,
+}
+
+impl Optimizer {
+    /// A fresh optimizer.
+    pub fn new(config: OptimizerConfig, weight_decay: f64) -> Optimizer {
+        Optimizer {
+            config,
+            weight_decay,
+            steps: 0,
+            first: HashMap::new(),
+            second: HashMap::new(),
+        }
+    }
+
+    /// Updates done so far.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// One update of every parameter that has a gradient in `grads`.
+    pub fn step<M: Module>(&mut self, lr: f64, model: M, mut grads: GradientsParams) -> M {
+        self.steps += 1;
+        let mut mapper = StepMapper {
+            optim: self,
+            grads: &mut grads,
+            path: Vec::new(),
+            lr,
+        };
+        model.map(&mut mapper)
+    }
+
+    /// The state as named tensors (`<path>.first`, `<path>.second`) plus the step counter.
+    pub fn state(&self) -> (Vec<NamedTensor>, u64) {
+        let mut out = Vec::new();
+        for (suffix, map) in [("first", &self.first), ("second", &self.second)] {
+            for (path, t) in map {
+                out.push(NamedTensor {
+                    name: format!("{path}.{suffix}"),
+                    shape: t.dims().to_vec(),
+                    data: t
+                        .to_data()
+                        .convert::<f32>()
+                        .try_to_vec::<f32>()
+                        .unwrap_or_default(),
+                });
+            }
+        }
+        (out, self.steps)
+    }
+
+    /// Restores a state written by [`Optimizer::state`], on `device`.
+    pub fn load_state(
+        &mut self,
+        tensors: Vec<NamedTensor>,
+        steps: u64,
+        device: &burn::tensor::Device,
+    ) -> Result<(), TrainError> {
+        let mut first = HashMap::new();
+        let mut second = HashMap::new();
+        for t in tensors {
+            let (path, map) = if let Some(p) = t.name.strip_suffix(".first") {
+                (p.to_string(), &mut first)
+            } else if let Some(p) = t.name.strip_suffix(".second") {
+                (p.to_string(), &mut second)
+            } else {
+                return Err(TrainError::Checkpoint(format!(
+                    "unknown optimizer state tensor `{}`",
+                    t.name
+                )));
+            };
+            let n = t.data.len();
+            map.insert(
+                path,
+                Tensor::<1>::from_data(TensorData::new(t.data, [n]), device),
+            );
+        }
+        self.first = first;
+        self.second = second;
+        self.steps = steps;
+        Ok(())
+    }
+}
+
+struct StepMapper<'a> {
+    optim: &'a mut Optimizer,
+    grads: &'a mut GradientsParams,
+    path: Vec<String>,
+    lr: f64,
+}
+
+impl ModuleMapper for StepMapper<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (id, tensor, mapper) = param.consume();
+        let Some(grad) = self.grads.remove::<D>(id) else {
+            return Param::from_mapped_value(id, tensor, mapper);
+        };
+        let path = self.path.join(".");
+        let decay = self.path.last().is_some_and(|n| n == "weight") && self.optim.weight_decay > 0.0;
+        let wd = self.optim.weight_decay;
+        let require_grad = tensor.is_require_grad();
+        let dims = tensor.dims();
+        let n: usize = dims.iter().product();
+        let x = tensor.inner().reshape([n]);
+        let g = grad.inner().reshape([n]);
+        let zeros = || x.zeros_like();
+        let updated = match self.optim.config {
+            OptimizerConfig::Adam {
+                beta1,
+                beta2,
+                epsilon,
+            } => {
+                let m = self.optim.first.remove(&path).unwrap_or_else(zeros) * beta1
+                    + g.clone() * (1.0 - beta1);
+                let v = self.optim.second.remove(&path).unwrap_or_else(zeros) * beta2
+                    + g.powi_scalar(2) * (1.0 - beta2);
+                let t = self.optim.steps as i32;
+                let m_hat = m.clone() / (1.0 - beta1.powi(t));
+                let v_hat = v.clone() / (1.0 - beta2.powi(t));
+                let mut delta = m_hat / (v_hat.sqrt() + epsilon);
+                if decay {
+                    delta = delta + x.clone() * wd;
+                }
+                self.optim.first.insert(path.clone(), m);
+                self.optim.second.insert(path, v);
+                x - delta * self.lr
+            }
+            OptimizerConfig::Sgd { momentum, nesterov } => {
+                let g = if decay { g + x.clone() * wd } else { g };
+                let buf = match self.optim.first.remove(&path) {
+                    Some(b) => b * momentum + g.clone(),
+                    None => g.clone(),
+                };
+                let delta = if nesterov {
+                    g + buf.clone() * momentum
+                } else {
+                    buf.clone()
+                };
+                self.optim.first.insert(path, buf);
+                x - delta * self.lr
+            }
+        };
+        let mut updated = Tensor::from_inner(updated.reshape(dims));
+        if require_grad {
+            updated = updated.require_grad();
+        }
+        Param::from_mapped_value(id, updated, mapper)
+    }
+}
+
+/// Every float parameter and running statistic of `module`, named by module path.
+pub fn module_tensors<M: Module>(module: &M) -> Vec<NamedTensor> {
+    struct Collect {
+        path: Vec<String>,
+        out: Vec<NamedTensor>,
+    }
+    impl burn::module::ModuleVisitor for Collect {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let t = param.val();
+            self.out.push(NamedTensor {
+                name: self.path.join("."),
+                shape: t.dims().to_vec(),
+                data: t
+                    .into_data()
+                    .convert::<f32>()
+                    .try_to_vec::<f32>()
+                    .unwrap_or_default(),
+            });
+        }
+    }
+    let mut c = Collect {
+        path: Vec::new(),
+        out: Vec::new(),
+    };
+    module.visit(&mut c);
+    c.out
+}
+
+/// `module` with every float parameter and running statistic replaced by the tensor of the same
+/// path in `tensors`. Missing, extra or differently shaped tensors are an error listing them.
+pub fn load_module_tensors<M: Module>(module: M, tensors: Vec<NamedTensor>) -> Result<M, TrainError> {
+    struct Load {
+        path: Vec<String>,
+        tensors: BTreeMap<String, NamedTensor>,
+        problems: Vec<String>,
+    }
+    impl ModuleMapper for Load {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let (id, tensor, mapper) = param.consume();
+            let name = self.path.join(".");
+            let dims = tensor.dims();
+            let Some(t) = self.tensors.remove(&name) else {
+                self.problems.push(format!("`{name}` {dims:?} is missing"));
+                return Param::from_mapped_value(id, tensor, mapper);
+            };
+            if t.shape != dims {
+                self.problems
+                    .push(format!("`{name}` has shape {:?}, the model needs {dims:?}", t.shape));
+                return Param::from_mapped_value(id, tensor, mapper);
+            }
+            let mut loaded = Tensor::<D>::from_data(TensorData::new(t.data, dims), &tensor.device());
+            if tensor.is_require_grad() {
+                loaded = loaded.require_grad();
+            }
+            Param::from_mapped_value(id, loaded, mapper)
+        }
+    }
+    let mut load = Load {
+        path: Vec::new(),
+        tensors: tensors.into_iter().map(|t| (t.name.clone(), t)).collect(),
+        problems: Vec::new(),
+    };
+    let module = module.map(&mut load);
+    load.problems
+        .extend(load.tensors.keys().map(|k| format!("`{k}` is not in the model")));
+    if !load.problems.is_empty() {
+        let n = load.problems.len();
+        let shown: Vec<&str> = load.problems.iter().take(6).map(String::as_str).collect();
+        return Err(TrainError::Checkpoint(format!(
+            "the checkpoint does not fit this model ({n} problem{}): {}{}",
+            if n == 1 { "" } else { "s" },
+            shown.join("; "),
+            if n > 6 { "; …" } else { "" }
+        )));
+    }
+    Ok(module)
+}

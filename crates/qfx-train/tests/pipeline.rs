@@ -1,0 +1,203 @@
+//! The training pipeline: interrupted and resumed runs reach the same weights, corrupt or
+//! incompatible checkpoints are refused with clear messages, a diverging run stops at the bad
+//! step and keeps its last good checkpoint.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use qfx_data::{embedded_fashion_mnist_dir, load_idx_dir, Splits};
+use qfx_train::config::RunConfig;
+use qfx_train::models::ModelConfig;
+use qfx_train::optim::Schedule;
+use qfx_train::run::{self, Checkpoint, Event, Start};
+
+fn data() -> Splits {
+    let d = load_idx_dir(&embedded_fashion_mnist_dir()).unwrap();
+    Splits {
+        train: d.train.take(384),
+        test: d.test.take(200),
+    }
+}
+
+fn mlp_config(quantized: bool) -> RunConfig {
+    let mut c = RunConfig {
+        model: ModelConfig::Mlp {
+            inputs: 784,
+            hidden: vec![32],
+            classes: 10,
+        },
+        ..RunConfig::default()
+    };
+    c.quant.enabled = quantized;
+    c.quant.bits = 6;
+    c.train.epochs = 2;
+    c.train.batch_size = 64;
+    c.train.crop_padding = 2;
+    c.train.flip = true;
+    c.train.seed = 7;
+    c
+}
+
+fn train(dir: &Path, c: &RunConfig, d: &Splits, start: Start, stop_at: Option<usize>) -> run::Outcome {
+    let stop = AtomicBool::new(false);
+    let mut steps = 0;
+    run::train(dir, c, d, start, &stop, &mut |e| {
+        if let Event::Step { .. } = e {
+            steps += 1;
+            if Some(steps) == stop_at {
+                stop.store(true, Ordering::SeqCst);
+            }
+        }
+    })
+    .unwrap()
+}
+
+fn final_tensors(dir: &Path) -> Vec<qfx_train::safetensors::NamedTensor> {
+    let mut t = Checkpoint::load(dir).unwrap().model;
+    t.sort_by(|a, b| a.name.cmp(&b.name));
+    t
+}
+
+#[test]
+fn an_interrupted_run_resumes_to_identical_weights() {
+    let d = data();
+    for quantized in [false, true] {
+        let c = mlp_config(quantized);
+        let tmp = tempdir();
+        let (a, b) = (tmp.join("a"), tmp.join("b"));
+        let whole = train(&a, &c, &d, Start::Fresh, None);
+        assert!(whole.finished);
+        // Interrupted mid-way through the first epoch (as Ctrl-C does), then resumed.
+        let cut = train(&b, &c, &d, Start::Fresh, Some(3));
+        assert!(!cut.finished);
+        let meta = Checkpoint::load(&b).unwrap().meta;
+        assert_eq!((meta.epoch, meta.step_in_epoch), (0, 3));
+        let resumed = train(&b, &c, &d, Start::Resume, None);
+        assert!(resumed.finished);
+        let (wa, wb) = (final_tensors(&a), final_tensors(&b));
+        assert!(wa.len() > 4);
+        assert_eq!(wa, wb, "quantized={quantized}: resumed weights differ");
+        let ma = run::read_metrics(&a).unwrap();
+        let mb = run::read_metrics(&b).unwrap();
+        assert_eq!(ma.len(), 2);
+        assert_eq!(
+            ma.iter().map(|m| (m.train_loss, m.test.top1)).collect::<Vec<_>>(),
+            mb.iter().map(|m| (m.train_loss, m.test.top1)).collect::<Vec<_>>()
+        );
+        if quantized {
+            assert!(a.join("model.ir.json").is_file());
+            assert!(!ma[1].formats.is_empty());
+        }
+        // A finished run cannot be resumed again.
+        let stop = AtomicBool::new(false);
+        let err = run::train(&b, &c, &d, Start::Resume, &stop, &mut |_| {}).unwrap_err();
+        assert!(err.to_string().contains("already finished"), "{err}");
+    }
+}
+
+#[test]
+fn corrupt_and_incompatible_checkpoints_are_refused() {
+    let d = data();
+    let mut c = mlp_config(false);
+    c.train.epochs = 1;
+    let tmp = tempdir();
+    let run_dir = tmp.join("run");
+    let out = train(&run_dir, &c, &d, Start::Fresh, None);
+    let ckpt = out.checkpoint;
+
+    // A different network.
+    let mut other = c.clone();
+    other.model = ModelConfig::Mlp {
+        inputs: 784,
+        hidden: vec![16],
+        classes: 10,
+    };
+    let stop = AtomicBool::new(false);
+    let err = run::train(&tmp.join("qat"), &other, &d, Start::From(run_dir.clone()), &stop, &mut |_| {})
+        .unwrap_err();
+    assert!(err.to_string().contains("different network"), "{err}");
+    // Resuming with a changed configuration.
+    let mut changed = c.clone();
+    changed.train.lr = 1.0;
+    changed.train.epochs = 3;
+    let err = run::train(&run_dir, &changed, &d, Start::Resume, &stop, &mut |_| {}).unwrap_err();
+    assert!(err.to_string().contains("configuration differs"), "{err}");
+
+    #[track_caller]
+    fn refused(dir: &Path, want: &str) {
+        match Checkpoint::load(dir) {
+            Ok(_) => panic!("a damaged checkpoint loaded"),
+            Err(e) => assert!(e.to_string().contains(want), "{e}"),
+        }
+    }
+    let model = ckpt.join("model.safetensors");
+    let good = std::fs::read(&model).unwrap();
+    // Truncated tensor file.
+    std::fs::write(&model, &good[..good.len() / 2]).unwrap();
+    refused(&ckpt, "checksum");
+    // A tensor file whose checksum matches but whose header length is garbage (wrong magic).
+    let mut bad = good.clone();
+    bad[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+    std::fs::write(&model, &bad).unwrap();
+    let meta_path = ckpt.join("meta.json");
+    let meta = std::fs::read_to_string(&meta_path).unwrap();
+    let mut m: serde_json::Value = serde_json::from_str(&meta).unwrap();
+    m["checksums"]["model.safetensors"] = serde_json::Value::String(fnv(&bad));
+    std::fs::write(&meta_path, m.to_string()).unwrap();
+    refused(&ckpt, "runs past the end");
+    std::fs::write(&model, &good).unwrap();
+    // Metadata that is not a qfx checkpoint.
+    std::fs::write(&meta_path, b"{\"hello\": 1}").unwrap();
+    refused(&ckpt, "not a qfx checkpoint");
+    std::fs::write(&meta_path, b"\x00\x01garbage").unwrap();
+    refused(&ckpt, "not a qfx checkpoint");
+    // Not a checkpoint at all.
+    refused(&tmp, "neither a checkpoint");
+}
+
+#[test]
+fn a_diverging_run_stops_at_the_bad_step_and_keeps_the_last_good_checkpoint() {
+    let d = data();
+    let mut c = mlp_config(false);
+    // Epoch 1 trains normally; from epoch 2 the learning rate is absurd.
+    c.train.optimizer = qfx_train::optim::OptimizerConfig::Sgd {
+        momentum: 0.9,
+        nesterov: false,
+    };
+    c.train.lr = 0.05;
+    c.train.schedule = Schedule::Step {
+        every_epochs: 1,
+        gamma: 1e30,
+    };
+    let tmp = tempdir();
+    let stop = AtomicBool::new(false);
+    let err = run::train(&tmp, &c, &d, Start::Fresh, &stop, &mut |_| {}).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("epoch 2, step"), "{msg}");
+    assert!(msg.contains("step-00000006"), "{msg}");
+    let ckpt = Checkpoint::load(&tmp).unwrap();
+    assert_eq!(ckpt.meta.epoch, 1);
+    assert!(ckpt.model.iter().all(|t| t.data.iter().all(|v| v.is_finite())));
+}
+
+fn fnv(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+fn tempdir() -> std::path::PathBuf {
+    use std::sync::atomic::AtomicUsize;
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "qfx-pipeline-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
