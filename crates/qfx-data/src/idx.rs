@@ -150,6 +150,7 @@ fn load_split(dir: &Path, images: &str, labels: &str) -> Result<Dataset, DataErr
         labels: lab.data,
         shape: [1, img.dims[1], img.dims[2]],
         classes,
+        class_names: Vec::new(),
     })
 }
 

@@ -1,16 +1,39 @@
 //! Datasets for qfx, as plain bytes: no DL framework here.
 //!
-//! [`load_idx_dir`] reads the four standard MNIST-style IDX files (`train-images-idx3-ubyte`,
-//! `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte`, `t10k-labels-idx1-ubyte`, each
-//! optionally `.gz`) from a directory, so MNIST and Fashion-MNIST load the same way. Corrupt,
-//! truncated or mismatched files give an [`DataError`] naming the file and the problem.
+//! Three on-disk formats, each loaded into a [`Splits`] of byte images in `[c, h, w]` order:
+//!
+//! - [`load_idx_dir`]: the four standard MNIST-style IDX files (`train-images-idx3-ubyte`,
+//!   `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte`, `t10k-labels-idx1-ubyte`, each
+//!   optionally `.gz`), so MNIST and Fashion-MNIST load the same way;
+//! - [`load_cifar10_dir`]: CIFAR-10's binary batches (`data_batch_1.bin` … `data_batch_5.bin`,
+//!   `test_batch.bin`, directly in the directory or in `cifar-10-batches-bin/`);
+//! - [`load_image_folder`]: `train/<class>/*.png|jpg|jpeg` and `test/<class>/…`.
+//!
+//! [`load`] detects which of the three a directory holds ([`detect`] says which, and which
+//! files it will read). Corrupt, truncated or mismatched files give a [`DataError`] naming the
+//! file and the problem; nothing here panics on bad input.
+//!
+//! For training: [`Rng`], a small seeded generator whose whole state can be stored in a
+//! checkpoint and restored exactly, [`epoch_order`] (the shuffled order of an epoch), and
+//! [`Augment`] (random crop with zero padding, horizontal flip) as pure functions of the image
+//! and the generator, so a resumed run reproduces identical batches.
 
+mod augment;
+mod cifar;
+mod detect;
+mod folder;
 mod idx;
+mod rng;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use augment::{batch, crop_padded, hflip, Augment, Batch};
+pub use cifar::{find_cifar10, load_cifar10_dir, CifarFiles, CIFAR10_CLASSES};
+pub use detect::{detect, load, Source};
+pub use folder::load_image_folder;
 pub use idx::{load_idx_dir, read_idx};
+pub use rng::{epoch_order, Rng};
 
 /// Images and their labels, row-major `[count, channels, height, width]` bytes.
 #[derive(Clone, Debug, PartialEq)]
@@ -21,8 +44,12 @@ pub struct Dataset {
     pub labels: Vec<u8>,
     /// `[channels, height, width]`.
     pub shape: [usize; 3],
-    /// Number of classes (one more than the largest label).
+    /// Number of classes: one more than the largest label for IDX files, 10 for CIFAR-10, the
+    /// number of class folders for an image folder.
     pub classes: usize,
+    /// The classes' names, by label, where the format has them (CIFAR-10, image folders);
+    /// empty for IDX files, which carry none.
+    pub class_names: Vec<String>,
 }
 
 impl Dataset {
@@ -49,7 +76,58 @@ impl Dataset {
             labels: self.labels[..n].to_vec(),
             shape: self.shape,
             classes: self.classes,
+            class_names: self.class_names.clone(),
         }
+    }
+
+    /// The name of class `label`, or the label as a number where the format has no names.
+    pub fn class_name(&self, label: usize) -> String {
+        self.class_names
+            .get(label)
+            .cloned()
+            .unwrap_or_else(|| label.to_string())
+    }
+
+    /// Checks that this dataset fits a model taking `shape` (`[channels, height, width]`)
+    /// images and producing `classes` outputs: same image shape, every label below `classes`,
+    /// and as many image bytes as the labels say.
+    pub fn check_compatible(&self, shape: [usize; 3], classes: usize) -> Result<(), DataError> {
+        let dims = |s: [usize; 3]| format!("{}×{}×{}", s[0], s[1], s[2]);
+        if self.shape != shape {
+            return Err(DataError::invalid(format!(
+                "the dataset's images are {} (channels×height×width) but the model expects {}",
+                dims(self.shape),
+                dims(shape)
+            )));
+        }
+        let want = self.len().checked_mul(self.image_len());
+        if want != Some(self.images.len()) {
+            return Err(DataError::invalid(format!(
+                "the dataset holds {} image bytes for {} labels of {} images",
+                self.images.len(),
+                self.len(),
+                dims(self.shape)
+            )));
+        }
+        if let Some((i, &l)) = self
+            .labels
+            .iter()
+            .enumerate()
+            .find(|(_, &l)| l as usize >= classes)
+        {
+            let name = self
+                .class_names
+                .get(l as usize)
+                .map_or(String::new(), |n| format!(" ({n})"));
+            let range = match classes {
+                0 => "no labels".to_string(),
+                n => format!("labels 0 to {}", n - 1),
+            };
+            return Err(DataError::invalid(format!(
+                "image {i} has label {l}{name} but the model has only {classes} classes ({range})"
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -86,12 +164,24 @@ pub enum DataError {
         /// What is wrong.
         message: String,
     },
+    /// Data that does not fit what it is used for (a model's input shape and classes, an
+    /// image buffer of the wrong length); not tied to a file.
+    Invalid {
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl DataError {
     pub(crate) fn format(path: &Path, message: impl Into<String>) -> DataError {
         DataError::Format {
             path: path.to_path_buf(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn invalid(message: impl Into<String>) -> DataError {
+        DataError::Invalid {
             message: message.into(),
         }
     }
@@ -102,6 +192,7 @@ impl fmt::Display for DataError {
         match self {
             DataError::Io { path, source } => write!(f, "cannot read {}: {source}", path.display()),
             DataError::Format { path, message } => write!(f, "{}: {message}", path.display()),
+            DataError::Invalid { message } => f.write_str(message),
         }
     }
 }
@@ -110,7 +201,7 @@ impl std::error::Error for DataError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             DataError::Io { source, .. } => Some(source),
-            DataError::Format { .. } => None,
+            DataError::Format { .. } | DataError::Invalid { .. } => None,
         }
     }
 }

@@ -145,6 +145,32 @@ impl Normalize {
     }
 }
 
+/// Merges `over` into `base` key by key. A table whose `kind` changes (a different model,
+/// optimizer or schedule) is replaced whole: the old kind's keys would not fit the new one.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o))
+                if o.get("kind").is_none() || o.get("kind") == b.get("kind") =>
+            {
+                merge(b, o)
+            }
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// A value in TOML syntax (`4`, `true`, `[16, 32]`, `{ kind = "sgd" }`), else a string.
+fn parse_value(text: &str) -> toml::Value {
+    format!("v = {text}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(text.to_string()))
+}
+
 impl Default for RunConfig {
     fn default() -> RunConfig {
         RunConfig {
@@ -161,7 +187,41 @@ impl Default for RunConfig {
 impl RunConfig {
     /// Parses a TOML document (unknown keys are errors naming the key and line).
     pub fn from_toml(text: &str) -> Result<RunConfig, TrainError> {
-        let config: RunConfig = toml::from_str(text).map_err(|e| TrainError::Config(e.to_string()))?;
+        RunConfig::from_toml_with(text, &[])
+    }
+
+    /// Parses a TOML document, then applies `overrides` (`section.key = value`, the value in
+    /// TOML syntax, or a bare string), as the CLI's flags do.
+    pub fn from_toml_with(text: &str, overrides: &[(String, String)]) -> Result<RunConfig, TrainError> {
+        let user: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| TrainError::Config(e.to_string()))?;
+        // Defaults first, so a flag can set one key of a section the file does not mention.
+        let mut doc: toml::Table = RunConfig::default()
+            .to_toml()
+            .parse()
+            .expect("the default configuration parses");
+        merge(&mut doc, user);
+        for (key, value) in overrides {
+            let parts: Vec<&str> = key.split('.').collect();
+            if parts.iter().any(|p| p.is_empty()) {
+                return Err(TrainError::Config(format!("bad setting name `{key}`")));
+            }
+            let value = parse_value(value);
+            let mut table = &mut doc;
+            for p in &parts[..parts.len() - 1] {
+                let entry = table
+                    .entry(p.to_string())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                table = entry.as_table_mut().ok_or_else(|| {
+                    TrainError::Config(format!("`{key}`: `{p}` is not a section"))
+                })?;
+            }
+            table.insert(parts[parts.len() - 1].to_string(), value);
+        }
+        let config: RunConfig = toml::Value::Table(doc)
+            .try_into()
+            .map_err(|e: toml::de::Error| TrainError::Config(e.to_string()))?;
         config.validate()?;
         Ok(config)
     }

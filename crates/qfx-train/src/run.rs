@@ -26,6 +26,7 @@ use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 use qfx_data::{Dataset, Rng};
+use qfx_fixed::Format;
 use serde::{Deserialize, Serialize};
 
 use crate::config::RunConfig;
@@ -65,7 +66,7 @@ pub struct CheckpointMeta {
     /// Test accuracy after the last finished epoch, if evaluated.
     pub test_accuracy: Option<f64>,
     /// Each exported tensor's format (quantized runs): the learned binary points.
-    pub formats: BTreeMap<String, String>,
+    pub formats: BTreeMap<String, Vec<Format>>,
     /// Checksums (FNV-1a, hex) of the two tensor files, to catch corruption.
     pub checksums: BTreeMap<String, String>,
 }
@@ -286,16 +287,17 @@ pub fn calibrate(model: Model, data: &Dataset, config: &RunConfig) -> Result<Mod
     load_module_tensors(model, module_tensors(&valid))
 }
 
-/// Each exported tensor's format (`layer`, `layer.weight`, `layer.acc`…) of a quantized model.
-pub fn formats(ir: &qfx_ir::Model) -> BTreeMap<String, String> {
+/// Each exported tensor's formats (`layer`, `layer.weight`, `layer.acc`…; one per channel where
+/// the tensor has per-channel formats, repeated formats collapsed) of a quantized model.
+pub fn formats(ir: &qfx_ir::Model) -> BTreeMap<String, Vec<Format>> {
     let mut out = BTreeMap::new();
-    let join = |fs: &[qfx_fixed::Format]| {
-        let mut v: Vec<String> = fs.iter().map(|f| f.to_string()).collect();
+    let mut put = |name: String, fs: &[Format]| {
+        let mut v = fs.to_vec();
         v.dedup();
-        v.join(" | ")
+        out.insert(name, v);
     };
     for l in &ir.layers {
-        out.insert(l.name.clone(), l.output.to_string());
+        put(l.name.clone(), &[l.output]);
         match &l.op {
             qfx_ir::Op::Dense {
                 weight,
@@ -309,17 +311,25 @@ pub fn formats(ir: &qfx_ir::Model) -> BTreeMap<String, String> {
                 accumulator,
                 ..
             } => {
-                out.insert(format!("{}.weight", l.name), join(&weight.formats));
+                put(format!("{}.weight", l.name), &weight.formats);
                 if let Some(b) = bias {
-                    out.insert(format!("{}.bias", l.name), join(&b.formats));
+                    put(format!("{}.bias", l.name), &b.formats);
                 }
-                out.insert(format!("{}.acc", l.name), join(accumulator));
+                put(format!("{}.acc", l.name), accumulator);
             }
             qfx_ir::Op::BatchNorm { scale, shift } => {
-                out.insert(format!("{}.scale", l.name), join(&scale.formats));
-                out.insert(format!("{}.shift", l.name), join(&shift.formats));
+                put(format!("{}.scale", l.name), &scale.formats);
+                put(format!("{}.shift", l.name), &shift.formats);
             }
-            _ => {}
+            qfx_ir::Op::GlobalAvgPool { reciprocal } => {
+                put(format!("{}.reciprocal", l.name), &reciprocal.formats);
+            }
+            qfx_ir::Op::Quantize
+            | qfx_ir::Op::Relu { .. }
+            | qfx_ir::Op::Add
+            | qfx_ir::Op::MaxPool2d { .. }
+            | qfx_ir::Op::Flatten
+            | qfx_ir::Op::Shortcut { .. } => {}
         }
     }
     out
@@ -368,7 +378,7 @@ pub struct EpochMetrics {
     /// Test accuracy.
     pub test: Accuracy,
     /// Formats of every exported tensor (quantized runs).
-    pub formats: BTreeMap<String, String>,
+    pub formats: BTreeMap<String, Vec<Format>>,
     /// Seconds the epoch took.
     pub seconds: f64,
 }

@@ -1,110 +1,113 @@
-//! `qfx demo`: a short tour of the fixed-point core. (Later the main job becomes the full
-//! train → quantize → export → verify flow; for now it shows the numbers everything rests on.)
+//! `qfx demo`: the main job on the embedded Fashion-MNIST subset, with no network access:
+//! float pre-training → PTQ → QAT with learned binary points at a low bit width → a comparison
+//! table → HLS export of the QAT model and bit-exact verification of the C++ against the
+//! integer engine.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Result;
-use qfx_fixed::{Fixed, Format, Overflow, Quant, SliceQuantizer};
+use clap::Args;
+use qfx_train::config::RunConfig;
+use qfx_train::run::{self, Start};
 
-fn ty(s: &str) -> Result<Format> {
-    Ok(s.parse()?)
+use crate::train_cmd::{fmt_acc, load_data, stop_on_ctrl_c, train_with_progress};
+
+/// `qfx demo`.
+#[derive(Args, Debug)]
+#[command(after_help = "Example:
+  qfx demo                       # about 5 minutes on 2 cores
+  qfx demo --bits 6 --run runs/demo6")]
+pub struct DemoArgs {
+    /// Where the runs go (float/, ptq/, qat/, hls/).
+    #[arg(long, default_value = "runs/demo")]
+    pub run: PathBuf,
+    /// Word width of every quantized tensor.
+    #[arg(long, default_value_t = 4)]
+    pub bits: u32,
+    /// Float pre-training epochs.
+    #[arg(long, default_value_t = 4)]
+    pub float_epochs: usize,
+    /// QAT epochs.
+    #[arg(long, default_value_t = 2)]
+    pub qat_epochs: usize,
+    /// Test images run through the generated C++ for the bit-exactness check.
+    #[arg(long, default_value_t = 200)]
+    pub verify_samples: usize,
 }
 
-pub fn run() -> Result<()> {
-    let t = ty("ap_fixed<8,3,AP_RND_CONV,AP_SAT>")?;
-    let min = Fixed::from_code(t.min_code(), t)?;
-    let max = Fixed::from_code(t.max_code(), t)?;
-    let lsb = Fixed::from_code(1, t)?;
-    println!("== The number model");
+pub fn run(args: DemoArgs) -> Result<()> {
+    let began = Instant::now();
+    let stop = stop_on_ctrl_c()?;
+    let mut float = RunConfig::default();
+    float.quant.enabled = false;
+    float.train.epochs = args.float_epochs;
+    float.train.lr = 2e-3;
+    let data = load_data(&float)?;
     println!(
-        "{t}: W={} bits, I={} integer bits, F={} fractional bits",
-        t.width(),
-        t.int_bits(),
-        t.frac_bits()
+        "qfx demo: small CNN on the embedded Fashion-MNIST subset ({} train / {} test images), \
+         every tensor quantized to {} bits",
+        data.train.len(),
+        data.test.len(),
+        args.bits
     );
-    println!(
-        "  range [{min}, {max}], LSB {lsb}; a value is an 8-bit code times 2^-{}",
-        t.frac_bits()
-    );
-
-    println!("\n== Quantization modes on ties (x = ±2.5 and ±1.5 LSB, into ap_fixed<8,8>)");
-    println!(
-        "{:<16}{:>8}{:>8}{:>8}{:>8}",
-        "mode", "2.5", "-2.5", "1.5", "-1.5"
-    );
-    for q in Quant::ALL {
-        let f = Format::signed(8, 8)?.with_quant(q);
-        let row: Vec<String> = [2.5, -2.5, 1.5, -1.5]
-            .iter()
-            .map(|&x| Fixed::from_f64(x, f).map(|v| format!("{v:>8}")))
-            .collect::<Result<_, _>>()?;
-        println!("{:<16}{}", q.cpp_name(), row.concat());
+    let dir = |name: &str| args.run.join(name);
+    for name in ["float", "ptq", "qat"] {
+        let _ = std::fs::remove_dir_all(dir(name));
     }
 
-    println!("\n== Overflow modes: 2.5 into ap_fixed<6,2> (range [-2, 1.9375])");
-    for (o, n) in [
-        (Overflow::Wrap, 0),
-        (Overflow::Wrap, 1),
-        (Overflow::WrapSm, 0),
-        (Overflow::Sat, 0),
-        (Overflow::SatZero, 0),
-        (Overflow::SatSym, 0),
-    ] {
-        let f = Format::signed(6, 2)?.with_overflow(o, n)?;
-        let v = Fixed::from_f64(2.5, f)?;
-        println!(
-            "  {:<32} -> {:>8}  (code 0x{:02x})",
-            f.to_string(),
-            v.to_string(),
-            v.raw_bits()
-        );
-    }
+    println!("\n[1/4] float pre-training ({} epochs)", args.float_epochs);
+    let f = train_with_progress(&dir("float"), &float, &data, Start::Fresh, &stop)?;
+    interrupted(f.finished)?;
 
-    println!("\n== Arithmetic is exact; rounding happens on assignment");
-    let a = Fixed::from_f64(1.375, ty("ap_fixed<8,3>")?)?;
-    let b = Fixed::from_f64(-0.8125, ty("ap_fixed<8,1>")?)?;
-    let p = a.mul(&b)?;
-    let s = a.add(&b)?;
-    println!("  {a} * {b} = {p} : {}", p.format());
-    println!("  {a} + {b} = {s} : {}", s.format());
-    let acc_t = ty("ap_fixed<6,2,AP_TRN,AP_SAT>")?;
-    let terms = [1.5, 1.0, -1.25];
-    let sum_in = |order: &[f64]| -> Result<Fixed> {
-        let mut acc = Fixed::zero(acc_t);
-        for &x in order {
-            acc = acc.add(&Fixed::from_f64(x, acc_t)?)?.cast(acc_t);
-        }
-        Ok(acc)
-    };
+    let mut quant = float.clone();
+    quant.quant.enabled = true;
+    quant.quant.bits = args.bits;
+    println!("\n[2/4] post-training quantization (calibrated binary points, no training)");
+    let (_, ptq) = run::ptq(&dir("ptq"), &dir("float"), &quant, &data)?;
+    println!("  PTQ test {}", fmt_acc(&ptq));
+
+    println!("\n[3/4] QAT with learned binary points ({} epochs from the float model)", args.qat_epochs);
+    let mut qat = quant.clone();
+    qat.train.epochs = args.qat_epochs;
+    qat.train.lr = 1e-3;
+    let q = train_with_progress(&dir("qat"), &qat, &data, Start::From(dir("float")), &stop)?;
+    interrupted(q.finished)?;
+
+    let ir_text = std::fs::read_to_string(dir("qat").join("model.ir.json"))?;
+    let ir = qfx_ir::Model::from_json(&ir_text)?;
+    let exact = crate::exact::evaluate(&ir, &data.test, 0)?;
+    let ptq_ir = qfx_ir::Model::from_json(&std::fs::read_to_string(dir("ptq").join("model.ir.json"))?)?;
+    let ptq_exact = crate::exact::evaluate(&ptq_ir, &data.test, 0)?;
+
+    let pct = |a: f64| format!("{:.2}%", a * 100.0);
+    let fa = f.accuracy.expect("finished run").top1;
+    let qa = q.accuracy.expect("finished run").top1;
+    println!("\n== Test accuracy, {} images ({}-bit fixed point everywhere: weights, biases, accumulators, BatchNorm, activations)", data.test.len(), args.bits);
+    println!("{:<34}{:>14}{:>20}", "model", "emulation", "bit-exact engine");
+    println!("{:<34}{:>14}{:>20}", "float", pct(fa), "-");
+    println!("{:<34}{:>14}{:>20}", "PTQ (calibrated points)", pct(ptq.top1), pct(ptq_exact.top1));
+    println!("{:<34}{:>14}{:>20}", "QFX (QAT, learned points)", pct(qa), pct(exact.top1));
     println!(
-        "  saturating accumulator {acc_t}: 1.5 + 1.0 - 1.25 = {}, but -1.25 + 1.5 + 1.0 = {} (order matters)",
-        sum_in(&terms)?,
-        sum_in(&[terms[2], terms[0], terms[1]])?
+        "QFX − PTQ: {:+.2} points; float − QFX: {:+.2} points",
+        (qa - ptq.top1) * 100.0,
+        (fa - qa) * 100.0
     );
 
-    println!("\n== Slice kernel (the QAT hot path), 4M values, this machine, one thread");
-    let n = 1 << 22;
-    let xs: Vec<f32> = (0..n)
-        .map(|i| ((i as f32) * 0.618_034).sin() * 6.0)
-        .collect();
-    let mut ys = vec![0f32; n];
-    let mut clip = vec![0i8; n];
-    let q = SliceQuantizer::new(t);
-    // Warm up, then take the best of 5: a single timing on a busy machine says little.
-    q.quantize(&xs, &mut ys, &mut clip, 1)?;
-    let mut best = f64::INFINITY;
-    let mut stats = Default::default();
-    for _ in 0..5 {
-        let start = Instant::now();
-        stats = q.quantize(&xs, &mut ys, &mut clip, 1)?;
-        best = best.min(start.elapsed().as_secs_f64());
-    }
+    println!("\n[4/4] HLS export and bit-exact verification");
+    crate::hls_cmd::export_and_verify(&dir("qat"), &dir("hls"), &data.test, args.verify_samples)?;
     println!(
-        "  {t}: {:.0} M values/s (best of 5); {} clipped above, {} below",
-        n as f64 / best / 1e6,
-        stats.above,
-        stats.below
+        "\ndone in {:.0} s. Runs: {}; report: `qfx report --run {}`",
+        began.elapsed().as_secs_f64(),
+        args.run.display(),
+        dir("qat").display()
     );
-    println!("  (benchmarks with ratios against memcpy and PyTorch: see README, `bench/`)");
+    Ok(())
+}
+
+fn interrupted(finished: bool) -> Result<()> {
+    if !finished {
+        anyhow::bail!("interrupted; the checkpoints written so far are kept");
+    }
     Ok(())
 }

@@ -1,7 +1,12 @@
 //! `qfx`: the command-line front end. Every error funnels into one message and exit code here.
 
 mod demo;
+mod exact;
 mod fixed_cmd;
+mod hls_cmd;
+mod plot;
+mod report_cmd;
+mod train_cmd;
 
 use std::process::ExitCode;
 
@@ -20,15 +25,35 @@ enum Command {
     /// Bit-exact ap_fixed arithmetic on numbers from stdin.
     #[command(subcommand)]
     Fixed(fixed_cmd::FixedCommand),
-    /// A short tour of the fixed-point core: rounding, overflow, result types, kernel speed.
-    Demo,
+    /// The main job on the embedded data: float training, PTQ and QAT at a low bit width, a
+    /// comparison table, then HLS export and bit-exact verification.
+    Demo(demo::DemoArgs),
+    /// Train a model in float or with quantization-aware training (QAT).
+    Train(train_cmd::TrainArgs),
+    /// Post-training quantization: calibrate every binary point of a float model, no training.
+    Ptq(train_cmd::PtqArgs),
+    /// Accuracy of a checkpoint (top-1/top-5), optionally with the bit-exact integer engine.
+    Eval(train_cmd::EvalArgs),
+    /// Per-layer formats, binary-point movement, value ranges and clipping, and plots of a run.
+    Report(report_cmd::ReportArgs),
+    /// Export a trained model (a Vitis HLS project).
+    #[command(subcommand)]
+    Export(hls_cmd::ExportCommand),
+    /// Check a generated HLS project bit for bit: C simulation (g++) vs the integer engine.
+    VerifyHls(hls_cmd::VerifyHls),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Fixed(cmd) => fixed_cmd::run(cmd),
-        Command::Demo => demo::run(),
+        Command::Demo(args) => demo::run(args),
+        Command::Train(args) => train_cmd::train(args),
+        Command::Ptq(args) => train_cmd::ptq(args),
+        Command::Eval(args) => train_cmd::eval(args),
+        Command::Report(args) => report_cmd::run(args),
+        Command::Export(cmd) => hls_cmd::run_export(cmd),
+        Command::VerifyHls(args) => hls_cmd::run_verify(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The issue-4 results table: the small CNN on full Fashion-MNIST, every tensor quantized
+# (weights, biases, accumulators, BatchNorm, activations), at W = 4, 6 and 8 bits:
+# float, PTQ, QAT with frozen calibrated binary points ("fixed"), and QAT with learned binary
+# points (QFX), three seeds each. Prints mean ± spread (half the min–max range) per cell.
+#
+# Usage: bench/fashion_results.sh [OUT_DIR]   (env: FLOAT_EPOCHS, QAT_EPOCHS, SEEDS, WIDTHS)
+# Needs the full data set: scripts/fetch-fashion-mnist (default data/fashion-mnist-full).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-target/fashion-results}
+data=${DATA:-data/fashion-mnist-full}
+float_epochs=${FLOAT_EPOCHS:-8}
+qat_epochs=${QAT_EPOCHS:-3}
+seeds=${SEEDS:-"1 2 3"}
+widths=${WIDTHS:-"4 6 8"}
+[ -e "$data/train-images-idx3-ubyte.gz" ] || [ -e "$data/train-images-idx3-ubyte" ] || {
+  echo "no Fashion-MNIST in $data: run scripts/fetch-fashion-mnist first" >&2; exit 1; }
+cargo build --release --locked -p qfx
+qfx=target/release/qfx
+mkdir -p "$out"
+for s in $seeds; do
+  f="$out/float-s$s"
+  [ -e "$f/model.done" ] || { $qfx train --run "$f" --float --data "$data" --epochs "$float_epochs" --seed "$s"; touch "$f/model.done"; }
+  for w in $widths; do
+    [ -e "$out/ptq-w$w-s$s/model.ir.json" ] || $qfx ptq --from "$f" --run "$out/ptq-w$w-s$s" --bits "$w"
+    for kind in fixed qfx; do
+      r="$out/$kind-w$w-s$s"
+      [ -e "$r/model.ir.json" ] && continue
+      extra=(); [ $kind = fixed ] && extra=(--fixed-points)
+      $qfx train --run "$r" --from "$f" --bits "$w" --epochs "$qat_epochs" --lr 1e-3 "${extra[@]}"
+    done
+  done
+done
+python3 bench/fashion_results_table.py "$out"

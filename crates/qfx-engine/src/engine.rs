@@ -1,0 +1,570 @@
+//! The prepared engine: every format decision, shift amount and range bound is computed once in
+//! [`Engine::new`]; [`Engine::run`] then only moves integers.
+
+use qfx_fixed::{Fixed, Format, Overflow};
+use qfx_ir::{Codes, Model, Op, INPUT};
+
+use crate::mac::{ConvGeom, Mac};
+use crate::reference::{self, fixed};
+use crate::requant::{decompose_f32, Target};
+use crate::{EngineError, Output, Tensor};
+
+/// A model prepared for repeated inference: validated once, with every per-layer constant
+/// (weights pre-shifted onto the accumulator grid, accumulator bounds, casts) precomputed.
+///
+/// ```
+/// # use qfx_ir::{Layer, Model, Op, INPUT, IR_VERSION};
+/// # let model = Model { version: IR_VERSION, name: "q".into(), input_shape: vec![2],
+/// #     preprocess: None, layers: vec![Layer { name: "q".into(), inputs: vec![INPUT.into()],
+/// #     op: Op::Quantize, output: "ap_fixed<8,3,AP_RND,AP_SAT>".parse().unwrap() }] };
+/// let engine = qfx_engine::Engine::new(&model)?;
+/// let out = engine.run(&[0.3, 100.0])?;
+/// assert_eq!(out.output.values(), vec![0.3125, 3.96875]);
+/// assert_eq!(out.overflows, vec![1]); // 100 saturated
+/// # Ok::<(), qfx_engine::EngineError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Engine {
+    input_len: usize,
+    input_shape: Vec<usize>,
+    layers: Vec<Step>,
+}
+
+#[derive(Clone, Debug)]
+struct Step {
+    /// Index of the layer read first (`None`: the network input).
+    a: Option<usize>,
+    /// Index of the second operand of `Add`.
+    b: usize,
+    shape: Vec<usize>,
+    format: Format,
+    /// The output assignment.
+    out: Target,
+    kind: Kind,
+}
+
+#[derive(Clone, Debug)]
+enum Kind {
+    /// The network input (`f32`) converted as the `ap_fixed` float constructor does.
+    Input,
+    /// `Quantize` of a tensor: each code assigned to the output format.
+    Cast,
+    Relu {
+        /// Codes above this exceed the clip.
+        above: i128,
+        /// The clip value assigned to the output format (code, overflowed), if any.
+        clip: Option<(i64, bool)>,
+    },
+    Flatten,
+    MaxPool(usize),
+    Shortcut {
+        stride: usize,
+        pad_channels: usize,
+    },
+    /// `full` is false when the full-precision sum type is wider than 128 bits (the HLS
+    /// semantics then assign zero, as the reference does).
+    Add {
+        full: bool,
+    },
+    BatchNorm {
+        scale: Codes,
+        shift: Codes,
+        /// Per channel: whether the full-precision result type exists.
+        full: Vec<bool>,
+    },
+    GlobalAvgPool {
+        reciprocal: Fixed,
+        sum_format: Format,
+        full: bool,
+    },
+    Mac(Box<Mac>),
+}
+
+fn err(layer: &str, m: impl std::fmt::Display) -> EngineError {
+    EngineError(format!("layer `{layer}`: {m}"))
+}
+
+impl Engine {
+    /// Validates `model` and prepares it. Errors for an invalid model, for a layer that reads
+    /// the raw input without converting it, and for a layer output format whose codes do not
+    /// fit in an `i64` (wider than 64 bits signed or 63 bits unsigned).
+    pub fn new(model: &Model) -> Result<Engine, EngineError> {
+        let shapes = model.validate().map_err(|e| EngineError(e.to_string()))?;
+        let index = |name: &str| model.layers.iter().position(|l| l.name == name);
+        let mut layers: Vec<Step> = Vec::with_capacity(model.layers.len());
+        for (i, layer) in model.layers.iter().enumerate() {
+            let name = layer.name.as_str();
+            let fmt = layer.output;
+            if fmt.max_code() > i64::MAX as i128 {
+                return Err(err(
+                    name,
+                    format!("output format {fmt} is wider than the engine's 64-bit codes"),
+                ));
+            }
+            let a = if layer.inputs[0] == INPUT {
+                None
+            } else {
+                Some(index(&layer.inputs[0]).expect("validated"))
+            };
+            let b = match &layer.op {
+                Op::Add => index(&layer.inputs[1]).ok_or_else(|| {
+                    err(name, "adds the raw input, which is not a quantized tensor")
+                })?,
+                _ => 0,
+            };
+            let x = a.map(|j| (&shapes[j], model.layers[j].output));
+            let kind = match (&layer.op, x) {
+                (Op::Quantize | Op::Flatten, None) => Kind::Input,
+                (_, None) => return Err(err(name, "reads the raw input but is not a quantizer")),
+                (Op::Quantize, Some(_)) => Kind::Cast,
+                (Op::Flatten, Some(_)) => Kind::Flatten,
+                (Op::Relu { clip }, Some((_, xf))) => relu_plan(*clip, xf, fmt),
+                (Op::MaxPool2d { kernel }, Some(_)) => Kind::MaxPool(*kernel),
+                (
+                    Op::Shortcut {
+                        stride,
+                        pad_channels,
+                    },
+                    Some(_),
+                ) => Kind::Shortcut {
+                    stride: *stride,
+                    pad_channels: *pad_channels,
+                },
+                (Op::Add, Some((_, xf))) => {
+                    let bf = model.layers[b].output;
+                    Kind::Add {
+                        full: Fixed::zero(xf).add(&Fixed::zero(bf)).is_ok(),
+                    }
+                }
+                (Op::BatchNorm { scale, shift }, Some((_, xf))) => Kind::BatchNorm {
+                    full: (0..scale.codes.len())
+                        .map(|c| {
+                            Fixed::zero(scale.format_of(c))
+                                .mul(&Fixed::zero(xf))
+                                .and_then(|p| p.add(&Fixed::zero(shift.format_of(c))))
+                                .is_ok()
+                        })
+                        .collect(),
+                    scale: scale.clone(),
+                    shift: shift.clone(),
+                },
+                (Op::GlobalAvgPool { reciprocal }, Some((xs, xf))) => {
+                    let inner: usize = xs[1..].iter().product();
+                    let width = xf.width() + usize::BITS - inner.leading_zeros() + 1;
+                    let sum_format = Format::signed(width, width as i32 - xf.frac_bits() as i32)
+                        .map_err(|e| err(name, e))?;
+                    let reciprocal = reciprocal.value(0);
+                    Kind::GlobalAvgPool {
+                        full: Fixed::zero(sum_format).mul(&reciprocal).is_ok(),
+                        reciprocal,
+                        sum_format,
+                    }
+                }
+                (
+                    Op::Dense {
+                        weight,
+                        bias,
+                        accumulator,
+                        ..
+                    },
+                    Some((_, xf)),
+                ) => Kind::Mac(Box::new(Mac::new(
+                    weight,
+                    bias.as_ref(),
+                    accumulator,
+                    xf,
+                    None,
+                ))),
+                (
+                    Op::Conv2d {
+                        weight,
+                        bias,
+                        stride,
+                        padding,
+                        accumulator,
+                        ..
+                    },
+                    Some((xs, xf)),
+                ) => {
+                    let geom = ConvGeom {
+                        c_in: weight.shape[1],
+                        h: xs[1],
+                        w: xs[2],
+                        k: weight.shape[2],
+                        stride: *stride,
+                        padding: *padding,
+                        oh: shapes[i][1],
+                        ow: shapes[i][2],
+                    };
+                    Kind::Mac(Box::new(Mac::new(
+                        weight,
+                        bias.as_ref(),
+                        accumulator,
+                        xf,
+                        Some(geom),
+                    )))
+                }
+            };
+            layers.push(Step {
+                a,
+                b,
+                shape: shapes[i].clone(),
+                format: fmt,
+                out: Target::new(fmt),
+                kind,
+            });
+        }
+        Ok(Engine {
+            input_len: model.input_shape.iter().product(),
+            input_shape: model.input_shape.clone(),
+            layers,
+        })
+    }
+
+    /// Number of input values one sample has.
+    pub fn input_len(&self) -> usize {
+        self.input_len
+    }
+
+    /// Runs one sample (row-major, the model's input shape). Bit for bit what
+    /// [`crate::reference::run`] computes, overflow counts included.
+    pub fn run(&self, input: &[f32]) -> Result<Output, EngineError> {
+        let (mut outs, overflows) = self.run_layers(input)?;
+        let last = self.layers.last().expect("validated: at least one layer");
+        Ok(Output {
+            output: Tensor {
+                shape: last.shape.clone(),
+                format: last.format,
+                codes: outs.pop().expect("one output per layer"),
+            },
+            overflows,
+        })
+    }
+
+    /// Runs one sample and returns every layer's output tensor with its overflow count (for
+    /// reports of value ranges and clipping).
+    pub fn run_traced(&self, input: &[f32]) -> Result<Vec<(Tensor, u64)>, EngineError> {
+        let (outs, overflows) = self.run_layers(input)?;
+        Ok(self
+            .layers
+            .iter()
+            .zip(outs)
+            .zip(overflows)
+            .map(|((step, codes), o)| {
+                let t = Tensor {
+                    shape: step.shape.clone(),
+                    format: step.format,
+                    codes,
+                };
+                (t, o)
+            })
+            .collect())
+    }
+
+    /// Every layer's output codes and overflow count.
+    fn run_layers(&self, input: &[f32]) -> Result<(Vec<Vec<i64>>, Vec<u64>), EngineError> {
+        if input.len() != self.input_len {
+            return Err(EngineError(format!(
+                "{} input values for shape {:?}",
+                input.len(),
+                self.input_shape
+            )));
+        }
+        if let Some(bad) = input.iter().find(|x| !x.is_finite()) {
+            return Err(EngineError(format!("non-finite input value {bad}")));
+        }
+        let mut outs: Vec<Vec<i64>> = Vec::with_capacity(self.layers.len());
+        let mut overflows = Vec::with_capacity(self.layers.len());
+        for step in &self.layers {
+            let mut count = 0u64;
+            let codes = self.step(step, input, &outs, &mut count);
+            overflows.push(count);
+            outs.push(codes);
+        }
+        Ok((outs, overflows))
+    }
+
+    /// Runs many samples (`inputs` holds them back to back) on up to `threads` threads
+    /// (0: all cores). The outputs are in sample order; the first bad sample's error is returned.
+    pub fn run_batch(&self, inputs: &[f32], threads: usize) -> Result<Vec<Output>, EngineError> {
+        let n = self.input_len;
+        if !inputs.len().is_multiple_of(n) {
+            return Err(EngineError(format!(
+                "{} input values are not a whole number of samples of {n}",
+                inputs.len()
+            )));
+        }
+        let samples = inputs.len() / n;
+        let threads = if threads == 0 {
+            std::thread::available_parallelism().map_or(1, |t| t.get())
+        } else {
+            threads
+        }
+        .clamp(1, samples.max(1));
+        if threads == 1 {
+            return inputs.chunks(n).map(|x| self.run(x)).collect();
+        }
+        let per = samples.div_ceil(threads);
+        let results: Vec<Result<Vec<Output>, EngineError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = inputs
+                .chunks(per * n)
+                .map(|part| s.spawn(move || part.chunks(n).map(|x| self.run(x)).collect()))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(EngineError("a worker thread panicked".into())))
+                })
+                .collect()
+        });
+        let mut out = Vec::with_capacity(samples);
+        for r in results {
+            out.extend(r?);
+        }
+        Ok(out)
+    }
+
+    fn step(&self, step: &Step, input: &[f32], outs: &[Vec<i64>], count: &mut u64) -> Vec<i64> {
+        let t = &step.out;
+        let to = step.format;
+        // The reference's assignment of an exact `Fixed` value (the fallback of every fast path).
+        let put_fixed = |v: &Fixed, count: &mut u64| {
+            let (c, o) = reference::assign(v, to);
+            *count += o as u64;
+            c
+        };
+        let put = |v: i128, frac: i64, count: &mut u64, slow: &dyn Fn() -> Fixed| -> i64 {
+            match t.assign(v, frac) {
+                Some((c, o)) => {
+                    *count += o as u64;
+                    c as i64
+                }
+                None => put_fixed(&slow(), count),
+            }
+        };
+        let Some(a) = step.a else {
+            // The network input.
+            return input
+                .iter()
+                .map(|&x| {
+                    let fast = match decompose_f32(x) {
+                        None => t.repair_code(0),
+                        Some((m, e)) => t.assign(m, -e),
+                    };
+                    let (c, o) = match fast {
+                        Some((c, o)) => (c as i64, o),
+                        None => reference::from_input(x, to),
+                    };
+                    *count += o as u64;
+                    c
+                })
+                .collect();
+        };
+        let x = &outs[a];
+        let xs = &self.layers[a];
+        let xf = xs.format;
+        let fx = xf.frac_bits();
+        let cast_codes = |codes: &mut dyn Iterator<Item = i64>, count: &mut u64| -> Vec<i64> {
+            codes
+                .map(|c| put(c as i128, fx, count, &|| fixed(c as i128, xf)))
+                .collect()
+        };
+        match &step.kind {
+            Kind::Input => unreachable!("the input layer has no tensor operand"),
+            Kind::Cast | Kind::Flatten => cast_codes(&mut x.iter().copied(), count),
+            Kind::Relu { above, clip } => x
+                .iter()
+                .map(|&c| {
+                    if let Some((code, o)) = clip {
+                        if (c as i128) > *above {
+                            *count += *o as u64;
+                            return *code;
+                        }
+                    }
+                    let c = c.max(0);
+                    put(c as i128, fx, count, &|| fixed(c as i128, xf))
+                })
+                .collect(),
+            Kind::MaxPool(kernel) => {
+                let (c, h, w) = (xs.shape[0], xs.shape[1], xs.shape[2]);
+                let (oh, ow) = (h / kernel, w / kernel);
+                let mut out = Vec::with_capacity(c * oh * ow);
+                for ch in 0..c {
+                    for y in 0..oh {
+                        for xo in 0..ow {
+                            let mut m = i64::MIN;
+                            for ky in 0..*kernel {
+                                let row = (ch * h + y * kernel + ky) * w + xo * kernel;
+                                for &v in &x[row..row + kernel] {
+                                    m = m.max(v);
+                                }
+                            }
+                            out.push(m);
+                        }
+                    }
+                }
+                cast_codes(&mut out.into_iter(), count)
+            }
+            Kind::Shortcut {
+                stride,
+                pad_channels,
+            } => {
+                let (c, h, w) = (xs.shape[0], xs.shape[1], xs.shape[2]);
+                let (oh, ow) = (h.div_ceil(*stride), w.div_ceil(*stride));
+                let mut out = Vec::with_capacity((c + pad_channels) * oh * ow);
+                for ch in 0..c {
+                    for y in 0..oh {
+                        for xo in 0..ow {
+                            out.push(x[(ch * h + y * stride) * w + xo * stride]);
+                        }
+                    }
+                }
+                out.resize((c + pad_channels) * oh * ow, 0);
+                cast_codes(&mut out.into_iter(), count)
+            }
+            Kind::Add { full } => {
+                let bs = &self.layers[step.b];
+                let (bf, y) = (bs.format, &outs[step.b]);
+                let fb = bf.frac_bits();
+                let f = fx.max(fb);
+                let (sa, sb) = (f - fx, f - fb);
+                let fast = *full && sa <= 126 && sb <= 126;
+                x.iter()
+                    .zip(y)
+                    .map(|(&p, &q)| {
+                        let v = fast
+                            .then(|| {
+                                let p = (p as i128).checked_mul(1i128 << sa)?;
+                                p.checked_add((q as i128).checked_mul(1i128 << sb)?)
+                            })
+                            .flatten();
+                        let slow = || {
+                            fixed(p as i128, xf)
+                                .add(&fixed(q as i128, bf))
+                                .unwrap_or_else(|_| Fixed::zero(to))
+                        };
+                        match v {
+                            Some(v) => put(v, f, count, &slow),
+                            None => put_fixed(&slow(), count),
+                        }
+                    })
+                    .collect()
+            }
+            Kind::BatchNorm { scale, shift, full } => {
+                let inner: usize = xs.shape[1..].iter().product();
+                let mut out = Vec::with_capacity(x.len());
+                for (ch, plane) in x.chunks(inner).enumerate() {
+                    let slow_of = |c: i64| -> Fixed {
+                        scale
+                            .value(ch)
+                            .mul(&fixed(c as i128, xf))
+                            .and_then(|p| p.add(&shift.value(ch)))
+                            .unwrap_or_else(|_| Fixed::zero(to))
+                    };
+                    if !full[ch] {
+                        out.extend(plane.iter().map(|&c| put_fixed(&slow_of(c), count)));
+                        continue;
+                    }
+                    let (s, sf) = (scale.codes[ch] as i128, scale.format_of(ch));
+                    let (b, bf) = (shift.codes[ch] as i128, shift.format_of(ch));
+                    let fp = sf.frac_bits() + fx;
+                    let f = fp.max(bf.frac_bits());
+                    let (sp, sb) = (f - fp, f - bf.frac_bits());
+                    let mul = |v: i128, sh: i64| -> Option<i128> {
+                        if sh > 126 {
+                            (v == 0).then_some(0)
+                        } else {
+                            v.checked_mul(1i128 << sh)
+                        }
+                    };
+                    let b = mul(b, sb);
+                    for &c in plane {
+                        let v = s
+                            .checked_mul(c as i128)
+                            .and_then(|p| mul(p, sp))
+                            .zip(b)
+                            .and_then(|(p, b)| p.checked_add(b));
+                        out.push(match v {
+                            Some(v) => put(v, f, count, &|| slow_of(c)),
+                            None => put_fixed(&slow_of(c), count),
+                        });
+                    }
+                }
+                out
+            }
+            Kind::GlobalAvgPool {
+                reciprocal,
+                sum_format,
+                full,
+            } => {
+                let inner: usize = xs.shape[1..].iter().product();
+                let r = reciprocal.code().unwrap_or(0);
+                let f = fx + reciprocal.format().frac_bits();
+                x.chunks(inner)
+                    .map(|ch| {
+                        let sum: i128 = ch.iter().map(|&c| c as i128).sum();
+                        let slow = || {
+                            fixed(sum, *sum_format)
+                                .mul(reciprocal)
+                                .unwrap_or_else(|_| Fixed::zero(to))
+                        };
+                        match sum.checked_mul(r).filter(|_| *full) {
+                            Some(v) => put(v, f, count, &slow),
+                            None => put_fixed(&slow(), count),
+                        }
+                    })
+                    .collect()
+            }
+            Kind::Mac(mac) => {
+                let acc = mac.run(x, xf, count);
+                let mut out = Vec::with_capacity(acc.len());
+                let per = acc.len() / mac.channels.len();
+                for (o, codes) in acc.chunks(per).enumerate() {
+                    let af = mac.channels[o].acc.format;
+                    let f = af.frac_bits();
+                    out.extend(codes.iter().map(|&c| put(c, f, count, &|| fixed(c, af))));
+                }
+                out
+            }
+        }
+    }
+}
+
+fn relu_plan(clip: Option<f64>, xf: Format, to: Format) -> Kind {
+    let clip_format =
+        Format::new(64, 32, true, qfx_fixed::Quant::Trn, Overflow::Sat, 0).expect("valid");
+    let clip = clip.and_then(|c| Fixed::from_f64(c, clip_format).ok());
+    let Some(cv) = clip else {
+        return Kind::Relu {
+            above: i128::MAX,
+            clip: None,
+        };
+    };
+    // x > c  ⟺  x_code > c_code·2^(F_x − 32) ⟺ x_code > floor(c_code·2^(F_x − 32)).
+    let c = cv.code().unwrap_or(0);
+    let d = xf.frac_bits() - 32;
+    let above = if d >= 0 {
+        if d > 120 {
+            if c > 0 {
+                i128::MAX
+            } else if c < 0 {
+                i128::MIN
+            } else {
+                0
+            }
+        } else {
+            c.checked_mul(1i128 << d)
+                .unwrap_or(if c > 0 { i128::MAX } else { i128::MIN })
+        }
+    } else {
+        c >> (-d).min(127)
+    };
+    // Relu's result is max(x, 0) clipped; a negative clip is below every max(x, 0).
+    let above = if c < 0 { i128::MIN } else { above };
+    let (code, o) = reference::assign(&cv, to);
+    Kind::Relu {
+        above,
+        clip: Some((code, o)),
+    }
+}

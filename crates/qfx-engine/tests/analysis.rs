@@ -1,0 +1,243 @@
+//! The static range analysis: hand-computed cases that must be flagged or safe, worst-case
+//! inputs that make the engine overflow exactly when a layer is flagged, and soundness on
+//! random models (every overflow the engine counts was predicted).
+
+mod common;
+
+use common::{fmt, random_acc, random_input, random_model, Rng};
+use qfx_engine::{analyze, Engine};
+use qfx_fixed::Format;
+use qfx_ir::{AccumulationOrder, Codes, Layer, Model, Op, INPUT, IR_VERSION};
+
+/// `input (format q) → dense (weights, accumulator acc) → output`.
+fn dense(
+    q: Format,
+    wf: Format,
+    weights: &[i64],
+    bias: Option<(Format, i64)>,
+    acc: Format,
+    out: Format,
+) -> Model {
+    let n = weights.len();
+    Model {
+        version: IR_VERSION,
+        name: "dense".into(),
+        input_shape: vec![n],
+        preprocess: None,
+        layers: vec![
+            Layer {
+                name: "q".into(),
+                inputs: vec![INPUT.into()],
+                op: Op::Quantize,
+                output: q,
+            },
+            Layer {
+                name: "d".into(),
+                inputs: vec!["q".into()],
+                op: Op::Dense {
+                    weight: Codes {
+                        shape: vec![n, 1],
+                        axis: None,
+                        formats: vec![wf],
+                        codes: weights.to_vec(),
+                    },
+                    bias: bias.map(|(f, c)| Codes {
+                        shape: vec![1],
+                        axis: None,
+                        formats: vec![f],
+                        codes: vec![c],
+                    }),
+                    accumulator: vec![acc],
+                    order: AccumulationOrder::default(),
+                },
+                output: out,
+            },
+        ],
+    }
+}
+
+#[track_caller]
+fn check_case(acc: &str, out: &str, want_acc_short: u32, want_out_short: u32) {
+    // Four weights of 31/32 on inputs in [−4, 3.96875]: sums of products in
+    // [−4·31·128, 4·31·127] / 2^10 = [−15.5, 15.379…].
+    let model = dense(
+        fmt("ap_fixed<8,3>"),
+        fmt("ap_fixed<6,1>"),
+        &[31, 31, 31, 31],
+        None,
+        fmt(acc),
+        fmt(out),
+    );
+    let report = analyze(&model).unwrap();
+    let d = &report.layers[1];
+    let a = d.accumulator.as_ref().unwrap();
+    assert_eq!(
+        (a.min.to_f64(), a.max.to_f64()),
+        (-15.5, 15748.0 / 1024.0),
+        "{acc}"
+    );
+    assert_eq!(a.short_bits, want_acc_short, "{acc}: accumulator\n{report}");
+    assert_eq!(
+        d.output.short_bits, want_out_short,
+        "{out}: output\n{report}"
+    );
+    assert!(a.exact && d.output.exact);
+}
+
+#[test]
+fn hand_computed_cases() {
+    // ±15.5 needs I = 5 (ap_fixed<15,5> at F = 10): <12,2> is 3 bits short, <13,3> 2.
+    check_case("ap_fixed<12,2,AP_TRN,AP_SAT>", "ap_fixed<16,6>", 3, 0);
+    check_case("ap_fixed<13,3>", "ap_fixed<16,6>", 2, 0);
+    check_case("ap_fixed<15,5>", "ap_fixed<16,6>", 0, 0);
+    check_case("ap_fixed<20,10>", "ap_fixed<8,4,AP_RND,AP_SAT>", 0, 1);
+    // AP_SAT_SYM gives up the most negative code: −16 at I = 5 is then out of range.
+    check_case("ap_fixed<15,5,AP_TRN,AP_SAT_SYM>", "ap_fixed<16,6>", 0, 0);
+    // An unsigned accumulator cannot hold the negative sums: it lacks the sign bit.
+    check_case("ap_ufixed<14,4>", "ap_fixed<16,6>", 1, 0);
+}
+
+#[test]
+fn report_renders_one_line_per_assignment() {
+    let model = dense(
+        fmt("ap_fixed<8,3>"),
+        fmt("ap_fixed<6,1>"),
+        &[31, 31, 31, 31],
+        Some((fmt("ap_fixed<8,4>"), 3)),
+        fmt("ap_fixed<12,2,AP_TRN,AP_SAT>"),
+        fmt("ap_fixed<16,6>"),
+    );
+    let report = analyze(&model).unwrap();
+    let text = report.to_string();
+    println!("{text}");
+    assert!(report.can_overflow());
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines[2].starts_with("d (acc)") && lines[2].contains("can overflow by 3 bits"));
+    assert!(
+        lines[3].starts_with("d ") && lines[3].ends_with("safe"),
+        "{text}"
+    );
+}
+
+/// Inputs that maximize (or minimize) every partial sum of a dense layer fed by the input
+/// quantizer: each input at the end of its range that its weight's sign favours.
+fn witness(model: &Model, maximize: bool) -> Vec<f32> {
+    let q = model.layers[0].output;
+    let Op::Dense { weight, .. } = &model.layers[1].op else {
+        unreachable!()
+    };
+    let lsb = 2f64.powi(-q.frac_bits() as i32);
+    let (lo, hi) = (q.min_code() as f64 * lsb, q.max_code() as f64 * lsb);
+    let lo = if q.overflow() == qfx_fixed::Overflow::SatSym && q.is_signed() {
+        lo + lsb
+    } else {
+        lo
+    };
+    weight
+        .codes
+        .iter()
+        .map(|&w| {
+            if (w > 0) == maximize {
+                hi as f32
+            } else {
+                lo as f32
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn worst_case_inputs_overflow_exactly_when_flagged() {
+    let mut rng = Rng::new(99);
+    let (mut flagged, mut safe) = (0, 0);
+    for _ in 0..600 {
+        let q = common::random_format(
+            &mut rng,
+            (2, 8),
+            &[qfx_fixed::Overflow::Sat, qfx_fixed::Overflow::SatSym],
+        );
+        let wf = common::any_format(&mut rng, (1, 6));
+        let n = rng.range(1, 6) as usize;
+        let weights: Vec<i64> = (0..n).map(|_| rng.code(wf)).collect();
+        let bias = rng.coin(50).then(|| {
+            let f = common::any_format(&mut rng, (1, 8));
+            (f, rng.code(f))
+        });
+        let acc = random_acc(&mut rng, q.frac_bits() + wf.frac_bits());
+        let acc = if acc.width() > 40 {
+            fmt("ap_fixed<20,8>")
+        } else {
+            acc
+        };
+        let out = common::any_format(&mut rng, (2, 12));
+        let model = dense(q, wf, &weights, bias, acc, out);
+        let report = analyze(&model).unwrap();
+        let layer = &report.layers[1];
+        let can = layer.output.can_overflow() || layer.accumulator.as_ref().unwrap().can_overflow();
+        let engine = Engine::new(&model).unwrap();
+        let hits: Vec<u64> = [true, false]
+            .iter()
+            .map(|&m| engine.run(&witness(&model, m)).unwrap().overflows[1])
+            .collect();
+        if can {
+            flagged += 1;
+            assert!(
+                hits.iter().any(|&h| h > 0),
+                "flagged but no overflow: {}\n{report}",
+                model.to_json()
+            );
+        } else {
+            safe += 1;
+            for _ in 0..5 {
+                let x = random_input(&mut rng, q, n);
+                assert_eq!(
+                    engine.run(&x).unwrap().overflows[1],
+                    0,
+                    "{}",
+                    model.to_json()
+                );
+            }
+            assert_eq!(
+                hits,
+                [0, 0],
+                "safe but overflowed: {}\n{report}",
+                model.to_json()
+            );
+        }
+    }
+    assert!(
+        flagged > 100 && safe > 100,
+        "{flagged} flagged, {safe} safe"
+    );
+}
+
+/// Every overflow the engine counts inside a random network (after the input quantizer, whose
+/// range the analysis assumes) was predicted by the analysis.
+#[test]
+fn analysis_is_sound_on_random_models() {
+    let mut rng = Rng::new(2024);
+    let mut predicted = 0;
+    for _ in 0..300 {
+        let model = random_model(&mut rng);
+        let report = analyze(&model).unwrap();
+        let engine = Engine::new(&model).unwrap();
+        let n = engine.input_len();
+        for _ in 0..4 {
+            let x = random_input(&mut rng, model.layers[0].output, n);
+            let out = engine.run(&x).unwrap();
+            for (l, &count) in report.layers.iter().zip(&out.overflows).skip(1) {
+                let flagged = l.output.can_overflow()
+                    || l.accumulator.as_ref().is_some_and(|a| a.can_overflow());
+                assert!(
+                    count == 0 || flagged,
+                    "layer {} overflowed {count} times unflagged\n{report}\n{}",
+                    l.name,
+                    model.to_json()
+                );
+                predicted += (count > 0) as usize;
+            }
+        }
+    }
+    assert!(predicted > 100, "only {predicted} overflowing layers seen");
+}

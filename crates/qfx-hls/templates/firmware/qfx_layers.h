@@ -1,0 +1,200 @@
+// qfx layer library: the numerics of every qfx-ir operation, written once by hand.
+// Copied verbatim by qfx's HLS exporter; the generated files only instantiate these templates
+// with the model's types and constants.
+//
+// Semantics (identical to the qfx integer engine, bit for bit):
+//   - constants are integer codes; `from_code` loads one as raw bits (never a decimal float);
+//   - dense / conv2d: acc = cast(bias); acc = cast(acc + w * x) after every product, bias first,
+//     then input channels, kernel rows, kernel columns (padded taps are skipped: they add nothing);
+//     the product and the sum are exact (ap_fixed full precision), the assignment to acc_t rounds
+//     and overflows as acc_t says; the result is then assigned to the output type;
+//   - batchnorm: y = scale[c] * x + shift[c] at full precision, assigned to the output type;
+//   - per-channel formats: a layer's channels are processed in groups that share their weight /
+//     bias / accumulator types (`ch` lists a group's channels; IDENTITY means "all, in order").
+#ifndef QFX_LAYERS_H_
+#define QFX_LAYERS_H_
+
+#include <ap_fixed.h>
+#include <ap_int.h>
+
+namespace qfx {
+
+// The type a ReLU clip is read into (as the integer engine does).
+typedef ap_fixed<64, 32, AP_TRN, AP_SAT> clip_t;
+
+// Placeholder channel list for layers whose channels all share one set of types.
+static const int all_channels[1] = {0};
+
+// The fixed-point value whose raw W-bit pattern is the two's complement of `code`.
+template <class T, class C>
+inline T from_code(const C code) {
+#pragma HLS INLINE
+  ap_int<T::width> bits = code;  // lossless: the code fits in W bits by construction
+  T v;
+  v.range() = bits;
+  return v;
+}
+
+// y = x assigned to the output type (quantize, flatten, copies).
+template <class x_t, class y_t, int N>
+void cast(const x_t x[N], y_t y[N]) {
+Cast:
+  for (int i = 0; i < N; i++) {
+#pragma HLS PIPELINE II = 1
+    y[i] = x[i];
+  }
+}
+
+template <class a_t, class b_t, class y_t, int N>
+void add(const a_t a[N], const b_t b[N], y_t y[N]) {
+Add:
+  for (int i = 0; i < N; i++) {
+#pragma HLS PIPELINE II = 1
+    y[i] = a[i] + b[i];
+  }
+}
+
+// max(x, 0), then min(., clip) when CLIP.
+template <class x_t, class y_t, int N, bool CLIP>
+void relu(const x_t x[N], y_t y[N], const clip_t clip) {
+Relu:
+  for (int i = 0; i < N; i++) {
+#pragma HLS PIPELINE II = 1
+    x_t v = x[i];
+    if (v < 0) v = 0;
+    if (CLIP && v > clip) {
+      y[i] = clip;
+    } else {
+      y[i] = v;
+    }
+  }
+}
+
+template <class x_t, class w_t, class b_t, class acc_t, class y_t, class wc_t, class bc_t,
+          int N_IN, int N_OUT, int N_CH, bool IDENTITY>
+void dense(const x_t x[N_IN], const wc_t w[N_IN * N_OUT], const bc_t b[N_OUT], const int ch[],
+           y_t y[N_OUT]) {
+DenseOut:
+  for (int k = 0; k < N_CH; k++) {
+    const int o = IDENTITY ? k : ch[k];
+    acc_t acc = from_code<b_t>(b[o]);
+  DenseIn:
+    for (int i = 0; i < N_IN; i++) {
+#pragma HLS PIPELINE II = 1
+      acc = acc + from_code<w_t>(w[i * N_OUT + o]) * x[i];
+    }
+    y[o] = acc;
+  }
+}
+
+template <class x_t, class w_t, class b_t, class acc_t, class y_t, class wc_t, class bc_t,
+          int C_IN, int H, int W, int C_OUT, int K, int S, int P, int OH, int OW, int N_CH,
+          bool IDENTITY>
+void conv2d(const x_t x[C_IN * H * W], const wc_t w[C_OUT * C_IN * K * K], const bc_t b[C_OUT],
+            const int ch[], y_t y[C_OUT * OH * OW]) {
+ConvOut:
+  for (int k = 0; k < N_CH; k++) {
+    const int o = IDENTITY ? k : ch[k];
+  ConvRow:
+    for (int oy = 0; oy < OH; oy++) {
+    ConvCol:
+      for (int ox = 0; ox < OW; ox++) {
+        acc_t acc = from_code<b_t>(b[o]);
+      ConvIn:
+        for (int ci = 0; ci < C_IN; ci++) {
+        ConvKy:
+          for (int ky = 0; ky < K; ky++) {
+          ConvKx:
+            for (int kx = 0; kx < K; kx++) {
+#pragma HLS PIPELINE II = 1
+              const int iy = oy * S + ky - P;
+              const int ix = ox * S + kx - P;
+              if (iy >= 0 && iy < H && ix >= 0 && ix < W) {  // zero padding adds nothing
+                acc = acc + from_code<w_t>(w[((o * C_IN + ci) * K + ky) * K + kx]) *
+                                x[(ci * H + iy) * W + ix];
+              }
+            }
+          }
+        }
+        y[(o * OH + oy) * OW + ox] = acc;
+      }
+    }
+  }
+}
+
+template <class x_t, class s_t, class t_t, class y_t, class sc_t, class tc_t, int C, int HW,
+          int N_CH, bool IDENTITY>
+void batchnorm(const x_t x[C * HW], const sc_t scale[C], const tc_t shift[C], const int ch[],
+               y_t y[C * HW]) {
+BnChannel:
+  for (int k = 0; k < N_CH; k++) {
+    const int c = IDENTITY ? k : ch[k];
+    const s_t s = from_code<s_t>(scale[c]);
+    const t_t t = from_code<t_t>(shift[c]);
+  BnPixel:
+    for (int i = 0; i < HW; i++) {
+#pragma HLS PIPELINE II = 1
+      y[c * HW + i] = s * x[c * HW + i] + t;
+    }
+  }
+}
+
+// K x K max pooling with stride K (values only move: the output type is the input type).
+template <class x_t, class y_t, int C, int H, int W, int K>
+void maxpool2d(const x_t x[C * H * W], y_t y[C * (H / K) * (W / K)]) {
+PoolChannel:
+  for (int c = 0; c < C; c++) {
+  PoolRow:
+    for (int oy = 0; oy < H / K; oy++) {
+    PoolCol:
+      for (int ox = 0; ox < W / K; ox++) {
+#pragma HLS PIPELINE II = 1
+        x_t m = x[(c * H + oy * K) * W + ox * K];
+        for (int t = 1; t < K * K; t++) {
+          const x_t v = x[(c * H + oy * K + t / K) * W + ox * K + t % K];
+          if (v > m) m = v;
+        }
+        y[(c * (H / K) + oy) * (W / K) + ox] = m;
+      }
+    }
+  }
+}
+
+// Mean over H*W: the exact sum (sum_t is wide enough) times the reciprocal constant.
+template <class x_t, class sum_t, class r_t, class y_t, class rc_t, int C, int HW>
+void global_avg_pool(const x_t x[C * HW], const rc_t reciprocal, y_t y[C]) {
+  const r_t r = from_code<r_t>(reciprocal);
+GapChannel:
+  for (int c = 0; c < C; c++) {
+    sum_t s = 0;
+  GapSum:
+    for (int i = 0; i < HW; i++) {
+#pragma HLS PIPELINE II = 1
+      s = s + x[c * HW + i];
+    }
+    y[c] = s * r;
+  }
+}
+
+// ResNet option-A shortcut: subsample by S, then PAD zero channels.
+template <class x_t, class y_t, int C, int H, int W, int S, int PAD>
+void shortcut(const x_t x[C * H * W], y_t y[(C + PAD) * ((H + S - 1) / S) * ((W + S - 1) / S)]) {
+  const int OH = (H + S - 1) / S, OW = (W + S - 1) / S;
+ShortcutChannel:
+  for (int c = 0; c < C + PAD; c++) {
+    for (int oy = 0; oy < OH; oy++) {
+      for (int ox = 0; ox < OW; ox++) {
+#pragma HLS PIPELINE II = 1
+        if (c < C) {
+          y[(c * OH + oy) * OW + ox] = x[(c * H + oy * S) * W + ox * S];
+        } else {
+          y[(c * OH + oy) * OW + ox] = 0;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace qfx
+
+#endif  // QFX_LAYERS_H_

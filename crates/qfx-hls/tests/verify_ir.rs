@@ -1,0 +1,534 @@
+//! Hand-built IRs through the whole path: emit the Vitis HLS project, compile its testbench with
+//! g++ against the Xilinx headers, run it, and compare every output code with the integer
+//! engine. Targets what trained models rarely hit: every layer kind, per-channel formats for
+//! weights, biases, BatchNorm constants and accumulators, every overflow mode (WRAP with N,
+//! SAT_SYM, SAT_ZERO, WRAP_SM), rounding accumulators, narrow accumulators that overflow, wide
+//! outputs, and hostile names.
+//!
+//! Without g++ or the headers these tests print SKIPPED, unless `QFX_REQUIRE_ORACLE=1`.
+
+use std::path::{Path, PathBuf};
+
+use qfx_fixed::Format;
+use qfx_hls::{emit, verify_with, ErrorKind, VerifyOptions, VerifyReport};
+use qfx_ir::{AccumulationOrder, Codes, Layer, Model, Op, INPUT, IR_VERSION};
+
+/// Deterministic pseudo-random numbers (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn f32(&mut self, scale: f32) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 * scale - scale
+    }
+}
+
+fn fmt(s: &str) -> Format {
+    s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+/// Random codes for `shape` with one format per index along `axis` (or one format).
+fn codes(rng: &mut Rng, shape: &[usize], axis: Option<usize>, formats: &[&str]) -> Codes {
+    let formats: Vec<Format> = formats.iter().map(|s| fmt(s)).collect();
+    let n: usize = shape.iter().product();
+    let mut c = Codes {
+        shape: shape.to_vec(),
+        axis,
+        formats,
+        codes: vec![0; n],
+    };
+    for i in 0..n {
+        let f = c.format_of(i);
+        let (lo, hi) = (f.min_code(), f.max_code());
+        let span = (hi - lo + 1) as u64;
+        c.codes[i] = (lo + rng.below(span) as i128) as i64;
+    }
+    c
+}
+
+fn layer(name: &str, inputs: &[&str], op: Op, output: &str) -> Layer {
+    Layer {
+        name: name.to_string(),
+        inputs: inputs.iter().map(|s| s.to_string()).collect(),
+        op,
+        output: fmt(output),
+    }
+}
+
+/// Every layer kind, per-channel formats everywhere they are allowed, every overflow mode.
+fn all_ops_model(names: &[&str; 12], model_name: &str) -> Model {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let a = "ap_fixed<8,3,AP_RND,AP_SAT>";
+    let n = names;
+    let layers = vec![
+        layer(n[0], &[INPUT], Op::Quantize, a),
+        layer(
+            n[1],
+            &[n[0]],
+            Op::Conv2d {
+                weight: codes(
+                    &mut rng,
+                    &[4, 2, 3, 3],
+                    Some(0),
+                    &[
+                        "ap_fixed<6,1>",
+                        "ap_fixed<5,0,AP_RND>",
+                        "ap_ufixed<4,1>",
+                        "ap_fixed<7,2>",
+                    ],
+                ),
+                bias: Some(codes(
+                    &mut rng,
+                    &[4],
+                    Some(0),
+                    &[
+                        "ap_fixed<8,3>",
+                        "ap_fixed<6,2>",
+                        "ap_fixed<10,5>",
+                        "ap_fixed<8,1>",
+                    ],
+                )),
+                stride: 1,
+                padding: 1,
+                accumulator: vec![
+                    fmt("ap_fixed<9,3,AP_TRN,AP_WRAP>"),
+                    fmt("ap_fixed<12,4,AP_RND,AP_SAT_SYM>"),
+                    fmt("ap_fixed<9,3,AP_RND_CONV,AP_SAT_ZERO>"),
+                    fmt("ap_fixed<11,4,AP_TRN,AP_WRAP,1>"),
+                ],
+                order: AccumulationOrder::BiasThenInputChannelMajor,
+            },
+            "ap_fixed<8,3,AP_RND,AP_SAT>",
+        ),
+        layer(
+            n[2],
+            &[n[1]],
+            Op::BatchNorm {
+                scale: codes(
+                    &mut rng,
+                    &[4],
+                    Some(0),
+                    &[
+                        "ap_fixed<6,2>",
+                        "ap_fixed<6,1>",
+                        "ap_ufixed<5,2>",
+                        "ap_fixed<6,2>",
+                    ],
+                ),
+                shift: codes(&mut rng, &[4], None, &["ap_fixed<6,2>"]),
+            },
+            "ap_fixed<8,3,AP_RND_ZERO,AP_WRAP_SM>",
+        ),
+        layer(
+            n[3],
+            &[n[2]],
+            Op::Relu { clip: Some(2.5) },
+            "ap_ufixed<7,3,AP_RND_INF,AP_SAT>",
+        ),
+        layer(
+            n[4],
+            &[n[0]],
+            Op::Shortcut {
+                stride: 1,
+                pad_channels: 2,
+            },
+            a,
+        ),
+        layer(
+            n[5],
+            &[n[3], n[4]],
+            Op::Add,
+            "ap_fixed<9,4,AP_RND_MIN_INF,AP_SAT>",
+        ),
+        layer(
+            n[6],
+            &[n[5]],
+            Op::MaxPool2d { kernel: 2 },
+            "ap_fixed<9,4,AP_RND_MIN_INF,AP_SAT>",
+        ),
+        layer(
+            n[7],
+            &[n[6]],
+            Op::Conv2d {
+                weight: codes(&mut rng, &[3, 4, 2, 2], None, &["ap_fixed<6,2>"]),
+                bias: None,
+                stride: 2,
+                padding: 1,
+                accumulator: vec![fmt("ap_fixed<10,4,AP_TRN_ZERO,AP_SAT>")],
+                order: AccumulationOrder::BiasThenInputChannelMajor,
+            },
+            "ap_fixed<8,4,AP_RND,AP_WRAP,2>",
+        ),
+        layer(
+            n[8],
+            &[n[7]],
+            Op::GlobalAvgPool {
+                reciprocal: codes(&mut rng, &[1], None, &["ap_ufixed<8,0>"]),
+            },
+            "ap_fixed<10,4,AP_RND_CONV,AP_SAT>",
+        ),
+        layer(n[9], &[n[7]], Op::Flatten, "ap_fixed<8,4,AP_RND,AP_WRAP,2>"),
+        layer(
+            n[10],
+            &[n[9]],
+            Op::Dense {
+                weight: codes(
+                    &mut rng,
+                    &[12, 3],
+                    Some(1),
+                    &["ap_fixed<6,1>", "ap_fixed<8,2,AP_RND>", "ap_fixed<6,1>"],
+                ),
+                bias: Some(codes(&mut rng, &[3], None, &["ap_fixed<8,3>"])),
+                accumulator: vec![
+                    fmt("ap_fixed<12,5,AP_RND,AP_SAT>"),
+                    fmt("ap_fixed<9,3,AP_TRN,AP_WRAP>"),
+                    fmt("ap_fixed<12,5,AP_RND,AP_SAT>"),
+                ],
+                order: AccumulationOrder::BiasThenInputChannelMajor,
+            },
+            "ap_fixed<10,4,AP_RND,AP_SAT>",
+        ),
+        layer(
+            n[11],
+            &[n[8], n[10]],
+            Op::Add,
+            "ap_fixed<12,5,AP_RND,AP_SAT>",
+        ),
+    ];
+    let model = Model {
+        version: IR_VERSION,
+        name: model_name.to_string(),
+        input_shape: vec![2, 6, 6],
+        layers,
+        preprocess: None,
+    };
+    model.validate().expect("valid test model");
+    model
+}
+
+/// Flatten straight from the input, unsigned activations, no bias, wide accumulators and a
+/// 40-bit output (two 32-bit words per code).
+fn wide_mlp() -> Model {
+    let mut rng = Rng(7);
+    let layers = vec![
+        layer(
+            "flat",
+            &[INPUT],
+            Op::Flatten,
+            "ap_fixed<16,4,AP_RND_CONV,AP_SAT>",
+        ),
+        layer(
+            "fc1",
+            &["flat"],
+            Op::Dense {
+                weight: codes(&mut rng, &[18, 8], None, &["ap_fixed<12,2>"]),
+                bias: None,
+                accumulator: vec![fmt("ap_fixed<40,14>")],
+                order: AccumulationOrder::BiasThenInputChannelMajor,
+            },
+            "ap_fixed<20,8,AP_RND,AP_SAT>",
+        ),
+        layer(
+            "relu",
+            &["fc1"],
+            Op::Relu { clip: None },
+            "ap_ufixed<18,8,AP_RND>",
+        ),
+        layer(
+            "fc2",
+            &["relu"],
+            Op::Dense {
+                weight: codes(&mut rng, &[8, 4], None, &["ap_fixed<14,3>"]),
+                bias: Some(codes(&mut rng, &[4], None, &["ap_fixed<20,10>"])),
+                accumulator: vec![fmt("ap_fixed<48,20,AP_RND_ZERO,AP_SAT>")],
+                order: AccumulationOrder::BiasThenInputChannelMajor,
+            },
+            "ap_fixed<40,20,AP_RND,AP_SAT>",
+        ),
+    ];
+    let model = Model {
+        version: IR_VERSION,
+        name: "wide mlp".to_string(),
+        input_shape: vec![2, 3, 3],
+        layers,
+        preprocess: None,
+    };
+    model.validate().expect("valid test model");
+    model
+}
+
+const PLAIN_NAMES: [&str; 12] = [
+    "q", "conv1", "bn1", "relu1", "short", "add1", "pool", "conv2", "gap", "flat", "fc", "sum",
+];
+
+/// Inputs that exercise rounding ties, saturation and small values.
+fn inputs(model: &Model, n: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut rng = Rng(seed);
+    let len: usize = model.input_shape.iter().product();
+    (0..n)
+        .map(|s| {
+            (0..len)
+                .map(|_| match (s + rng.below(4) as usize) % 4 {
+                    0 => rng.f32(8.0),
+                    1 => rng.f32(1.0),
+                    2 => (rng.below(512) as f32 - 256.0) / 64.0, // grid points and ties
+                    _ => rng.f32(40.0),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn project_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("qfx-hls")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn options() -> VerifyOptions {
+    VerifyOptions {
+        cache_dir: Path::new(env!("CARGO_TARGET_TMPDIR")).join("qfx-oracle"),
+        ..VerifyOptions::default()
+    }
+}
+
+fn required() -> bool {
+    std::env::var("QFX_REQUIRE_ORACLE").is_ok_and(|v| v == "1")
+}
+
+/// Emits, compiles, runs and compares; `None` (after printing SKIPPED) without g++/headers.
+#[track_caller]
+fn check(model: &Model, dir: &str, n: usize, options: &VerifyOptions) -> Option<VerifyReport> {
+    let dir = project_dir(dir);
+    emit(model, &dir).expect("emit");
+    let xs = inputs(model, n, 42);
+    match verify_with(&dir, &xs, options) {
+        Ok(report) => {
+            println!("{}: {report}", model.name.escape_debug());
+            assert_eq!(report.samples, n);
+            assert_eq!(report.mismatches, 0, "{report}");
+            Some(report)
+        }
+        Err(e) if matches!(e.kind, ErrorKind::NoCompiler | ErrorKind::Headers) && !required() => {
+            println!("SKIPPED HLS C simulation check: {e}");
+            None
+        }
+        Err(e) => panic!("verification failed: {e}"),
+    }
+}
+
+#[test]
+fn every_layer_kind_and_overflow_mode_matches_the_engine() {
+    let model = all_ops_model(&PLAIN_NAMES, "all ops");
+    let Some(report) = check(&model, "all-ops", 300, &options()) else {
+        return;
+    };
+    // The narrow accumulators really overflow (conv1 wraps/saturates, conv2 saturates,
+    // fc wraps), so the test exercises the overflow paths, not just the easy ones.
+    let count = |name: &str| report.overflows.iter().find(|(l, _)| l == name).unwrap().1;
+    for l in ["conv1", "conv2", "fc", "bn1"] {
+        assert!(count(l) > 0, "{l}: no overflow events: {report}");
+    }
+}
+
+#[test]
+fn ap_int_constant_containers_match_too() {
+    let model = all_ops_model(&PLAIN_NAMES, "ap_int roms");
+    let opts = VerifyOptions {
+        defines: vec!["QFX_AP_INT_ROMS".to_string()],
+        ..options()
+    };
+    check(&model, "ap-int-roms", 200, &opts);
+}
+
+#[test]
+fn wide_accumulators_and_outputs_match() {
+    let Some(report) = check(&wide_mlp(), "wide-mlp", 250, &options()) else {
+        return;
+    };
+    assert_eq!(report.values, 250 * 4);
+}
+
+const HOSTILE: [&str; 12] = [
+    "x\"); system(\"rm -rf /\"); //",
+    "*/ #include <cstdlib>",
+    "line\nbreak\r\n#define int float",
+    "$[exec ls]",
+    "日本語のレイヤー",
+    "int",
+    "__reserved",
+    "_Upper",
+    "trailing\\",
+    "a-b",
+    "a_b",
+    "a b",
+];
+
+#[test]
+fn hostile_names_never_reach_the_code() {
+    let model_name = "}\n]; exec rm -rf / ;# \"$(whoami)\" ??/ */";
+    let model = all_ops_model(&HOSTILE, model_name);
+    let dir = project_dir("hostile");
+    let written = emit(&model, &dir).expect("emit");
+    assert_eq!(written.top, "qfx_exec_rm_rf_whoami");
+    for file in &written.files {
+        if file.to_str() == Some(qfx_hls::IR_FILE) {
+            continue; // the IR copy is data and keeps the names (JSON-escaped)
+        }
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        // Whole names (those that are more than one word) appear nowhere, not even in comments.
+        for raw in HOSTILE.iter().chain(&[model_name]) {
+            if raw.len() > 3 && !raw.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                assert!(!text.contains(raw), "{} contains {raw:?}", file.display());
+            }
+        }
+        // Outside comments, nothing of the names but their sanitized identifiers remains;
+        // inside comments they are percent-encoded, so no comment ends early or continues.
+        let is_markdown = file.extension().is_some_and(|e| e == "md");
+        for line in text.lines() {
+            let (code, comment) = match line.find("//") {
+                Some(at) if !is_markdown => line.split_at(at),
+                _ if line.trim_start().starts_with('#') && file.ends_with("build.tcl") => {
+                    ("", line)
+                }
+                _ => (line, ""),
+            };
+            // Identifiers: never reserved (`_X`, `__`), never a raw name (e.g. `int`).
+            if !is_markdown && !file.ends_with("build.tcl") {
+                for token in code.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                    let reserved = (token.starts_with('_') || token.contains("__"))
+                        && token != "__SYNTHESIS__"; // the one reserved name we read
+                    assert!(
+                        !reserved,
+                        "{}: identifier {token:?} in {line:?}",
+                        file.display()
+                    );
+                }
+                for raw in ["int float", "a-b", "a b", "日本"] {
+                    assert!(
+                        !code.contains(raw),
+                        "{}: {raw:?} in {line:?}",
+                        file.display()
+                    );
+                }
+            }
+            if !is_markdown {
+                for bad in [
+                    "system(",
+                    "rm -rf",
+                    "<cstdlib>",
+                    "exec ls",
+                    "$(",
+                    "#define int",
+                    "\"rm",
+                ] {
+                    assert!(
+                        !code.contains(bad),
+                        "{}: {bad:?} in {line:?}",
+                        file.display()
+                    );
+                }
+            }
+            for bad in ["*/", "/*", "??", "\\"] {
+                assert!(
+                    !comment.contains(bad),
+                    "{}: {bad:?} in {line:?}",
+                    file.display()
+                );
+            }
+            if file.ends_with("build.tcl") {
+                // Quotes only in the template's fixed `-cflags` / `-argv` arguments.
+                let quotes_ok = !line.starts_with('#') && !line.starts_with("set_top");
+                for bad in ["$", "[", "\\", "{", "}", "\"", ";"] {
+                    if bad == "\"" && quotes_ok {
+                        continue;
+                    }
+                    assert!(!line.contains(bad), "build.tcl: {bad:?} in {line:?}");
+                }
+            }
+        }
+    }
+    let tcl = std::fs::read_to_string(dir.join("build.tcl")).unwrap();
+    for line in tcl.lines().filter(|l| !l.starts_with('#')) {
+        assert!(
+            !line.contains('[') && !line.contains('$') && !line.contains('\\'),
+            "Tcl line {line:?}"
+        );
+    }
+    let xs = inputs(&model, 200, 5);
+    match verify_with(&dir, &xs, &options()) {
+        Ok(report) => {
+            println!("hostile names: {report}");
+            assert_eq!(report.mismatches, 0, "{report}");
+        }
+        Err(e) if matches!(e.kind, ErrorKind::NoCompiler | ErrorKind::Headers) && !required() => {
+            println!("SKIPPED HLS C simulation check: {e}");
+        }
+        Err(e) => panic!("verification failed: {e}"),
+    }
+}
+
+#[track_caller]
+fn refused(model: &Model, kind: ErrorKind, message: &str) {
+    let err = emit(model, &project_dir("refused")).expect_err("must be refused");
+    assert_eq!(err.kind, kind, "{err}");
+    assert!(err.message.contains(message), "{err}");
+}
+
+#[test]
+fn unsupported_models_are_refused_clearly() {
+    let mut relu_first = wide_mlp();
+    relu_first.layers[0].op = Op::Relu { clip: None };
+    relu_first.input_shape = vec![18];
+    refused(
+        &relu_first,
+        ErrorKind::Unsupported,
+        "reads the raw input but is not a quantizer",
+    );
+
+    let two_inputs = Model {
+        version: IR_VERSION,
+        name: "two input types".to_string(),
+        input_shape: vec![4],
+        layers: vec![
+            layer("a", &[INPUT], Op::Quantize, "ap_fixed<8,3>"),
+            layer("b", &[INPUT], Op::Quantize, "ap_fixed<8,2>"),
+            layer("s", &["a", "b"], Op::Add, "ap_fixed<9,4>"),
+        ],
+        preprocess: None,
+    };
+    refused(&two_inputs, ErrorKind::Unsupported, "one input type");
+
+    let mut broken = wide_mlp();
+    broken.layers[1].inputs = vec!["nowhere".to_string()];
+    refused(&broken, ErrorKind::InvalidModel, "not an earlier layer");
+}
+
+#[test]
+fn verify_refuses_bad_inputs() {
+    let model = wide_mlp();
+    let dir = project_dir("bad-inputs");
+    emit(&model, &dir).unwrap();
+    for (xs, message) in [
+        (vec![], "no input samples"),
+        (vec![vec![0.0; 17]], "has 17 values"),
+        (vec![vec![f32::NAN; 18]], "non-finite"),
+    ] {
+        let err = verify_with(&dir, &xs, &options()).expect_err("refused");
+        assert_eq!(err.kind, ErrorKind::BadInput);
+        assert!(err.message.contains(message), "{err}");
+    }
+    let err = verify_with(&project_dir("no-project"), &[vec![0.0; 18]], &options()).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Io);
+    assert!(err.message.contains("model.ir.json"), "{err}");
+}

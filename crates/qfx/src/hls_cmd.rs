@@ -1,0 +1,250 @@
+//! `qfx export hls` and `qfx verify-hls`: the Vitis HLS project and its bit-exact check.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use qfx_hls::{EmitOptions, VerifyOptions, IR_FILE};
+use qfx_ir::{Model, Preprocess};
+
+/// What to export.
+#[derive(Subcommand)]
+pub enum ExportCommand {
+    /// A self-contained Vitis HLS project (C++, testbench, Tcl script, README, IR copy).
+    #[command(after_help = "Examples:\n  \
+        qfx export hls --checkpoint runs/cnn --out hls/cnn\n  \
+        qfx export hls --checkpoint model.ir.json --out hls/net --part xc7z020clg400-1 --clock-ns 10\n\n\
+        Then: cd hls/cnn && vitis_hls -f build.tcl, or check it bit for bit with `qfx verify-hls`.")]
+    Hls(ExportHls),
+}
+
+/// Arguments of `qfx export hls`.
+#[derive(Args)]
+pub struct ExportHls {
+    /// The model IR: a `.json` file, or a run directory containing `model.ir.json`.
+    #[arg(long, value_name = "PATH")]
+    checkpoint: PathBuf,
+    /// Folder to write the project into (created if needed; generated files are replaced).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// FPGA part for `set_part` in build.tcl.
+    #[arg(long, default_value = "xcu250-figd2104-2L-e")]
+    part: String,
+    /// Clock period in ns for build.tcl.
+    #[arg(long, default_value_t = 5.0)]
+    clock_ns: f64,
+}
+
+/// Arguments of `qfx verify-hls`.
+#[derive(Args)]
+#[command(after_help = "Examples:\n  \
+    qfx verify-hls --project hls/cnn --data data/fashion-mnist-subset --samples 200\n  \
+    qfx verify-hls --project hls/mlp --data mnist/ --samples 1000 --normalize 0.1307,0.3081\n\n\
+    Compiles tb/testbench.cpp and firmware/model.cpp with g++ -O2 against the Xilinx ap_types \
+    headers (fetched once with pip into $QFX_CACHE_DIR, $XDG_CACHE_HOME/qfx or ~/.cache/qfx), \
+    runs the first N test images, and compares every output code with the integer engine running \
+    the project's model.ir.json. Exits with status 1 on any mismatch.")]
+pub struct VerifyHls {
+    /// A project written by `qfx export hls`.
+    #[arg(long, value_name = "DIR")]
+    project: PathBuf,
+    /// The dataset (an IDX folder such as MNIST / Fashion-MNIST); its test split is used.
+    #[arg(long, value_name = "PATH")]
+    data: PathBuf,
+    /// How many test images to run.
+    #[arg(long, default_value_t = 200)]
+    samples: usize,
+    /// Pixel normalization `MEAN,STD` (x = (p/255 − MEAN)/STD) when the IR records none.
+    #[arg(long, value_name = "MEAN,STD")]
+    normalize: Option<String>,
+    /// g++ optimization flag (`-O0` is what csim_design uses; slower, same numbers).
+    #[arg(long, default_value = "-O2", allow_hyphen_values = true)]
+    opt: String,
+}
+
+/// Reads the IR from a `.json` file or a run directory.
+fn load_ir(path: &Path) -> Result<Model> {
+    let file = if path.is_dir() {
+        path.join(IR_FILE)
+    } else {
+        path.to_path_buf()
+    };
+    let text = std::fs::read_to_string(&file).with_context(|| {
+        if path.is_dir() {
+            format!("{} has no {IR_FILE}", path.display())
+        } else {
+            format!("cannot read {}", file.display())
+        }
+    })?;
+    Model::from_json(&text).with_context(|| format!("{}", file.display()))
+}
+
+pub fn run_export(cmd: ExportCommand) -> Result<()> {
+    match cmd {
+        ExportCommand::Hls(args) => {
+            let model = load_ir(&args.checkpoint)?;
+            let options = EmitOptions {
+                part: args.part,
+                clock_ns: args.clock_ns,
+            };
+            let report = qfx_hls::emit_with(&model, &args.out, &options)?;
+            println!(
+                "wrote {} ({} files): top function {}, {} layers, {} typedefs, {} integer constants",
+                report.dir.display(),
+                report.files.len(),
+                report.top,
+                model.layers.len(),
+                report.typedefs,
+                report.constants
+            );
+            println!(
+                "next: `cd {} && vitis_hls -f build.tcl`, or `qfx verify-hls --project {} --data <DATASET>`",
+                report.dir.display(),
+                report.dir.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn parse_normalize(s: &str) -> Result<Preprocess> {
+    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    let [m, d] = parts[..] else {
+        bail!("--normalize wants MEAN,STD (two numbers), got {s:?}");
+    };
+    let mean: f32 = m
+        .parse()
+        .with_context(|| format!("--normalize mean {m:?}"))?;
+    let std: f32 = d
+        .parse()
+        .with_context(|| format!("--normalize std {d:?}"))?;
+    if !mean.is_finite() || !std.is_finite() || std <= 0.0 {
+        bail!("--normalize: mean must be finite and std positive, got {s:?}");
+    }
+    Ok(Preprocess::uniform(mean, std))
+}
+
+pub fn run_verify(args: VerifyHls) -> Result<()> {
+    let model = load_ir(&args.project.join(IR_FILE))
+        .with_context(|| format!("{} is not a qfx HLS project", args.project.display()))?;
+    let preprocess = match (&args.normalize, &model.preprocess) {
+        (Some(s), _) => parse_normalize(s)?,
+        (None, Some(p)) => p.clone(),
+        (None, None) => bail!(
+            "the model IR records no input normalization; pass --normalize MEAN,STD \
+             (the values used in training; 0,1 means x = p/255)"
+        ),
+    };
+    if args.samples == 0 {
+        bail!("--samples must be at least 1");
+    }
+    let data = qfx_data::load_idx_dir(&args.data)
+        .with_context(|| format!("cannot load the dataset {}", args.data.display()))?;
+    verify_dataset(
+        &args.project,
+        &model,
+        &preprocess,
+        &data.test,
+        args.samples,
+        &args.opt,
+    )
+}
+
+/// Exports the IR of `run_dir` (a run directory or IR file) to `out` and verifies it on the
+/// first `samples` images of `test`, normalized with the IR's `preprocess`. For `qfx demo`.
+#[allow(dead_code)]
+pub fn export_and_verify(
+    run_dir: &Path,
+    out: &Path,
+    test: &qfx_data::Dataset,
+    samples: usize,
+) -> Result<()> {
+    let model = load_ir(run_dir)?;
+    let report = qfx_hls::emit(&model, out)?;
+    println!(
+        "wrote {} (top function {}, {} typedefs, {} integer constants)",
+        out.display(),
+        report.top,
+        report.typedefs,
+        report.constants
+    );
+    let preprocess = model
+        .preprocess
+        .clone()
+        .with_context(|| format!("{} records no input normalization", run_dir.display()))?;
+    verify_dataset(out, &model, &preprocess, test, samples, "-O2")
+}
+
+/// Verifies `project` on the first `samples` images of `test`; an error on any mismatch.
+fn verify_dataset(
+    project: &Path,
+    model: &Model,
+    preprocess: &Preprocess,
+    test: &qfx_data::Dataset,
+    samples: usize,
+    opt: &str,
+) -> Result<()> {
+    let shape = test.shape;
+    let n_model: usize = model.input_shape.iter().product();
+    if (model.input_shape.len() == 3 && model.input_shape[..] != shape[..])
+        || n_model != test.image_len()
+    {
+        bail!(
+            "the dataset's images are {:?} but the model expects {:?}",
+            shape,
+            model.input_shape
+        );
+    }
+    let n = samples.min(test.len());
+    if n == 0 {
+        bail!("no test images to verify on");
+    }
+    if n < samples {
+        eprintln!("qfx: only {n} test images available; verifying those");
+    }
+    let len = test.image_len();
+    let inputs: Vec<Vec<f32>> = (0..n)
+        .map(|i| preprocess.apply(&test.images[i * len..(i + 1) * len], shape))
+        .collect();
+    let options = VerifyOptions {
+        opt: opt.to_string(),
+        ..VerifyOptions::default()
+    };
+    eprintln!(
+        "qfx: compiling {} with g++ {} (headers cached in {}) ...",
+        project.display(),
+        options.opt,
+        options.cache_dir.display()
+    );
+    let report = qfx_hls::verify_with(project, &inputs, &options)?;
+    println!("{report}");
+    let classes = report.engine_codes.len() / n;
+    if classes > 1 {
+        let correct = report
+            .engine_codes
+            .chunks(classes)
+            .zip(&test.labels)
+            .filter(|(row, &label)| argmax(row) == label as usize)
+            .count();
+        println!(
+            "integer engine (= C simulation) accuracy on these {n} images: {:.2}%",
+            100.0 * correct as f64 / n as f64
+        );
+    }
+    if report.mismatches > 0 {
+        bail!(
+            "{} of {} output values differ between the C simulation and the integer engine",
+            report.mismatches,
+            report.values
+        );
+    }
+    println!("bit-exact: 0 mismatches");
+    Ok(())
+}
+
+fn argmax(row: &[i64]) -> usize {
+    row.iter()
+        .enumerate()
+        .max_by_key(|(i, &v)| (v, std::cmp::Reverse(*i)))
+        .map_or(0, |(i, _)| i)
+}

@@ -1,0 +1,198 @@
+//! `qfx report`: what training did to every tensor's format, what values flowed through each
+//! layer on real data, and plots of the training curves and the learned binary points.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use qfx_fixed::Format;
+use qfx_train::run::{self, Checkpoint, EpochMetrics};
+
+use crate::plot::{line_chart, Series};
+
+/// `qfx report`.
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  qfx report --run runs/demo/qat
+  qfx report --run runs/qat --samples 1000 --out reports/qat")]
+pub struct ReportArgs {
+    /// A run directory (QAT, PTQ or float).
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Test images run through the integer engine for value ranges and clipping.
+    #[arg(long, default_value_t = 200)]
+    pub samples: usize,
+    /// Where report.md and the SVG plots go (default: the run directory).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Fractional-bit range `F` of a list of formats, e.g. `5` or `4..6`.
+fn frac_range(fs: &[Format]) -> (i32, i32) {
+    let f = fs.iter().map(|f| f.frac_bits() as i32);
+    (f.clone().min().unwrap_or(0), f.max().unwrap_or(0))
+}
+
+fn show_range((lo, hi): (i32, i32)) -> String {
+    if lo == hi {
+        lo.to_string()
+    } else {
+        format!("{lo}..{hi}")
+    }
+}
+
+fn read_ir(path: &std::path::Path) -> Result<qfx_ir::Model> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(qfx_ir::Model::from_json(&text)?)
+}
+
+pub fn run(args: ReportArgs) -> Result<()> {
+    let ckpt = Checkpoint::load(&args.run)?;
+    let config = &ckpt.meta.config;
+    let out_dir = args.out.clone().unwrap_or_else(|| args.run.clone());
+    std::fs::create_dir_all(&out_dir)?;
+    let metrics = run::read_metrics(&args.run).unwrap_or_default();
+    let mut md = String::new();
+    writeln!(md, "# qfx report: {}\n", args.run.display())?;
+    let kind = if config.quant.enabled {
+        format!("{}-bit fixed point", config.quant.bits)
+    } else {
+        "float".into()
+    };
+    writeln!(
+        md,
+        "{kind}, {} epochs done, test accuracy {}\n",
+        ckpt.meta.epoch,
+        ckpt.meta
+            .test_accuracy
+            .map(|a| format!("{:.2}%", a * 100.0))
+            .unwrap_or_else(|| "not measured".into())
+    )?;
+
+    let ir_path = args.run.join("model.ir.json");
+    if config.quant.enabled && ir_path.is_file() {
+        let ir = read_ir(&ir_path)?;
+        let init = read_ir(&args.run.join("model.init.ir.json")).ok();
+        let now = run::formats(&ir);
+        let before = init.as_ref().map(run::formats).unwrap_or_default();
+        let data = crate::train_cmd::load_data(config)?;
+        let stats = crate::exact::layer_stats(&ir, &data.test, args.samples)?;
+        writeln!(
+            md,
+            "## Tensors\n\nF = fractional bits (binary point); \"moved\" = F after training − F at \
+             calibration (per-channel tensors: the largest change). Ranges and clipping: the \
+             bit-exact integer engine on {} test images; clipped = overflow events (saturations \
+             or wraps) per value.\n",
+            stats.images
+        )?;
+        writeln!(md, "| tensor | format | F at start | F now | moved | range seen | clipped |")?;
+        writeln!(md, "|---|---|---|---|---|---|---|")?;
+        for (name, fs) in &now {
+            let f_now = frac_range(fs);
+            let start = before.get(name).map(|b| frac_range(b));
+            let moved = match (before.get(name), start) {
+                (Some(b), Some(_)) if b.len() == fs.len() => b
+                    .iter()
+                    .zip(fs)
+                    .map(|(x, y)| y.frac_bits() as i32 - x.frac_bits() as i32)
+                    .max_by_key(|d| d.abs())
+                    .map(|d| format!("{d:+}"))
+                    .unwrap_or_default(),
+                (Some(_), Some(s)) => format!("{:+}", f_now.1 - s.1),
+                _ => "-".into(),
+            };
+            let (range, clipped) = match stats.layers.get(name) {
+                Some(s) => (
+                    format!("[{}, {}]", s.min, s.max),
+                    format!("{:.3}%", s.overflows as f64 * 100.0 / s.values.max(1) as f64),
+                ),
+                None => ("".into(), "".into()),
+            };
+            let shown = if fs.len() == 1 {
+                fs[0].to_string()
+            } else {
+                format!("{} formats (per channel)", fs.len())
+            };
+            writeln!(
+                md,
+                "| {name} | `{shown}` | {} | {} | {moved} | {range} | {clipped} |",
+                start.map(show_range).unwrap_or_else(|| "-".into()),
+                show_range(f_now)
+            )?;
+        }
+        writeln!(md)?;
+        if !metrics.is_empty() {
+            let svg = points_chart(&metrics);
+            std::fs::write(out_dir.join("binary_points.svg"), svg)?;
+            writeln!(md, "![binary points](binary_points.svg)\n")?;
+        }
+    }
+    if !metrics.is_empty() {
+        std::fs::write(out_dir.join("curves.svg"), curves_chart(&metrics))?;
+        writeln!(md, "## Training\n\n![training curves](curves.svg)\n")?;
+        writeln!(md, "| epoch | lr | train loss | train acc | test top-1 | seconds |")?;
+        writeln!(md, "|---|---|---|---|---|---|")?;
+        for m in &metrics {
+            writeln!(
+                md,
+                "| {} | {:.2e} | {:.4} | {:.2}% | {:.2}% | {:.1} |",
+                m.epoch,
+                m.lr,
+                m.train_loss,
+                m.train_accuracy * 100.0,
+                m.test.top1 * 100.0,
+                m.seconds
+            )?;
+        }
+    }
+    let path = out_dir.join("report.md");
+    std::fs::write(&path, &md)?;
+    print!("{md}");
+    eprintln!("report written to {}", path.display());
+    Ok(())
+}
+
+fn curves_chart(metrics: &[EpochMetrics]) -> String {
+    let series = |name: &str, f: &dyn Fn(&EpochMetrics) -> f64| Series {
+        name: name.to_string(),
+        points: metrics.iter().map(|m| (m.epoch as f64, f(m))).collect(),
+        step: false,
+    };
+    line_chart(
+        "Training curves",
+        "epoch",
+        "loss / accuracy",
+        &[
+            series("train loss", &|m| m.train_loss),
+            series("train accuracy", &|m| m.train_accuracy),
+            series("test accuracy", &|m| m.test.top1),
+        ],
+    )
+}
+
+/// The output binary point of every layer over the epochs.
+fn points_chart(metrics: &[EpochMetrics]) -> String {
+    let mut by_layer: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
+    for m in metrics {
+        for (name, fs) in &m.formats {
+            if name.contains('.') || fs.len() != 1 {
+                continue; // layer outputs only: one format each
+            }
+            by_layer
+                .entry(name)
+                .or_default()
+                .push((m.epoch as f64, fs[0].frac_bits() as f64));
+        }
+    }
+    let series: Vec<Series> = by_layer
+        .into_iter()
+        .map(|(name, points)| Series {
+            name: name.to_string(),
+            points,
+            step: true,
+        })
+        .collect();
+    line_chart("Learned binary points (layer outputs)", "epoch", "fractional bits F", &series)
+}

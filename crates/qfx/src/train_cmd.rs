@@ -1,0 +1,345 @@
+//! `qfx train`, `qfx ptq` and `qfx eval`: the training workflow over run directories.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use qfx_data::Splits;
+use qfx_train::config::RunConfig;
+use qfx_train::run::{self, Checkpoint, Event, Start};
+
+/// Where the configuration comes from, and the flags that override it.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ConfigArgs {
+    /// TOML configuration file (every key optional; see the README for all keys).
+    #[arg(long, short = 'c')]
+    pub config: Option<PathBuf>,
+    /// Dataset: an IDX directory (MNIST/Fashion-MNIST), a CIFAR-10 binary directory or an
+    /// image folder. Default: the embedded Fashion-MNIST subset.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Word width of every quantized tensor (`quant.bits`; implies quantization on).
+    #[arg(long)]
+    pub bits: Option<u32>,
+    /// Train in float: quantizers off (`quant.enabled = false`).
+    #[arg(long)]
+    pub float: bool,
+    /// Freeze binary points at their calibrated values (`quant.learn_binary_points = false`).
+    #[arg(long)]
+    pub fixed_points: bool,
+    /// Epochs (`train.epochs`).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Learning rate (`train.lr`).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Batch size (`train.batch_size`).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Seed (`train.seed`).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Any other setting, `section.key=value` with a TOML value, e.g.
+    /// `--set train.optimizer='{ kind = "sgd" }'`. Repeatable; applied last.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+impl ConfigArgs {
+    /// The configuration: `base` (a file's or a checkpoint's TOML), then the flags.
+    pub fn resolve(&self, base: Option<String>) -> Result<RunConfig> {
+        let text = match &self.config {
+            Some(path) => std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read config {}", path.display()))?,
+            None => base.unwrap_or_default(),
+        };
+        let mut o: Vec<(String, String)> = Vec::new();
+        let mut put = |k: &str, v: String| o.push((k.to_string(), v));
+        if let Some(d) = &self.data {
+            put("data", toml_string(&d.display().to_string()));
+        }
+        if let Some(b) = self.bits {
+            put("quant.bits", b.to_string());
+            put("quant.enabled", "true".into());
+        }
+        if self.float {
+            if self.bits.is_some() || self.fixed_points {
+                bail!("--float contradicts --bits/--fixed-points");
+            }
+            put("quant.enabled", "false".into());
+        }
+        if self.fixed_points {
+            put("quant.learn_binary_points", "false".into());
+            put("quant.enabled", "true".into());
+        }
+        if let Some(e) = self.epochs {
+            put("train.epochs", e.to_string());
+        }
+        if let Some(lr) = self.lr {
+            put("train.lr", format!("{lr:e}"));
+        }
+        if let Some(b) = self.batch_size {
+            put("train.batch_size", b.to_string());
+        }
+        if let Some(s) = self.seed {
+            put("train.seed", s.to_string());
+        }
+        for s in &self.set {
+            let Some((k, v)) = s.split_once('=') else {
+                bail!("--set `{s}`: expected KEY=VALUE");
+            };
+            o.push((k.trim().to_string(), v.trim().to_string()));
+        }
+        let where_ = self
+            .config
+            .as_ref()
+            .map(|p| format!(" in {}", p.display()))
+            .unwrap_or_default();
+        RunConfig::from_toml_with(&text, &o).with_context(|| format!("bad configuration{where_}"))
+    }
+}
+
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+/// Loads the configured dataset (the embedded subset by default).
+pub fn load_data(config: &RunConfig) -> Result<Splits> {
+    let path = config
+        .data
+        .clone()
+        .unwrap_or_else(qfx_data::embedded_fashion_mnist_dir);
+    qfx_data::load(&path).with_context(|| format!("cannot load data from {}", path.display()))
+}
+
+/// `qfx train`.
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  qfx train --run runs/float --float --epochs 5
+  qfx train --run runs/qat --from runs/float --bits 4 --epochs 3
+  qfx train --run runs/qat --resume
+  qfx train --config cnn.toml --run runs/cnn --set train.schedule='{ kind = \"constant\" }'")]
+pub struct TrainArgs {
+    /// Run directory (config, metrics, checkpoints, exported model).
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Continue the run from its latest checkpoint (its own config.toml is used).
+    #[arg(long, conflicts_with = "from")]
+    pub resume: bool,
+    /// Start from another run's or checkpoint's weights (e.g. QAT from a float run); binary
+    /// points are calibrated on training data first. Its configuration is the default base.
+    #[arg(long)]
+    pub from: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+pub fn train(args: TrainArgs) -> Result<()> {
+    let base = if args.resume {
+        Some(
+            std::fs::read_to_string(args.run.join("config.toml"))
+                .with_context(|| format!("cannot resume: {} has no config.toml", args.run.display()))?,
+        )
+    } else if let Some(from) = &args.from {
+        Some(Checkpoint::load(from)?.meta.config.to_toml())
+    } else {
+        None
+    };
+    let config = args.config.resolve(base)?;
+    let data = load_data(&config)?;
+    let start = if args.resume {
+        Start::Resume
+    } else if let Some(f) = args.from.clone() {
+        Start::From(f)
+    } else {
+        Start::Fresh
+    };
+    let stop = stop_on_ctrl_c()?;
+    let kind = if config.quant.enabled {
+        format!("QAT at {} bits", config.quant.bits)
+    } else {
+        "float training".to_string()
+    };
+    eprintln!(
+        "qfx train: {kind}, {} epochs on {} training images → {}",
+        config.train.epochs,
+        data.train.len(),
+        args.run.display()
+    );
+    let outcome = train_with_progress(&args.run, &config, &data, start, &stop)?;
+    if !outcome.finished {
+        eprintln!(
+            "interrupted: checkpoint saved in {}; continue with `qfx train --run {} --resume`",
+            outcome.checkpoint.display(),
+            args.run.display()
+        );
+        std::process::exit(130);
+    }
+    if let Some(a) = outcome.accuracy {
+        println!("test accuracy: {}", fmt_acc(&a));
+    }
+    Ok(())
+}
+
+/// Trains with a progress line on stderr (one line per epoch when stderr is not a terminal).
+pub fn train_with_progress(
+    dir: &Path,
+    config: &RunConfig,
+    data: &Splits,
+    start: Start,
+    stop: &AtomicBool,
+) -> Result<run::Outcome> {
+    let tty = std::io::stderr().is_terminal();
+    let began = Instant::now();
+    let epochs = config.train.epochs;
+    let mut on_event = |e: &Event| match e {
+        Event::Step {
+            epoch,
+            step,
+            steps,
+            loss,
+            accuracy,
+        } if tty => {
+            let width = 24;
+            let done = step * width / steps.max(&1);
+            eprint!(
+                "\r  epoch {}/{epochs} [{}{}] {step}/{steps}  loss {loss:.4}  acc {:.3}  {:.0}s ",
+                epoch + 1,
+                "=".repeat(done),
+                " ".repeat(width - done),
+                accuracy,
+                began.elapsed().as_secs_f64()
+            );
+        }
+        Event::Epoch(m) => {
+            if tty {
+                eprint!("\r\x1b[2K");
+            }
+            eprintln!(
+                "  epoch {}/{epochs}: loss {:.4}, train acc {:.3}, test {} ({:.1}s)",
+                m.epoch,
+                m.train_loss,
+                m.train_accuracy,
+                fmt_acc(&m.test),
+                m.seconds
+            );
+        }
+        _ => {}
+    };
+    Ok(run::train(dir, config, data, start, stop, &mut on_event)?)
+}
+
+/// A flag set by the first Ctrl-C (the run saves a checkpoint and stops); a second one exits.
+pub fn stop_on_ctrl_c() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            eprintln!("\nqfx: stopped without saving");
+            std::process::exit(130);
+        }
+        eprintln!("\nqfx: Ctrl-C: saving a checkpoint after this step (Ctrl-C again to quit now)");
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    Ok(stop)
+}
+
+pub fn fmt_acc(a: &run::Accuracy) -> String {
+    match a.top5 {
+        Some(t5) => format!("top-1 {:.2}%, top-5 {:.2}%", a.top1 * 100.0, t5 * 100.0),
+        None => format!("top-1 {:.2}%", a.top1 * 100.0),
+    }
+}
+
+/// `qfx ptq`.
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  qfx ptq --from runs/float --run runs/ptq4 --bits 4
+  qfx ptq --from runs/float --run runs/ptq8 --bits 8 --set calibration.batches=16")]
+pub struct PtqArgs {
+    /// The float run or checkpoint to quantize.
+    #[arg(long)]
+    pub from: PathBuf,
+    /// Output run directory (checkpoint and model.ir.json).
+    #[arg(long)]
+    pub run: PathBuf,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+pub fn ptq(args: PtqArgs) -> Result<()> {
+    let mut base = Checkpoint::load(&args.from)?.meta.config;
+    base.quant.enabled = true;
+    let config = args.config.resolve(Some(base.to_toml()))?;
+    let data = load_data(&config)?;
+    let (_, acc) = run::ptq(&args.run, &args.from, &config, &data)?;
+    println!(
+        "PTQ at {} bits ({} calibration batches of {}): test {}",
+        config.quant.bits,
+        config.calibration.batches,
+        config.train.batch_size,
+        fmt_acc(&acc)
+    );
+    Ok(())
+}
+
+/// `qfx eval`.
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  qfx eval --checkpoint runs/qat
+  qfx eval --checkpoint runs/qat --exact --limit 1000
+  qfx eval --checkpoint runs/float --data data/fashion-mnist-full --split train")]
+pub struct EvalArgs {
+    /// Run directory or checkpoint directory.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Dataset (default: the one the run was trained on).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Which split.
+    #[arg(long, default_value = "test", value_parser = ["test", "train"])]
+    pub split: String,
+    /// Evaluate at most this many images (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub limit: usize,
+    /// Also run the bit-exact integer engine (what the FPGA computes) on the exported model,
+    /// and report its accuracy and every overflow it hits.
+    #[arg(long)]
+    pub exact: bool,
+}
+
+pub fn eval(args: EvalArgs) -> Result<()> {
+    let (model, ckpt) = run::load_model(&args.checkpoint)?;
+    let mut config = ckpt.meta.config.clone();
+    if let Some(d) = &args.data {
+        config.data = Some(d.clone());
+    }
+    let data = load_data(&config)?;
+    let set = if args.split == "test" { &data.test } else { &data.train };
+    config.check_data(set, &args.split)?;
+    let acc = run::evaluate(&model, set, &config, args.limit);
+    let kind = if config.quant.enabled {
+        format!("{}-bit fixed point (training emulation)", config.quant.bits)
+    } else {
+        "float".to_string()
+    };
+    println!(
+        "{} images of the {} split, {kind}: {}",
+        acc.images,
+        args.split,
+        fmt_acc(&acc)
+    );
+    if args.exact {
+        if !config.quant.enabled {
+            bail!("--exact needs a quantized checkpoint (this one is float)");
+        }
+        let ir = run::export_ir(&model, &config, "model", set.shape)?;
+        let exact = crate::exact::evaluate(&ir, set, args.limit)?;
+        exact.print();
+    }
+    Ok(())
+}

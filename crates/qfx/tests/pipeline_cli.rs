@@ -1,0 +1,159 @@
+//! The training workflow through the CLI: a run killed with SIGKILL and resumed ends with the
+//! same weights as an uninterrupted one; PTQ, QAT, exact evaluation and the report work on the
+//! result; bad data and configurations give clear errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn qfx() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_qfx"))
+}
+
+/// A small, quick CNN run on part of the embedded data.
+const SMALL: &[&str] = &[
+    "--set",
+    "model.channels=[4, 8]",
+    "--set",
+    "train.train_limit=1024",
+    "--set",
+    "train.test_limit=200",
+    "--seed",
+    "3",
+];
+
+#[track_caller]
+fn ok(cmd: &mut Command) -> String {
+    let out: Output = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{cmd:?} failed: {stderr}");
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[track_caller]
+fn fails(cmd: &mut Command, message: &str) {
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{cmd:?}: {stderr}");
+    assert!(stderr.contains(message), "{cmd:?}: `{stderr}` lacks `{message}`");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+fn final_model(run: &Path) -> Vec<u8> {
+    let latest = std::fs::read_to_string(run.join("checkpoints/latest")).unwrap();
+    std::fs::read(run.join("checkpoints").join(latest.trim()).join("model.safetensors")).unwrap()
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("qfx-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn killed_run_resumes_to_the_same_weights_then_ptq_qat_eval_report() {
+    let tmp = tempdir("pipeline");
+    let (a, b) = (tmp.join("a"), tmp.join("b"));
+    let train = |run: &Path| {
+        let mut c = qfx();
+        c.args(["train", "--float", "--epochs", "3", "--run"]).arg(run).args(SMALL);
+        c
+    };
+    ok(&mut train(&a));
+
+    // Kill -9 as soon as the first checkpoint exists, then resume.
+    let mut child = train(&b)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let began = Instant::now();
+    while !b.join("checkpoints/latest").exists() {
+        assert!(began.elapsed() < Duration::from_secs(300), "no checkpoint appeared");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the run finished before it could be killed");
+    let meta = std::fs::read_to_string(b.join("checkpoints/latest")).unwrap();
+    assert!(meta.starts_with("step-"), "{meta}");
+    ok(qfx().args(["train", "--resume", "--run"]).arg(&b));
+    assert_eq!(final_model(&a), final_model(&b), "resumed weights differ");
+
+    // PTQ and QAT from the float run; exact evaluation; the report.
+    let out = ok(qfx()
+        .args(["ptq", "--bits", "6", "--from"])
+        .arg(&a)
+        .arg("--run")
+        .arg(tmp.join("ptq")));
+    assert!(out.contains("PTQ at 6 bits"), "{out}");
+    ok(qfx()
+        .args(["train", "--bits", "6", "--epochs", "1", "--from"])
+        .arg(&a)
+        .arg("--run")
+        .arg(tmp.join("qat")));
+    let out = ok(qfx()
+        .args(["eval", "--exact", "--limit", "50", "--checkpoint"])
+        .arg(tmp.join("qat")));
+    assert!(out.contains("bit-exact integer engine: top-1"), "{out}");
+    let out = ok(qfx()
+        .args(["report", "--samples", "20", "--run"])
+        .arg(tmp.join("qat")));
+    assert!(out.contains("| tensor | format |"), "{out}");
+    assert!(out.contains("ap_fixed<6,"), "{out}");
+    for f in ["report.md", "curves.svg", "binary_points.svg"] {
+        assert!(tmp.join("qat").join(f).is_file(), "{f} missing");
+    }
+    // A QAT run cannot start from a checkpoint of another network.
+    fails(
+        qfx()
+            .args(["train", "--bits", "6", "--epochs", "1", "--set", "model.channels=[8, 8]", "--from"])
+            .arg(&a)
+            .arg("--run")
+            .arg(tmp.join("bad")),
+        "different network",
+    );
+}
+
+#[test]
+fn bad_data_and_configurations_are_clear_errors() {
+    let tmp = tempdir("errors");
+    let run = tmp.join("run");
+    fails(
+        qfx().args(["train", "--run"]).arg(&run).arg("--data").arg(tmp.join("nowhere")),
+        "cannot load data",
+    );
+    let cfg = tmp.join("bad.toml");
+    std::fs::write(&cfg, "[train]\nepochz = 3\n").unwrap();
+    fails(qfx().args(["train", "--run"]).arg(&run).arg("--config").arg(&cfg), "epochz");
+    fails(qfx().args(["train", "--run"]).arg(&run).args(["--set", "train.lr=-1"]), "train.lr");
+    // A truncated IDX file.
+    let data = tmp.join("idx");
+    std::fs::create_dir_all(&data).unwrap();
+    let src = qfx_dir().join("data/fashion-mnist-subset");
+    for f in std::fs::read_dir(&src).unwrap().flatten() {
+        if f.path().extension().is_some_and(|e| e == "gz") {
+            std::fs::copy(f.path(), data.join(f.file_name())).unwrap();
+        }
+    }
+    let labels = data.join("train-labels-idx1-ubyte.gz");
+    let bytes = std::fs::read(&labels).unwrap();
+    std::fs::write(&labels, &bytes[..bytes.len() / 2]).unwrap();
+    fails(
+        qfx().args(["train", "--run"]).arg(&run).arg("--data").arg(&data),
+        "train-labels-idx1-ubyte",
+    );
+    // Images of the wrong shape for the configured model.
+    fails(
+        qfx()
+            .args(["train", "--run"])
+            .arg(&run)
+            .args(["--set", "model.image=32"]),
+        "the CNN expects 1×32×32",
+    );
+}
+
+fn qfx_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
