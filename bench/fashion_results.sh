@@ -4,7 +4,8 @@
 # float, PTQ, QAT with frozen calibrated binary points ("fixed"), and QAT with learned binary
 # points (QFX), three seeds each. Prints mean ± spread (half the min–max range) per cell.
 #
-# Usage: bench/fashion_results.sh [OUT_DIR]   (env: FLOAT_EPOCHS, QAT_EPOCHS, SEEDS, WIDTHS)
+# Usage: bench/fashion_results.sh [OUT_DIR]   (env: FLOAT_EPOCHS, QAT_EPOCHS, SEEDS, WIDTHS,
+# DATA, QFX = a prebuilt qfx binary)
 # Needs the full data set: scripts/fetch-fashion-mnist (default data/fashion-mnist-full).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,8 +17,8 @@ seeds=${SEEDS:-"1 2 3"}
 widths=${WIDTHS:-"4 6 8"}
 [ -e "$data/train-images-idx3-ubyte.gz" ] || [ -e "$data/train-images-idx3-ubyte" ] || {
   echo "no Fashion-MNIST in $data: run scripts/fetch-fashion-mnist first" >&2; exit 1; }
-cargo build --release --locked -p qfx
-qfx=target/release/qfx
+if [ -z "${QFX:-}" ]; then cargo build --release --locked -p qfx; fi
+qfx=${QFX:-target/release/qfx}
 mkdir -p "$out"
 for s in $seeds; do
   f="$out/float-s$s"

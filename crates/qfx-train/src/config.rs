@@ -192,7 +192,10 @@ impl RunConfig {
 
     /// Parses a TOML document, then applies `overrides` (`section.key = value`, the value in
     /// TOML syntax, or a bare string), as the CLI's flags do.
-    pub fn from_toml_with(text: &str, overrides: &[(String, String)]) -> Result<RunConfig, TrainError> {
+    pub fn from_toml_with(
+        text: &str,
+        overrides: &[(String, String)],
+    ) -> Result<RunConfig, TrainError> {
         let user: toml::Table = text
             .parse()
             .map_err(|e: toml::de::Error| TrainError::Config(e.to_string()))?;
@@ -264,7 +267,10 @@ impl RunConfig {
             return bad(format!("train.lr must be a positive number, not {}", t.lr));
         }
         if !(t.weight_decay.is_finite() && t.weight_decay >= 0.0) {
-            return bad(format!("train.weight_decay must be ≥ 0, not {}", t.weight_decay));
+            return bad(format!(
+                "train.weight_decay must be ≥ 0, not {}",
+                t.weight_decay
+            ));
         }
         if let Schedule::Step {
             every_epochs,
@@ -277,7 +283,9 @@ impl RunConfig {
         }
         if let Calibration::Percentile(p) = self.calibration.method {
             if !(p > 0.0 && p <= 100.0) {
-                return bad(format!("calibration percentile must be in (0, 100], not {p}"));
+                return bad(format!(
+                    "calibration percentile must be in (0, 100], not {p}"
+                ));
             }
         }
         if self.calibration.batches == 0 {
@@ -338,5 +346,87 @@ impl RunConfig {
             return bad("no images".into());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_document_and_overrides_parse() {
+        let text = r#"
+            data = "data/cifar-10-batches-bin"
+            [model]
+            kind = "resnet"
+            in_channels = 3
+            widths = [16, 32, 64]
+            blocks_per_stage = 3
+            classes = 10
+            [train]
+            epochs = 160
+            optimizer = { kind = "sgd", momentum = 0.9 }
+            schedule = { kind = "step", every_epochs = 30, gamma = 0.1 }
+            crop_padding = 4
+            flip = true
+            [calibration]
+            method = { percentile = 99.9 }
+            [normalize]
+            mean = [0.491, 0.482, 0.447]
+            std = [0.247, 0.243, 0.262]
+        "#;
+        let over = [("quant.bits".to_string(), "6".to_string())];
+        let c = RunConfig::from_toml_with(text, &over).unwrap();
+        assert_eq!(c.model, ModelConfig::resnet20());
+        assert_eq!(c.quant.bits, 6);
+        assert_eq!(c.train.epochs, 160);
+        assert_eq!(c.train.batch_size, TrainConfig::default().batch_size);
+        assert_eq!(c.calibration.method, Calibration::Percentile(99.9));
+        assert!(matches!(
+            c.train.optimizer,
+            OptimizerConfig::Sgd {
+                nesterov: false,
+                ..
+            }
+        ));
+        // What is written back reads back the same.
+        assert_eq!(RunConfig::from_toml(&c.to_toml()).unwrap(), c);
+        // One flag can set a key of a section the document does not mention.
+        let c = RunConfig::from_toml_with("", &[("model.channels".into(), "[4, 8]".into())]);
+        assert!(matches!(
+            c.unwrap().model,
+            ModelConfig::Cnn {
+                channels: [4, 8],
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn bad_documents_name_the_problem() {
+        #[track_caller]
+        fn refused(text: &str, over: &[(&str, &str)], want: &str) {
+            let over: Vec<(String, String)> = over
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let err = RunConfig::from_toml_with(text, &over)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "`{err}` lacks `{want}`");
+        }
+        refused("[train]\nepochz = 3", &[], "epochz");
+        refused("[train\n", &[], "configuration");
+        refused("", &[("train.lr", "-1")], "train.lr");
+        refused("", &[("train.batch_size", "0")], "batch_size");
+        refused(
+            "",
+            &[("calibration.method", "{ percentile = 120.0 }")],
+            "percentile",
+        );
+        refused("", &[("normalize.std", "[0.0]")], "std");
+        refused("", &[("train..lr", "1")], "bad setting name");
+        refused("", &[("train.lr.x", "1")], "not a section");
+        refused("", &[("quant.bits", "0")], "");
     }
 }

@@ -13,8 +13,8 @@ pub mod layers;
 pub mod models;
 pub mod optim;
 pub mod quant;
-pub mod run;
 mod quantizer;
+pub mod run;
 pub mod safetensors;
 pub mod train;
 

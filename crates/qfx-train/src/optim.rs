@@ -218,7 +218,8 @@ impl ModuleMapper for StepMapper<'_> {
             return Param::from_mapped_value(id, tensor, mapper);
         };
         let path = self.path.join(".");
-        let decay = self.path.last().is_some_and(|n| n == "weight") && self.optim.weight_decay > 0.0;
+        let decay =
+            self.path.last().is_some_and(|n| n == "weight") && self.optim.weight_decay > 0.0;
         let wd = self.optim.weight_decay;
         let require_grad = tensor.is_require_grad();
         let dims = tensor.dims();
@@ -306,7 +307,10 @@ pub fn module_tensors<M: Module>(module: &M) -> Vec<NamedTensor> {
 
 /// `module` with every float parameter and running statistic replaced by the tensor of the same
 /// path in `tensors`. Missing, extra or differently shaped tensors are an error listing them.
-pub fn load_module_tensors<M: Module>(module: M, tensors: Vec<NamedTensor>) -> Result<M, TrainError> {
+pub fn load_module_tensors<M: Module>(
+    module: M,
+    tensors: Vec<NamedTensor>,
+) -> Result<M, TrainError> {
     struct Load {
         path: Vec<String>,
         tensors: BTreeMap<String, NamedTensor>,
@@ -328,11 +332,14 @@ pub fn load_module_tensors<M: Module>(module: M, tensors: Vec<NamedTensor>) -> R
                 return Param::from_mapped_value(id, tensor, mapper);
             };
             if t.shape != dims {
-                self.problems
-                    .push(format!("`{name}` has shape {:?}, the model needs {dims:?}", t.shape));
+                self.problems.push(format!(
+                    "`{name}` has shape {:?}, the model needs {dims:?}",
+                    t.shape
+                ));
                 return Param::from_mapped_value(id, tensor, mapper);
             }
-            let mut loaded = Tensor::<D>::from_data(TensorData::new(t.data, dims), &tensor.device());
+            let mut loaded =
+                Tensor::<D>::from_data(TensorData::new(t.data, dims), &tensor.device());
             if tensor.is_require_grad() {
                 loaded = loaded.require_grad();
             }
@@ -345,8 +352,11 @@ pub fn load_module_tensors<M: Module>(module: M, tensors: Vec<NamedTensor>) -> R
         problems: Vec::new(),
     };
     let module = module.map(&mut load);
-    load.problems
-        .extend(load.tensors.keys().map(|k| format!("`{k}` is not in the model")));
+    load.problems.extend(
+        load.tensors
+            .keys()
+            .map(|k| format!("`{k}` is not in the model")),
+    );
     if !load.problems.is_empty() {
         let n = load.problems.len();
         let shown: Vec<&str> = load.problems.iter().take(6).map(String::as_str).collect();

@@ -127,7 +127,10 @@ impl Checkpoint {
         let meta_path = dir.join("meta.json");
         let text = std::fs::read_to_string(&meta_path).map_err(|e| io_err(&meta_path, e))?;
         let meta: CheckpointMeta = serde_json::from_str(&text).map_err(|e| {
-            TrainError::Checkpoint(format!("{}: not a qfx checkpoint: {e}", meta_path.display()))
+            TrainError::Checkpoint(format!(
+                "{}: not a qfx checkpoint: {e}",
+                meta_path.display()
+            ))
         })?;
         if meta.version != CHECKPOINT_VERSION {
             return Err(TrainError::Checkpoint(format!(
@@ -232,7 +235,13 @@ pub struct Accuracy {
 }
 
 /// Normalized `[n, c, h, w]` input for the images (bytes) given.
-fn input_tensor(images: &[u8], n: usize, shape: [usize; 3], config: &RunConfig, device: &Device) -> Tensor<4> {
+fn input_tensor(
+    images: &[u8],
+    n: usize,
+    shape: [usize; 3],
+    config: &RunConfig,
+    device: &Device,
+) -> Tensor<4> {
     let pixels = config.normalize.preprocess().apply(images, shape);
     let [c, h, w] = shape;
     Tensor::from_data(TensorData::new(pixels, [n, c, h, w]), device)
@@ -242,13 +251,23 @@ fn input_tensor(images: &[u8], n: usize, shape: [usize; 3], config: &RunConfig, 
 pub fn evaluate(model: &Model, data: &Dataset, config: &RunConfig, limit: usize) -> Accuracy {
     let model = model.valid();
     let device = Device::flex();
-    let n = if limit == 0 { data.len() } else { limit.min(data.len()) };
+    let n = if limit == 0 {
+        data.len()
+    } else {
+        limit.min(data.len())
+    };
     let (mut top1, mut top5) = (0usize, 0usize);
     let len = data.image_len();
     let classes = config.classes();
     for start in (0..n).step_by(256) {
         let m = 256.min(n - start);
-        let x = input_tensor(&data.images[start * len..(start + m) * len], m, data.shape, config, &device);
+        let x = input_tensor(
+            &data.images[start * len..(start + m) * len],
+            m,
+            data.shape,
+            config,
+            &device,
+        );
         let logits: Vec<f32> = model
             .forward(x)
             .into_data()
@@ -256,11 +275,9 @@ pub fn evaluate(model: &Model, data: &Dataset, config: &RunConfig, limit: usize)
             .try_to_vec::<f32>()
             .unwrap_or_default();
         for (row, &label) in logits.chunks(classes).zip(&data.labels[start..start + m]) {
-            let l = row[label as usize];
-            // Rank of the label: how many logits beat it (ties count against it, NaN beats all).
-            let above = row.iter().filter(|&&v| v > l || v.is_nan()).count();
-            top1 += (above == 0 && !l.is_nan()) as usize;
-            top5 += (above < 5 && !l.is_nan()) as usize;
+            let rank = crate::train::label_rank(row, label as usize);
+            top1 += (rank == 0) as usize;
+            top5 += (rank < 5) as usize;
         }
     }
     let frac = |k: usize| k as f64 / n.max(1) as f64;
@@ -336,7 +353,12 @@ pub fn formats(ir: &qfx_ir::Model) -> BTreeMap<String, Vec<Format>> {
 }
 
 /// Exports a quantized model with the run's preprocessing.
-pub fn export_ir(model: &Model, config: &RunConfig, name: &str, shape: [usize; 3]) -> Result<qfx_ir::Model, TrainError> {
+pub fn export_ir(
+    model: &Model,
+    config: &RunConfig,
+    name: &str,
+    shape: [usize; 3],
+) -> Result<qfx_ir::Model, TrainError> {
     let mut ir = crate::export::export(model, name, shape)?;
     ir.preprocess = Some(config.normalize.preprocess());
     Ok(ir)
@@ -582,7 +604,10 @@ pub fn train(
             formats: formats.clone(),
             seconds: began.elapsed().as_secs_f64(),
         };
-        append_line(&metrics_path, &serde_json::to_string(&metrics).expect("serializes"))?;
+        append_line(
+            &metrics_path,
+            &serde_json::to_string(&metrics).expect("serializes"),
+        )?;
         on_event(&Event::Epoch(metrics));
         accuracy = Some(test);
         meta.epoch += 1;
@@ -703,9 +728,8 @@ pub fn read_metrics(run: &Path) -> Result<Vec<EpochMetrics>, TrainError> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| {
-                TrainError::Io(format!("{} line {}: {e}", path.display(), i + 1))
-            })
+            serde_json::from_str(l)
+                .map_err(|e| TrainError::Io(format!("{} line {}: {e}", path.display(), i + 1)))
         })
         .collect()
 }

@@ -46,16 +46,21 @@ pub fn correct(logits: Tensor<2>, labels: &[u8]) -> usize {
         .unwrap_or_default();
     v.chunks(classes)
         .zip(labels)
-        .filter(|(row, &l)| {
-            let best = row
-                .iter()
-                .enumerate()
-                .fold(
-                    (0, f32::NEG_INFINITY),
-                    |b, (i, &x)| if x > b.1 { (i, x) } else { b },
-                );
-            best.0 == l as usize
-        })
+        .filter(|(row, &l)| label_rank(row, l as usize) == 0)
+        .count()
+}
+
+/// The label's position when the logits are sorted the way an argmax over them decides: larger
+/// first, and among equal values the lower index first (quantized logits tie often; the HLS
+/// code and the integer engine pick the first maximum). NaN ranks last.
+pub fn label_rank(row: &[f32], label: usize) -> usize {
+    let l = row[label];
+    if l.is_nan() {
+        return row.len();
+    }
+    row.iter()
+        .enumerate()
+        .filter(|&(i, &v)| v > l || (v == l && i < label))
         .count()
 }
 

@@ -38,7 +38,13 @@ fn mlp_config(quantized: bool) -> RunConfig {
     c
 }
 
-fn train(dir: &Path, c: &RunConfig, d: &Splits, start: Start, stop_at: Option<usize>) -> run::Outcome {
+fn train(
+    dir: &Path,
+    c: &RunConfig,
+    d: &Splits,
+    start: Start,
+    stop_at: Option<usize>,
+) -> run::Outcome {
     let stop = AtomicBool::new(false);
     let mut steps = 0;
     run::train(dir, c, d, start, &stop, &mut |e| {
@@ -81,8 +87,12 @@ fn an_interrupted_run_resumes_to_identical_weights() {
         let mb = run::read_metrics(&b).unwrap();
         assert_eq!(ma.len(), 2);
         assert_eq!(
-            ma.iter().map(|m| (m.train_loss, m.test.top1)).collect::<Vec<_>>(),
-            mb.iter().map(|m| (m.train_loss, m.test.top1)).collect::<Vec<_>>()
+            ma.iter()
+                .map(|m| (m.train_loss, m.test.top1))
+                .collect::<Vec<_>>(),
+            mb.iter()
+                .map(|m| (m.train_loss, m.test.top1))
+                .collect::<Vec<_>>()
         );
         if quantized {
             assert!(a.join("model.ir.json").is_file());
@@ -113,8 +123,15 @@ fn corrupt_and_incompatible_checkpoints_are_refused() {
         classes: 10,
     };
     let stop = AtomicBool::new(false);
-    let err = run::train(&tmp.join("qat"), &other, &d, Start::From(run_dir.clone()), &stop, &mut |_| {})
-        .unwrap_err();
+    let err = run::train(
+        &tmp.join("qat"),
+        &other,
+        &d,
+        Start::From(run_dir.clone()),
+        &stop,
+        &mut |_| {},
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("different network"), "{err}");
     // Resuming with a changed configuration.
     let mut changed = c.clone();
@@ -177,7 +194,10 @@ fn a_diverging_run_stops_at_the_bad_step_and_keeps_the_last_good_checkpoint() {
     assert!(msg.contains("step-00000006"), "{msg}");
     let ckpt = Checkpoint::load(&tmp).unwrap();
     assert_eq!(ckpt.meta.epoch, 1);
-    assert!(ckpt.model.iter().all(|t| t.data.iter().all(|v| v.is_finite())));
+    assert!(ckpt
+        .model
+        .iter()
+        .all(|t| t.data.iter().all(|v| v.is_finite())));
 }
 
 fn fnv(bytes: &[u8]) -> String {

@@ -16,7 +16,7 @@ use crate::train_cmd::{fmt_acc, load_data, stop_on_ctrl_c, train_with_progress};
 /// `qfx demo`.
 #[derive(Args, Debug)]
 #[command(after_help = "Example:
-  qfx demo                       # about 5 minutes on 2 cores
+  qfx demo                       # about 1.5 minutes on 2 cores
   qfx demo --bits 6 --run runs/demo6")]
 pub struct DemoArgs {
     /// Where the runs go (float/, ptq/, qat/, hls/).
@@ -26,10 +26,10 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 4)]
     pub bits: u32,
     /// Float pre-training epochs.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 8)]
     pub float_epochs: usize,
     /// QAT epochs.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 4)]
     pub qat_epochs: usize,
     /// Test images run through the generated C++ for the bit-exactness check.
     #[arg(long, default_value_t = 200)]
@@ -67,7 +67,10 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let (_, ptq) = run::ptq(&dir("ptq"), &dir("float"), &quant, &data)?;
     println!("  PTQ test {}", fmt_acc(&ptq));
 
-    println!("\n[3/4] QAT with learned binary points ({} epochs from the float model)", args.qat_epochs);
+    println!(
+        "\n[3/4] QAT with learned binary points ({} epochs from the float model)",
+        args.qat_epochs
+    );
     let mut qat = quant.clone();
     qat.train.epochs = args.qat_epochs;
     qat.train.lr = 1e-3;
@@ -77,17 +80,31 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let ir_text = std::fs::read_to_string(dir("qat").join("model.ir.json"))?;
     let ir = qfx_ir::Model::from_json(&ir_text)?;
     let exact = crate::exact::evaluate(&ir, &data.test, 0)?;
-    let ptq_ir = qfx_ir::Model::from_json(&std::fs::read_to_string(dir("ptq").join("model.ir.json"))?)?;
+    let ptq_ir =
+        qfx_ir::Model::from_json(&std::fs::read_to_string(dir("ptq").join("model.ir.json"))?)?;
     let ptq_exact = crate::exact::evaluate(&ptq_ir, &data.test, 0)?;
 
     let pct = |a: f64| format!("{:.2}%", a * 100.0);
     let fa = f.accuracy.expect("finished run").top1;
     let qa = q.accuracy.expect("finished run").top1;
     println!("\n== Test accuracy, {} images ({}-bit fixed point everywhere: weights, biases, accumulators, BatchNorm, activations)", data.test.len(), args.bits);
-    println!("{:<34}{:>14}{:>20}", "model", "emulation", "bit-exact engine");
+    println!(
+        "{:<34}{:>14}{:>20}",
+        "model", "emulation", "bit-exact engine"
+    );
     println!("{:<34}{:>14}{:>20}", "float", pct(fa), "-");
-    println!("{:<34}{:>14}{:>20}", "PTQ (calibrated points)", pct(ptq.top1), pct(ptq_exact.top1));
-    println!("{:<34}{:>14}{:>20}", "QFX (QAT, learned points)", pct(qa), pct(exact.top1));
+    println!(
+        "{:<34}{:>14}{:>20}",
+        "PTQ (calibrated points)",
+        pct(ptq.top1),
+        pct(ptq_exact.top1)
+    );
+    println!(
+        "{:<34}{:>14}{:>20}",
+        "QFX (QAT, learned points)",
+        pct(qa),
+        pct(exact.top1)
+    );
     println!(
         "QFX − PTQ: {:+.2} points; float − QFX: {:+.2} points",
         (qa - ptq.top1) * 100.0,

@@ -27,7 +27,11 @@ pub fn input_of(ir: &qfx_ir::Model, data: &Dataset, i: usize) -> Result<Vec<f32>
 pub fn evaluate(ir: &qfx_ir::Model, data: &Dataset, limit: usize) -> Result<ExactReport> {
     let shapes = ir.validate()?;
     let engine = qfx_engine::Engine::new(ir)?;
-    let n = if limit == 0 { data.len() } else { limit.min(data.len()) };
+    let n = if limit == 0 {
+        data.len()
+    } else {
+        limit.min(data.len())
+    };
     let mut inputs = Vec::with_capacity(n * engine.input_len());
     for i in 0..n {
         inputs.extend(input_of(ir, data, i)?);
@@ -104,11 +108,17 @@ pub struct Stats {
 /// overflows.
 pub fn layer_stats(ir: &qfx_ir::Model, data: &Dataset, limit: usize) -> Result<Stats> {
     let engine = qfx_engine::Engine::new(ir)?;
-    let n = if limit == 0 { data.len() } else { limit.min(data.len()) };
+    let n = if limit == 0 {
+        data.len()
+    } else {
+        limit.min(data.len())
+    };
     let mut layers: std::collections::BTreeMap<String, LayerStats> = Default::default();
     for i in 0..n {
         let x = input_of(ir, data, i)?;
-        let trace = engine.run_traced(&x).with_context(|| format!("image {i}"))?;
+        let trace = engine
+            .run_traced(&x)
+            .with_context(|| format!("image {i}"))?;
         for (layer, (t, overflows)) in ir.layers.iter().zip(trace) {
             let values = t.values();
             let s = layers.entry(layer.name.clone()).or_insert(LayerStats {

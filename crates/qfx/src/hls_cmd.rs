@@ -48,7 +48,7 @@ pub struct VerifyHls {
     /// A project written by `qfx export hls`.
     #[arg(long, value_name = "DIR")]
     project: PathBuf,
-    /// The dataset (an IDX folder such as MNIST / Fashion-MNIST); its test split is used.
+    /// The dataset (IDX folder, CIFAR-10 binary folder or image folder); its test split is used.
     #[arg(long, value_name = "PATH")]
     data: PathBuf,
     /// How many test images to run.
@@ -138,7 +138,7 @@ pub fn run_verify(args: VerifyHls) -> Result<()> {
     if args.samples == 0 {
         bail!("--samples must be at least 1");
     }
-    let data = qfx_data::load_idx_dir(&args.data)
+    let data = qfx_data::load(&args.data)
         .with_context(|| format!("cannot load the dataset {}", args.data.display()))?;
     verify_dataset(
         &args.project,
@@ -152,7 +152,6 @@ pub fn run_verify(args: VerifyHls) -> Result<()> {
 
 /// Exports the IR of `run_dir` (a run directory or IR file) to `out` and verifies it on the
 /// first `samples` images of `test`, normalized with the IR's `preprocess`. For `qfx demo`.
-#[allow(dead_code)]
 pub fn export_and_verify(
     run_dir: &Path,
     out: &Path,
@@ -231,6 +230,7 @@ fn verify_dataset(
             100.0 * correct as f64 / n as f64
         );
     }
+    float_agreement(model, &inputs, &report.engine_codes)?;
     if report.mismatches > 0 {
         bail!(
             "{} of {} output values differ between the C simulation and the integer engine",
@@ -239,6 +239,44 @@ fn verify_dataset(
         );
     }
     println!("bit-exact: 0 mismatches");
+    Ok(())
+}
+
+/// How often f32 fake-quantization (what float QAT frameworks compute: f32 sums, rounding only
+/// at layer ends) agrees with the exact engine: predictions and logit values.
+fn float_agreement(model: &Model, inputs: &[Vec<f32>], engine_codes: &[i64]) -> Result<()> {
+    let Some(last) = model.layers.last() else {
+        return Ok(());
+    };
+    let classes = engine_codes.len() / inputs.len().max(1);
+    let (mut same_prediction, mut same_values, mut values) = (0usize, 0usize, 0usize);
+    for (x, codes) in inputs.iter().zip(engine_codes.chunks(classes.max(1))) {
+        let emulated = qfx_engine::float_forward(model, x)?;
+        let exact: Vec<f64> = codes
+            .iter()
+            .map(|&c| {
+                qfx_fixed::Fixed::from_code(c as i128, last.output)
+                    .map(|v| v.to_f64())
+                    .unwrap_or(f64::NAN)
+            })
+            .collect();
+        same_values += emulated
+            .iter()
+            .zip(&exact)
+            .filter(|(e, x)| **e as f64 == **x)
+            .count();
+        values += exact.len();
+        let emulated_codes: Vec<i64> = emulated
+            .iter()
+            .map(|&v| (v as f64 * 2f64.powi(last.output.frac_bits() as i32)).round() as i64)
+            .collect();
+        same_prediction += (argmax(&emulated_codes) == argmax(codes)) as usize;
+    }
+    println!(
+        "f32 fake-quant emulation vs integer engine: same prediction on {same_prediction}/{} \
+         samples, identical output values {same_values}/{values}",
+        inputs.len()
+    );
     Ok(())
 }
 

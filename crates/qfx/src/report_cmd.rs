@@ -43,8 +43,28 @@ fn show_range((lo, hi): (i32, i32)) -> String {
     }
 }
 
+/// Value range of a layer constant (weights, bias, BatchNorm scale/shift).
+fn constant_range(op: &qfx_ir::Op, suffix: &str) -> Option<(f64, f64)> {
+    use qfx_ir::Op;
+    let codes = match (op, suffix) {
+        (Op::Dense { weight, .. } | Op::Conv2d { weight, .. }, ".weight") => weight,
+        (Op::Dense { bias, .. } | Op::Conv2d { bias, .. }, ".bias") => bias.as_ref()?,
+        (Op::BatchNorm { scale, .. }, ".scale") => scale,
+        (Op::BatchNorm { shift, .. }, ".shift") => shift,
+        (Op::GlobalAvgPool { reciprocal }, ".reciprocal") => reciprocal,
+        _ => return None,
+    };
+    let values = (0..codes.codes.len()).map(|i| codes.value(i).to_f64());
+    Some(
+        values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        }),
+    )
+}
+
 fn read_ir(path: &std::path::Path) -> Result<qfx_ir::Model> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(qfx_ir::Model::from_json(&text)?)
 }
 
@@ -79,48 +99,89 @@ pub fn run(args: ReportArgs) -> Result<()> {
         let before = init.as_ref().map(run::formats).unwrap_or_default();
         let data = crate::train_cmd::load_data(config)?;
         let stats = crate::exact::layer_stats(&ir, &data.test, args.samples)?;
+        let analysis = qfx_engine::analyze(&ir)?;
         writeln!(
             md,
-            "## Tensors\n\nF = fractional bits (binary point); \"moved\" = F after training − F at \
-             calibration (per-channel tensors: the largest change). Ranges and clipping: the \
-             bit-exact integer engine on {} test images; clipped = overflow events (saturations \
-             or wraps) per value.\n",
+            "## Tensors\n\nIn execution order. F = fractional bits (binary point); \"moved\" = F \
+             after training − F at calibration (per-channel tensors: the largest change). \
+             \"seen\" and \"clipped\": the bit-exact integer engine on {} test images (clipped = \
+             overflow events, saturations or wraps, per value; accumulator events are counted \
+             with the layer). \"worst case\": static range analysis over every input the input \
+             format can hold.\n",
             stats.images
         )?;
-        writeln!(md, "| tensor | format | F at start | F now | moved | range seen | clipped |")?;
-        writeln!(md, "|---|---|---|---|---|---|---|")?;
-        for (name, fs) in &now {
-            let f_now = frac_range(fs);
-            let start = before.get(name).map(|b| frac_range(b));
-            let moved = match (before.get(name), start) {
-                (Some(b), Some(_)) if b.len() == fs.len() => b
-                    .iter()
-                    .zip(fs)
-                    .map(|(x, y)| y.frac_bits() as i32 - x.frac_bits() as i32)
-                    .max_by_key(|d| d.abs())
-                    .map(|d| format!("{d:+}"))
-                    .unwrap_or_default(),
-                (Some(_), Some(s)) => format!("{:+}", f_now.1 - s.1),
-                _ => "-".into(),
-            };
-            let (range, clipped) = match stats.layers.get(name) {
-                Some(s) => (
-                    format!("[{}, {}]", s.min, s.max),
-                    format!("{:.3}%", s.overflows as f64 * 100.0 / s.values.max(1) as f64),
-                ),
-                None => ("".into(), "".into()),
-            };
-            let shown = if fs.len() == 1 {
-                fs[0].to_string()
-            } else {
-                format!("{} formats (per channel)", fs.len())
-            };
-            writeln!(
-                md,
-                "| {name} | `{shown}` | {} | {} | {moved} | {range} | {clipped} |",
-                start.map(show_range).unwrap_or_else(|| "-".into()),
-                show_range(f_now)
-            )?;
+        writeln!(
+            md,
+            "| tensor | format | F at start | F now | moved | range | clipped | worst case |"
+        )?;
+        writeln!(md, "|---|---|---|---|---|---|---|---|")?;
+        for (layer, worst_case) in ir.layers.iter().zip(&analysis.layers) {
+            let suffixes = [
+                "",
+                ".weight",
+                ".bias",
+                ".acc",
+                ".scale",
+                ".shift",
+                ".reciprocal",
+            ];
+            for suffix in suffixes {
+                let name = format!("{}{suffix}", layer.name);
+                let Some(fs) = now.get(&name) else { continue };
+                let f_now = frac_range(fs);
+                let start = before.get(&name).map(|b| frac_range(b));
+                let moved = match before.get(&name) {
+                    Some(b) if b.len() == fs.len() => b
+                        .iter()
+                        .zip(fs)
+                        .map(|(x, y)| y.frac_bits() as i32 - x.frac_bits() as i32)
+                        .max_by_key(|d| d.abs())
+                        .map(|d| format!("{d:+}"))
+                        .unwrap_or_default(),
+                    Some(_) => format!("{:+}", f_now.1 - start.map_or(0, |s| s.1)),
+                    None => "-".into(),
+                };
+                let (range, clipped) = match (suffix, stats.layers.get(&name)) {
+                    ("", Some(s)) => (
+                        format!("seen [{}, {}]", s.min, s.max),
+                        format!(
+                            "{:.3}%",
+                            s.overflows as f64 * 100.0 / s.values.max(1) as f64
+                        ),
+                    ),
+                    _ => (
+                        constant_range(&layer.op, suffix)
+                            .map(|(lo, hi)| format!("[{lo}, {hi}]"))
+                            .unwrap_or_default(),
+                        String::new(),
+                    ),
+                };
+                let check = match suffix {
+                    "" => Some(&worst_case.output),
+                    ".acc" => worst_case.accumulator.as_ref(),
+                    _ => None,
+                };
+                let worst = check
+                    .map(|c| {
+                        if c.can_overflow() {
+                            format!("can overflow by {} bit(s)", c.short_bits)
+                        } else {
+                            "safe".to_string()
+                        }
+                    })
+                    .unwrap_or_default();
+                let shown = if fs.len() == 1 {
+                    format!("`{}`", fs[0])
+                } else {
+                    format!("{} formats (per channel)", fs.len())
+                };
+                writeln!(
+                    md,
+                    "| {name} | {shown} | {} | {} | {moved} | {range} | {clipped} | {worst} |",
+                    start.map(show_range).unwrap_or_else(|| "-".into()),
+                    show_range(f_now)
+                )?;
+            }
         }
         writeln!(md)?;
         if !metrics.is_empty() {
@@ -132,7 +193,10 @@ pub fn run(args: ReportArgs) -> Result<()> {
     if !metrics.is_empty() {
         std::fs::write(out_dir.join("curves.svg"), curves_chart(&metrics))?;
         writeln!(md, "## Training\n\n![training curves](curves.svg)\n")?;
-        writeln!(md, "| epoch | lr | train loss | train acc | test top-1 | seconds |")?;
+        writeln!(
+            md,
+            "| epoch | lr | train loss | train acc | test top-1 | seconds |"
+        )?;
         writeln!(md, "|---|---|---|---|---|---|")?;
         for m in &metrics {
             writeln!(
@@ -194,5 +258,10 @@ fn points_chart(metrics: &[EpochMetrics]) -> String {
             step: true,
         })
         .collect();
-    line_chart("Learned binary points (layer outputs)", "epoch", "fractional bits F", &series)
+    line_chart(
+        "Learned binary points (layer outputs)",
+        "epoch",
+        "fractional bits F",
+        &series,
+    )
 }

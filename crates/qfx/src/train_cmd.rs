@@ -141,8 +141,9 @@ pub struct TrainArgs {
 pub fn train(args: TrainArgs) -> Result<()> {
     let base = if args.resume {
         Some(
-            std::fs::read_to_string(args.run.join("config.toml"))
-                .with_context(|| format!("cannot resume: {} has no config.toml", args.run.display()))?,
+            std::fs::read_to_string(args.run.join("config.toml")).with_context(|| {
+                format!("cannot resume: {} has no config.toml", args.run.display())
+            })?,
         )
     } else if let Some(from) = &args.from {
         Some(Checkpoint::load(from)?.meta.config.to_toml())
@@ -319,7 +320,11 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         config.data = Some(d.clone());
     }
     let data = load_data(&config)?;
-    let set = if args.split == "test" { &data.test } else { &data.train };
+    let set = if args.split == "test" {
+        &data.test
+    } else {
+        &data.train
+    };
     config.check_data(set, &args.split)?;
     let acc = run::evaluate(&model, set, &config, args.limit);
     let kind = if config.quant.enabled {
@@ -340,6 +345,8 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         let ir = run::export_ir(&model, &config, "model", set.shape)?;
         let exact = crate::exact::evaluate(&ir, set, args.limit)?;
         exact.print();
+        println!("\nstatic worst-case range analysis (any input the input format can hold):");
+        print!("{}", qfx_engine::analyze(&ir)?);
     }
     Ok(())
 }

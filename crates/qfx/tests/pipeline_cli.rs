@@ -35,13 +35,21 @@ fn fails(cmd: &mut Command, message: &str) {
     let out = cmd.output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{cmd:?}: {stderr}");
-    assert!(stderr.contains(message), "{cmd:?}: `{stderr}` lacks `{message}`");
+    assert!(
+        stderr.contains(message),
+        "{cmd:?}: `{stderr}` lacks `{message}`"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
 fn final_model(run: &Path) -> Vec<u8> {
     let latest = std::fs::read_to_string(run.join("checkpoints/latest")).unwrap();
-    std::fs::read(run.join("checkpoints").join(latest.trim()).join("model.safetensors")).unwrap()
+    std::fs::read(
+        run.join("checkpoints")
+            .join(latest.trim())
+            .join("model.safetensors"),
+    )
+    .unwrap()
 }
 
 fn tempdir(name: &str) -> PathBuf {
@@ -57,7 +65,9 @@ fn killed_run_resumes_to_the_same_weights_then_ptq_qat_eval_report() {
     let (a, b) = (tmp.join("a"), tmp.join("b"));
     let train = |run: &Path| {
         let mut c = qfx();
-        c.args(["train", "--float", "--epochs", "3", "--run"]).arg(run).args(SMALL);
+        c.args(["train", "--float", "--epochs", "3", "--run"])
+            .arg(run)
+            .args(SMALL);
         c
     };
     ok(&mut train(&a));
@@ -70,12 +80,18 @@ fn killed_run_resumes_to_the_same_weights_then_ptq_qat_eval_report() {
         .unwrap();
     let began = Instant::now();
     while !b.join("checkpoints/latest").exists() {
-        assert!(began.elapsed() < Duration::from_secs(300), "no checkpoint appeared");
+        assert!(
+            began.elapsed() < Duration::from_secs(300),
+            "no checkpoint appeared"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     child.kill().unwrap();
     let status = child.wait().unwrap();
-    assert!(!status.success(), "the run finished before it could be killed");
+    assert!(
+        !status.success(),
+        "the run finished before it could be killed"
+    );
     let meta = std::fs::read_to_string(b.join("checkpoints/latest")).unwrap();
     assert!(meta.starts_with("step-"), "{meta}");
     ok(qfx().args(["train", "--resume", "--run"]).arg(&b));
@@ -108,7 +124,16 @@ fn killed_run_resumes_to_the_same_weights_then_ptq_qat_eval_report() {
     // A QAT run cannot start from a checkpoint of another network.
     fails(
         qfx()
-            .args(["train", "--bits", "6", "--epochs", "1", "--set", "model.channels=[8, 8]", "--from"])
+            .args([
+                "train",
+                "--bits",
+                "6",
+                "--epochs",
+                "1",
+                "--set",
+                "model.channels=[8, 8]",
+                "--from",
+            ])
             .arg(&a)
             .arg("--run")
             .arg(tmp.join("bad")),
@@ -121,13 +146,30 @@ fn bad_data_and_configurations_are_clear_errors() {
     let tmp = tempdir("errors");
     let run = tmp.join("run");
     fails(
-        qfx().args(["train", "--run"]).arg(&run).arg("--data").arg(tmp.join("nowhere")),
+        qfx()
+            .args(["train", "--run"])
+            .arg(&run)
+            .arg("--data")
+            .arg(tmp.join("nowhere")),
         "cannot load data",
     );
     let cfg = tmp.join("bad.toml");
     std::fs::write(&cfg, "[train]\nepochz = 3\n").unwrap();
-    fails(qfx().args(["train", "--run"]).arg(&run).arg("--config").arg(&cfg), "epochz");
-    fails(qfx().args(["train", "--run"]).arg(&run).args(["--set", "train.lr=-1"]), "train.lr");
+    fails(
+        qfx()
+            .args(["train", "--run"])
+            .arg(&run)
+            .arg("--config")
+            .arg(&cfg),
+        "epochz",
+    );
+    fails(
+        qfx()
+            .args(["train", "--run"])
+            .arg(&run)
+            .args(["--set", "train.lr=-1"]),
+        "train.lr",
+    );
     // A truncated IDX file.
     let data = tmp.join("idx");
     std::fs::create_dir_all(&data).unwrap();
@@ -141,7 +183,11 @@ fn bad_data_and_configurations_are_clear_errors() {
     let bytes = std::fs::read(&labels).unwrap();
     std::fs::write(&labels, &bytes[..bytes.len() / 2]).unwrap();
     fails(
-        qfx().args(["train", "--run"]).arg(&run).arg("--data").arg(&data),
+        qfx()
+            .args(["train", "--run"])
+            .arg(&run)
+            .arg("--data")
+            .arg(&data),
         "train-labels-idx1-ubyte",
     );
     // Images of the wrong shape for the configured model.
