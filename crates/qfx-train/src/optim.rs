@@ -369,3 +369,101 @@ pub fn load_module_tensors<M: Module>(
     }
     Ok(module)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Device;
+
+    #[derive(Module, Debug)]
+    struct Two {
+        weight: Param<Tensor<1>>,
+        bias: Param<Tensor<1>>,
+    }
+
+    fn model(device: &Device) -> Two {
+        let t = |v: Vec<f32>| {
+            Param::from_tensor(Tensor::<1>::from_data(TensorData::new(v, [2]), device))
+        };
+        Two {
+            weight: t(vec![1.0, -2.0]),
+            bias: t(vec![0.5, 0.25]),
+        }
+    }
+
+    fn values(p: &Param<Tensor<1>>) -> Vec<f32> {
+        p.val()
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap()
+    }
+
+    /// One step on the loss Σ w² + Σ b (gradients 2w and 1), by the textbook formulas.
+    fn step(config: OptimizerConfig, wd: f64, steps: usize) -> (Vec<f32>, Vec<f32>) {
+        let device = Device::flex().autodiff();
+        let mut m = model(&device);
+        let mut opt = Optimizer::new(config, wd);
+        for _ in 0..steps {
+            let loss = m.weight.val().powi_scalar(2).sum() + m.bias.val().sum();
+            let grads = GradientsParams::from_grads(loss.backward(), &m);
+            m = opt.step(0.1, m, grads);
+        }
+        (values(&m.weight), values(&m.bias))
+    }
+
+    #[track_caller]
+    fn close(a: &[f32], b: &[f64]) {
+        for (x, y) in a.iter().zip(b) {
+            assert!((*x as f64 - y).abs() < 1e-6, "{a:?} vs {b:?}");
+        }
+    }
+
+    #[test]
+    fn updates_follow_the_textbook_rules() {
+        // SGD, momentum 0.9, L2 decay 0.01 on weights only; two steps.
+        let sgd = OptimizerConfig::Sgd {
+            momentum: 0.9,
+            nesterov: false,
+        };
+        let (w, b) = step(sgd, 0.01, 2);
+        let mut expect_w = vec![];
+        for w0 in [1.0f64, -2.0] {
+            let g1 = 2.0 * w0 + 0.01 * w0;
+            let w1 = w0 - 0.1 * g1;
+            let g2 = 2.0 * w1 + 0.01 * w1;
+            expect_w.push(w1 - 0.1 * (0.9 * g1 + g2));
+        }
+        close(&w, &expect_w);
+        close(&b, &[0.5 - 0.1 - 0.1 * 1.9, 0.25 - 0.1 - 0.1 * 1.9]);
+        // Adam, one step: the update is lr·sign(g) (plus decoupled decay on weights).
+        let (w, b) = step(OptimizerConfig::default(), 0.01, 1);
+        close(&w, &[1.0 - 0.1 * (1.0 + 0.01), -2.0 - 0.1 * (-1.0 - 0.02)]);
+        close(&b, &[0.4, 0.15]);
+    }
+
+    #[test]
+    fn state_round_trips() {
+        let device = Device::flex().autodiff();
+        let m = model(&device);
+        let mut opt = Optimizer::new(OptimizerConfig::default(), 0.0);
+        let loss = m.weight.val().powi_scalar(2).sum() + m.bias.val().sum();
+        let grads = GradientsParams::from_grads(loss.backward(), &m);
+        let _ = opt.step(0.1, m, grads);
+        let (tensors, steps) = opt.state();
+        assert_eq!((tensors.len(), steps), (4, 1));
+        let mut back = Optimizer::new(OptimizerConfig::default(), 0.0);
+        back.load_state(tensors.clone(), steps, &device).unwrap();
+        let mut a = back.state().0;
+        let mut b = tensors;
+        a.sort_by(|x, y| x.name.cmp(&y.name));
+        b.sort_by(|x, y| x.name.cmp(&y.name));
+        assert_eq!(a, b);
+        let bad = vec![NamedTensor {
+            name: "x.third".into(),
+            shape: vec![1],
+            data: vec![0.0],
+        }];
+        assert!(back.load_state(bad, 1, &device).is_err());
+    }
+}
