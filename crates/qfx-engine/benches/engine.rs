@@ -83,6 +83,7 @@ impl Builder<'_> {
             shape,
             axis,
             formats,
+            khot: None,
         }
     }
     fn conv(&mut self, c_out: usize, stride: usize) -> String {
@@ -208,6 +209,7 @@ fn resnet20(f: &Formats) -> Model {
         axis: None,
         formats: vec![fmt("ap_ufixed<8,-5>")],
         codes: vec![128], // 2^-6 = 1/64
+        khot: None,
     };
     let i = vec![b.last()];
     b.push(Op::GlobalAvgPool { reciprocal }, i, f.act);

@@ -16,6 +16,7 @@ fn codes(rng: &mut Rng, shape: Vec<usize>, f: &str) -> Codes {
         axis: None,
         formats: vec![f],
         codes: (0..n).map(|_| rng.code(f)).collect(),
+        khot: None,
     }
 }
 

@@ -195,9 +195,11 @@ enum Magnitudes {
 /// let q = KHotQuantizer::new(f, KHot::binary(2))?;
 /// // 2.8 is 44.8 LSBs (1/16); the 2-hot codes around it are 40 = 101000₂ and 48 = 110000₂.
 /// assert_eq!(q.project(2.8)?.to_f64(), 3.0);
-/// // In CSD, 47 = 110000₂ − 1 is 2-hot too, and nearer.
+/// // 3.8 is 60.8 LSBs: in binary the 2-hot neighbours are 48 and 64; in CSD 60 = 64 − 4 is
+/// // 2-hot too, and nearer.
+/// assert_eq!(q.project(3.8)?.code(), Some(64));
 /// let c = KHotQuantizer::new(f, KHot::csd(2))?;
-/// assert_eq!(c.project(2.9)?.code(), Some(46)); // 46.4 LSBs: 46 = 32 + 16 − 2
+/// assert_eq!(c.project(3.8)?.code(), Some(60));
 /// # Ok::<(), qfx_fixed::Error>(())
 /// ```
 #[derive(Clone, Debug)]

@@ -39,6 +39,7 @@ fn codes(rng: &mut Rng, shape: &[usize], format: &str, max: i64) -> Codes {
         codes: (0..n)
             .map(|_| (rng.next() % (2 * max as u64 + 1)) as i64 - max)
             .collect(),
+        khot: None,
     }
 }
 

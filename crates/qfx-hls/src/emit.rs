@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use qfx_fixed::{Fixed, Format, Overflow, Quant};
 use qfx_ir::{Codes, Model, Op, INPUT};
 
-use crate::names::{comment_text, is_safe_part, layer_ident, quoted, top_ident};
+use crate::names::{is_safe_part, layer_ident, quoted, top_ident};
 use crate::template::{Slots, Template};
 use crate::{ErrorKind, HlsError};
 
@@ -328,7 +328,8 @@ impl Plan {
                 gen.body,
                 "  // layer {i} {} ({kind}) -> {}",
                 quoted(&layer.name),
-                comment_text(&layer.output.full_spelling())
+                // qfx's own spelling of a validated format: `ap_fixed<...>` needs no escaping.
+                layer.output.full_spelling()
             );
             let _ = writeln!(
                 layer_rows,

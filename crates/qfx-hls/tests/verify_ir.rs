@@ -44,6 +44,7 @@ fn codes(rng: &mut Rng, shape: &[usize], axis: Option<usize>, formats: &[&str]) 
         axis,
         formats,
         codes: vec![0; n],
+        khot: None,
     };
     for i in 0..n {
         let f = c.format_of(i);

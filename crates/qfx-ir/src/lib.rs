@@ -19,8 +19,10 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use qfx_fixed::{Fixed, Format};
+use qfx_fixed::{Fixed, Format, KHot};
 use serde::{Deserialize, Serialize};
+
+pub mod cost;
 
 /// Version written by this crate; newer documents are refused.
 pub const IR_VERSION: u32 = 1;
@@ -145,9 +147,29 @@ pub struct Codes {
     pub formats: Vec<Format>,
     /// Row-major integer codes.
     pub codes: Vec<i64>,
+    /// The K-hot constraint every code satisfies (multiplier-free constants), if any. Absent
+    /// in documents written before it existed, which read as unconstrained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub khot: Option<KHot>,
 }
 
 impl Codes {
+    /// Unconstrained codes (no K-hot constraint).
+    pub fn new(
+        shape: Vec<usize>,
+        axis: Option<usize>,
+        formats: Vec<Format>,
+        codes: Vec<i64>,
+    ) -> Codes {
+        Codes {
+            shape,
+            axis,
+            formats,
+            codes,
+            khot: None,
+        }
+    }
+
     /// Format of the element at flat index `i`.
     pub fn format_of(&self, i: usize) -> Format {
         match self.axis {
@@ -192,6 +214,21 @@ impl Codes {
             if (c as i128) < f.min_code() || (c as i128) > f.max_code() {
                 return Err(IrError::new(format!(
                     "{what}: code {c} at {i} does not fit {f}"
+                )));
+            }
+        }
+        if let Some(k) = self.khot {
+            k.validate()
+                .map_err(|e| IrError::new(format!("{what}: {e}")))?;
+            if let Some((i, &c)) = self
+                .codes
+                .iter()
+                .enumerate()
+                .find(|(_, &c)| !k.admits(c as i128))
+            {
+                return Err(IrError::new(format!(
+                    "{what}: code {c} at {i} has {} non-zero digits, but the tensor is declared {k}",
+                    k.digits(c as i128)
                 )));
             }
         }

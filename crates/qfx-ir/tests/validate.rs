@@ -29,6 +29,7 @@ fn tiny() -> Model {
                         axis: Some(0),
                         formats: vec![fmt("ap_fixed<4,1>"), fmt("ap_fixed<4,2>")],
                         codes: (0..18).map(|i| (i % 7) - 3).collect(),
+                        khot: None,
                     },
                     bias: None,
                     stride: 1,

@@ -84,6 +84,7 @@ fn codes<const D: usize>(q: &Quantizer, values: Tensor<D>) -> Result<Codes, Trai
         axis,
         formats,
         codes: Vec::with_capacity(quantized.len()),
+        khot: q.spec.khot,
     };
     for (i, &v) in quantized.iter().enumerate() {
         let value =
@@ -262,6 +263,7 @@ impl Builder {
             axis: None,
             formats: vec![r.format()],
             codes: vec![r.code().unwrap_or(0) as i64],
+            khot: None,
         };
         Ok(self.push(
             "avgpool",

@@ -6,7 +6,7 @@ use burn::module::{Module, Param, RunningState};
 use burn::tensor::module::{conv2d, max_pool2d};
 use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
-use qfx_fixed::{Fixed, Format, Overflow, Quant};
+use qfx_fixed::{Fixed, Format, KHot, Overflow, Quant};
 use serde::{Deserialize, Serialize};
 
 use crate::quant::{quantize, Granularity, QuantPath, QuantSpec};
@@ -47,6 +47,12 @@ pub struct QuantConfig {
     pub path: QuantPath,
     /// How much faster binary points learn than weights (see [`Quantizer::point_lr_scale`]).
     pub point_lr_scale: f64,
+    /// K-hot constraint on conv/linear weights (multiplier-free weights), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_khot: Option<KHot>,
+    /// K-hot constraint on the folded BatchNorm scales, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bn_khot: Option<KHot>,
 }
 
 impl Default for QuantConfig {
@@ -67,6 +73,8 @@ impl Default for QuantConfig {
             enabled: true,
             path: QuantPath::Auto,
             point_lr_scale: 10.0,
+            weight_khot: None,
+            bn_khot: None,
         }
     }
 }
@@ -95,6 +103,7 @@ impl QuantConfig {
             overflow,
             sat_bits: 0,
             granularity,
+            khot: None,
         }
     }
 
@@ -109,13 +118,16 @@ impl QuantConfig {
     /// Weights with output channels on `axis`.
     pub fn weight_spec(&self, axis: usize) -> QuantSpec {
         let width = self.weight_bits.unwrap_or(self.bits);
-        self.spec(
-            width,
-            true,
-            self.weight_quant,
-            self.overflow,
-            self.channels(axis),
-        )
+        QuantSpec {
+            khot: self.weight_khot,
+            ..self.spec(
+                width,
+                true,
+                self.weight_quant,
+                self.overflow,
+                self.channels(axis),
+            )
+        }
     }
 
     /// Biases (one binary point per layer).
@@ -150,7 +162,10 @@ impl QuantConfig {
         } else {
             Granularity::PerTensor
         };
-        self.spec(width, true, self.weight_quant, self.overflow, g)
+        QuantSpec {
+            khot: if scale { self.bn_khot } else { None },
+            ..self.spec(width, true, self.weight_quant, self.overflow, g)
+        }
     }
 
     /// Accumulators: truncating (their binary point is exact: `F_in + F_w`), channels on `axis`.

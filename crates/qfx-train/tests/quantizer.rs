@@ -62,6 +62,7 @@ fn specs() -> Vec<QuantSpec> {
                     overflow,
                     sat_bits: 0,
                     granularity: Granularity::PerTensor,
+                    khot: None,
                 });
             }
         }
@@ -194,6 +195,7 @@ fn gradients_match_finite_differences() {
                 overflow,
                 sat_bits: 0,
                 granularity,
+                khot: None,
             };
             for path in [QuantPath::Fused, QuantPath::Composed] {
                 check_gradients(&mut rng, &spec, &frac, path);

@@ -44,6 +44,9 @@ pub enum FixedCommand {
         #[arg(long, value_name = "TYPE", value_parser = parse_format)]
         out: Option<Format>,
     },
+    /// A short tour of the number model: quantization and overflow modes, exact arithmetic,
+    /// and the speed of the QAT quantization kernel on this machine.
+    Tour,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -91,6 +94,7 @@ pub fn run(cmd: FixedCommand) -> Result<()> {
             }
             Ok(line)
         }),
+        FixedCommand::Tour => crate::fixed_tour::run(),
     };
     // Flush what was valid before reporting the first bad line.
     out.flush()?;

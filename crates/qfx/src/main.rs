@@ -3,6 +3,7 @@
 mod demo;
 mod exact;
 mod fixed_cmd;
+mod fixed_tour;
 mod hls_cmd;
 mod plot;
 mod report_cmd;

@@ -196,8 +196,8 @@ fn bad_types_are_usage_errors() {
 }
 
 #[test]
-fn demo_shows_the_overflow_modes() {
-    let out = qfx(&["demo"], "");
+fn tour_shows_the_overflow_modes() {
+    let out = qfx(&["fixed", "tour"], "");
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     for line in [

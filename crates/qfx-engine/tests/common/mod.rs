@@ -101,6 +101,7 @@ fn codes(rng: &mut Rng, shape: Vec<usize>, axes: &[Option<usize>], width: (i64, 
         axis,
         formats,
         codes: vec![0; shape.iter().product()],
+        khot: None,
     };
     for i in 0..c.codes.len() {
         c.codes[i] = rng.code(c.format_of(i));

@@ -46,6 +46,43 @@ fn round_mode<const D: usize>(v: Tensor<D>, quant: Quant) -> Tensor<D> {
     }
 }
 
+/// The K-hot quantizer as a straight-through graph: the projection and both gradient factors
+/// are computed on the host (the table lookup has no tensor form) and enter the graph as
+/// constants, `x̂ = x̂ₛ + (x − xₛ)·gₓ + (F − Fₛ)·g_F`.
+fn khot_composed<const D: usize>(
+    x: Tensor<D>,
+    big_f: Tensor<D>,
+    frac: &[f32],
+    spec: &QuantSpec,
+) -> Tensor<D> {
+    let device = x.device();
+    let dims = x.dims();
+    let xd = x.clone().detach();
+    let xs: Vec<f32> = xd
+        .to_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("f32 data");
+    let fb: Vec<i32> = frac.iter().map(|&v| v as i32).collect();
+    let (xh, clip) = super::khot::project(&xs, &dims, &fb, spec);
+    let gx: Vec<f32> = clip.iter().map(|&k| (k == 0) as u8 as f32).collect();
+    let gf: Vec<f32> = xs
+        .iter()
+        .zip(&xh)
+        .zip(&clip)
+        .map(|((&x, &h), &k)| {
+            let d = if k == 0 {
+                LN_2 * (x as f64 - h as f64)
+            } else {
+                -LN_2 * h as f64
+            };
+            d as f32
+        })
+        .collect();
+    let t = |v: Vec<f32>| Tensor::<D>::from_data(TensorData::new(v, dims), &device);
+    t(xh) + (x - xd) * t(gx) + (big_f.clone() - big_f.detach()) * t(gf)
+}
+
 /// The composed quantizer of `x` with binary points `f` (`[channels]`).
 ///
 /// Panics for `AP_WRAP` with saturation bits and `AP_WRAP_SM`, which only the fused kernels
@@ -73,6 +110,9 @@ pub fn quantize_composed<const D: usize>(
         let v: Vec<f32> = frac.iter().map(|&fb| (sign * fb).exp2()).collect();
         Tensor::<1>::from_data(TensorData::new(v, [channels]), &device).reshape(shape)
     };
+    if spec.khot.is_some() {
+        return khot_composed(x, big_f, &frac, spec);
+    }
     let (scale, inv_scale) = (pow2(1.0), pow2(-1.0));
 
     let (lo, hi) = spec.code_bounds();

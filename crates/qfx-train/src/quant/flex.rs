@@ -125,6 +125,13 @@ fn forward(x: &FlexTensor, f: &FlexTensor, spec: &QuantSpec) -> (FlexTensor, Fle
     let shape = x.shape();
     let (outer, channels, inner) = spec.blocks(&shape);
     let frac = frac_bits(f, channels);
+    if spec.khot.is_some() {
+        let xs = values::<f32>(x, "the input");
+        let (out, clip) = super::khot::project(&xs, &shape, &frac, spec);
+        let out = FlexTensor::from_data(TensorData::new(out, shape.clone()));
+        let clip = FlexTensor::from_data(TensorData::new(clip, shape));
+        return (out, clip);
+    }
     let quantizers: Vec<SliceQuantizer> = frac
         .iter()
         .map(|&fb| SliceQuantizer::new(spec.format(fb).expect("validated quantizer spec")))
@@ -176,6 +183,9 @@ fn backward(
     let (lo, hi) = spec.code_bounds();
     let pass_clipped = spec.wraps(); // wrapped values: straight-through for x
     let zeroed = spec.overflow == Overflow::SatZero;
+    // K-hot: saturation lands on the largest K-hot code in range, not on the range end, so
+    // the bound's gradient is read from x̂ itself (−ln2·x̂; 0 for AP_SAT_ZERO, where x̂ = 0).
+    let khot = spec.khot.is_some();
     let mut gx = vec![0f32; xs.len()];
     let gx_out = SharedMut::new(&mut gx);
     let partial_sums = for_block_ranges(outer * channels, inner, |range| {
@@ -196,6 +206,8 @@ fn backward(
                 gx[i] = if in_range || pass_clipped { gi } else { 0.0 };
                 let d = if in_range {
                     LN_2 * (xs[at + i] as f64 - xh[at + i] as f64)
+                } else if khot {
+                    -LN_2 * xh[at + i] as f64
                 } else if ki == CLIP_ABOVE {
                     d_above
                 } else {

@@ -7,6 +7,7 @@
 
 mod composed;
 mod flex;
+mod khot;
 mod ops;
 mod spec;
 

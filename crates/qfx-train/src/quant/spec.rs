@@ -1,6 +1,6 @@
 //! What a quantizer does, independent of tensors: word width, modes, granularity.
 
-use qfx_fixed::{Format, Overflow, Quant};
+use qfx_fixed::{Format, KHot, KHotQuantizer, Overflow, Quant, MAX_KHOT_WIDTH};
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
@@ -38,6 +38,11 @@ pub struct QuantSpec {
     /// Per tensor or per channel.
     #[serde(default)]
     pub granularity: Granularity,
+    /// Restrict codes to K-hot ones (multiplier-free constants): the forward pass projects onto
+    /// the nearest K-hot code of the format ([`qfx_fixed::KHotQuantizer`]); the binary point is
+    /// still learned. Needs `W ≤ 24` and a saturating overflow mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub khot: Option<KHot>,
 }
 
 /// Widest word the quantizer accepts. Up to 24 bits every value of the format is an f32, so the
@@ -64,6 +69,7 @@ impl QuantSpec {
             overflow: Overflow::Sat,
             sat_bits: 0,
             granularity: Granularity::PerTensor,
+            khot: None,
         }
     }
 
@@ -76,7 +82,27 @@ impl QuantSpec {
                 self.width
             )));
         }
-        self.format(0).map(|_| ())
+        let format = self.format(0)?;
+        if let Some(k) = self.khot {
+            if self.width > MAX_KHOT_WIDTH {
+                return Err(TrainError::Spec(format!(
+                    "a K-hot quantizer is at most {MAX_KHOT_WIDTH} bits wide, not {}",
+                    self.width
+                )));
+            }
+            KHotQuantizer::new(format, k).map_err(|e| TrainError::Spec(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// The K-hot projection for `frac_bits` fractional bits, when the spec has a constraint.
+    pub fn khot_quantizer(&self, frac_bits: i32) -> Result<Option<KHotQuantizer>, TrainError> {
+        let Some(k) = self.khot else {
+            return Ok(None);
+        };
+        KHotQuantizer::new(self.format(frac_bits)?, k)
+            .map(Some)
+            .map_err(|e| TrainError::Spec(e.to_string()))
     }
 
     /// The `ap_fixed` format for `frac_bits` fractional bits (`I = W − F`).

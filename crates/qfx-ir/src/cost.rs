@@ -1,0 +1,433 @@
+//! A first-order FPGA resource estimate of a [`Model`]: multipliers by kind, adders and their
+//! widths, DSP slices, LUTs and bit operations, per layer.
+//!
+//! # The cost model
+//! The estimate assumes the hls4ml-style fully parallel architecture with reuse factor 1:
+//! every constant of a layer gets its own hardware, and a convolution's hardware computes one
+//! output position (all output channels) per step, reused over positions. So the *hardware*
+//! counts (multipliers, adders, DSP, LUT) are per instance, while [`LayerCost::macs`] and
+//! [`LayerCost::bops`] count the work of one inference over all positions.
+//!
+//! Each product `w·x` of a constant code `w` (`W_w` bits) and an input `x` (`W_x` bits, the
+//! width of the producing layer's output format; [`CostModel::input_bits`] for the raw input):
+//! - `w = 0`: pruned, no hardware (but counted in MACs and BOPs, as BOPs conventionally are).
+//! - `|w|` with one non-zero binary digit (a power of two): a shift, free.
+//! - a tensor declared K-hot ([`crate::Codes::khot`]): shifts and `d − 1` adders of the full product
+//!   width `W_w + W_x`, `d` = the code's non-zero digits (binary ones or CSD digits); no DSP.
+//! - otherwise a full multiplier. **DSP rule**: when both operands are wider than
+//!   [`CostModel::fabric_max_bits`] (default 10, after hls4ml's observation that Vivado/Vitis
+//!   map products with an operand of about 10 bits or less to LUTs), it uses
+//!   `ceil(max(W_w, W_x) / 27) · ceil(min(W_w, W_x) / 18)` DSP48E2 slices (27×18 ports);
+//!   otherwise it is a LUT multiplier of `W_w · W_x ·` [`CostModel::lut_per_mult_bit`] LUTs.
+//!
+//! Adders: `Dense`/`Conv2d` add each non-zero product into the accumulator (one adder of the
+//! accumulator width per product, the bias included as the first term); `BatchNorm` one adder
+//! per channel of the full-precision sum width; `Add` one per channel (per element for flat
+//! tensors); `GlobalAvgPool` one accumulator per channel of width `W_x + ceil(log2(h·w))`;
+//! `MaxPool2d` `k² − 1` comparators per channel, counted as adders of the input width.
+//! Every adder costs [`CostModel::lut_per_adder_bit`] LUTs per bit (one LUT6 per bit feeding
+//! the carry chain). `Quantize`, `Relu`, `Flatten`, `Shortcut` and the requantization of
+//! results (rounding/saturation logic) are counted as free.
+//!
+//! BOPs (bit operations) = Σ over products of `W_w · W_x`, all positions, zeros included.
+//!
+//! # Known error
+//! This is a counting model, not synthesis. It has not been calibrated against Vivado here
+//! (no synthesis tool is available to this project). Expect LUT estimates within about a
+//! factor of two of post-synthesis figures: it ignores the requantization logic, control,
+//! pipelining registers (FFs are not estimated at all) and the optimizations synthesis does
+//! on constant operands of *undeclared* tensors (a constant `w` with few ones becomes shifts
+//! and adds even without a K-hot declaration, so full-multiplier counts are an upper bound).
+//! DSP counts are exact under the stated rule but the rule itself is a heuristic: Vitis may
+//! map a product to a DSP or to fabric differently (`BIND_OP` pragmas override it), and it
+//! ignores the extra sign bit unsigned operands need. A K-hot tensor is guaranteed 0 DSPs only
+//! if the emitted code keeps the shift-add form (`impl=fabric`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use qfx_fixed::{Format, KHot};
+
+use crate::{IrError, Model, Op, INPUT};
+
+/// The parameters of the cost model (see the [module docs](self)).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CostModel {
+    /// A full product goes to a DSP only when both operands are wider than this.
+    pub fabric_max_bits: u32,
+    /// DSP multiplier port widths (DSP48E2: 27 × 18).
+    pub dsp_ports: (u32, u32),
+    /// LUTs per partial-product bit of a fabric multiplier (`W_w · W_x` bits).
+    pub lut_per_mult_bit: f64,
+    /// LUTs per bit of an adder or comparator.
+    pub lut_per_adder_bit: f64,
+    /// Width assumed for the raw network input when a layer other than `Quantize` reads it.
+    pub input_bits: u32,
+}
+
+impl Default for CostModel {
+    fn default() -> CostModel {
+        CostModel {
+            fabric_max_bits: 10,
+            dsp_ports: (27, 18),
+            lut_per_mult_bit: 0.5,
+            lut_per_adder_bit: 1.0,
+            input_bits: 32,
+        }
+    }
+}
+
+impl CostModel {
+    /// DSP slices for one full `a × b` multiplier, or 0 when it goes to fabric.
+    pub fn dsp_for(&self, a: u32, b: u32) -> u64 {
+        let (hi, lo) = (a.max(b), a.min(b));
+        if lo <= self.fabric_max_bits {
+            return 0;
+        }
+        (hi.div_ceil(self.dsp_ports.0) as u64) * (lo.div_ceil(self.dsp_ports.1) as u64)
+    }
+}
+
+/// The estimate for one layer (hardware per instance; MACs and BOPs per inference).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LayerCost {
+    /// Layer name.
+    pub name: String,
+    /// Operation kind (`dense`, `conv2d`, …).
+    pub kind: String,
+    /// Products per inference (all positions, zero codes included).
+    pub macs: u64,
+    /// Full multipliers mapped to DSPs.
+    pub dsp_mults: u64,
+    /// Full multipliers in fabric (LUTs).
+    pub lut_mults: u64,
+    /// Constant multiplies by codes of a K-hot tensor with two or more digits (shift-add).
+    pub khot_mults: u64,
+    /// Constant multiplies that are a plain shift (one non-zero digit): free.
+    pub shifts: u64,
+    /// Adders (and comparators): bit width → count.
+    pub adders: BTreeMap<u32, u64>,
+    /// Estimated DSP slices.
+    pub dsp: u64,
+    /// Estimated LUTs.
+    pub lut: u64,
+    /// Bit operations per inference: Σ `W_w · W_x` over products.
+    pub bops: u64,
+}
+
+impl LayerCost {
+    fn new(name: &str, kind: &str) -> LayerCost {
+        LayerCost {
+            name: name.to_string(),
+            kind: kind.to_string(),
+            ..LayerCost::default()
+        }
+    }
+
+    /// Total adders.
+    pub fn adder_count(&self) -> u64 {
+        self.adders.values().sum()
+    }
+
+    /// Total adder bits (Σ width · count).
+    pub fn adder_bits(&self) -> u64 {
+        self.adders.iter().map(|(&w, &n)| w as u64 * n).sum()
+    }
+
+    fn add_adders(&mut self, width: u32, count: u64) {
+        if count > 0 {
+            *self.adders.entry(width).or_default() += count;
+        }
+    }
+
+    /// One constant product `code · x` in hardware (DSP/LUT tallied later for adders).
+    fn constant_product(
+        &mut self,
+        m: &CostModel,
+        code: i64,
+        w_bits: u32,
+        x_bits: u32,
+        khot: Option<KHot>,
+        lut: &mut f64,
+    ) {
+        if code == 0 {
+            return;
+        }
+        let ones = KHot::binary(1);
+        match khot {
+            _ if ones.admits(code as i128) => self.shifts += 1,
+            Some(k) => {
+                self.khot_mults += 1;
+                self.add_adders(w_bits + x_bits, k.adders(code as i128) as u64);
+            }
+            None => {
+                let dsp = m.dsp_for(w_bits, x_bits);
+                if dsp > 0 {
+                    self.dsp_mults += 1;
+                    self.dsp += dsp;
+                } else {
+                    self.lut_mults += 1;
+                    *lut += (w_bits * x_bits) as f64 * m.lut_per_mult_bit;
+                }
+            }
+        }
+    }
+}
+
+/// The estimate for a whole model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CostReport {
+    /// One entry per layer, in execution order.
+    pub layers: Vec<LayerCost>,
+}
+
+impl CostReport {
+    /// Sum of a per-layer quantity.
+    fn total(&self, f: impl Fn(&LayerCost) -> u64) -> u64 {
+        self.layers.iter().map(f).sum()
+    }
+
+    /// Estimated DSP slices of the whole model.
+    pub fn dsp(&self) -> u64 {
+        self.total(|l| l.dsp)
+    }
+
+    /// Estimated LUTs of the whole model.
+    pub fn lut(&self) -> u64 {
+        self.total(|l| l.lut)
+    }
+
+    /// Bit operations per inference.
+    pub fn bops(&self) -> u64 {
+        self.total(|l| l.bops)
+    }
+}
+
+/// The estimate with the default [`CostModel`].
+pub fn estimate(model: &Model) -> Result<CostReport, IrError> {
+    estimate_with(model, &CostModel::default())
+}
+
+/// The estimate with the given cost model. Errors if the model does not validate.
+pub fn estimate_with(model: &Model, m: &CostModel) -> Result<CostReport, IrError> {
+    let shapes = model.validate()?;
+    let mut layers = Vec::with_capacity(model.layers.len());
+    for (li, layer) in model.layers.iter().enumerate() {
+        let input_format = |i: usize| -> Option<Format> {
+            let name = layer.inputs.get(i)?;
+            if name == INPUT {
+                return None;
+            }
+            model
+                .layers
+                .iter()
+                .find(|l| &l.name == name)
+                .map(|l| l.output)
+        };
+        let x_bits = input_format(0).map_or(m.input_bits, |f| f.width());
+        let in_shape: Vec<usize> = match layer.inputs.first().map(String::as_str) {
+            Some(INPUT) | None => model.input_shape.clone(),
+            Some(name) => model
+                .layers
+                .iter()
+                .position(|l| l.name == name)
+                .map(|i| shapes[i].clone())
+                .unwrap_or_default(),
+        };
+        let out_shape = &shapes[li];
+        let mut c = LayerCost::new(&layer.name, kind_name(&layer.op));
+        let mut lut = 0f64;
+        match &layer.op {
+            Op::Dense {
+                weight,
+                bias,
+                accumulator,
+                ..
+            } => {
+                let d_out = weight.shape[1];
+                let mut nonzero = vec![0u64; d_out];
+                for (i, &code) in weight.codes.iter().enumerate() {
+                    let w_bits = weight.format_of(i).width();
+                    c.macs += 1;
+                    c.bops += (w_bits * x_bits) as u64;
+                    c.constant_product(m, code, w_bits, x_bits, weight.khot, &mut lut);
+                    nonzero[i % d_out] += (code != 0) as u64;
+                }
+                accumulate(&mut c, &nonzero, bias.is_some(), accumulator);
+            }
+            Op::Conv2d {
+                weight,
+                bias,
+                accumulator,
+                ..
+            } => {
+                let c_out = weight.shape[0];
+                let per_out = weight.codes.len() / c_out.max(1);
+                let positions = (out_shape[1] * out_shape[2]) as u64;
+                let mut nonzero = vec![0u64; c_out];
+                for (i, &code) in weight.codes.iter().enumerate() {
+                    let w_bits = weight.format_of(i).width();
+                    c.macs += positions;
+                    c.bops += positions * (w_bits * x_bits) as u64;
+                    c.constant_product(m, code, w_bits, x_bits, weight.khot, &mut lut);
+                    nonzero[i / per_out.max(1)] += (code != 0) as u64;
+                }
+                accumulate(&mut c, &nonzero, bias.is_some(), accumulator);
+            }
+            Op::BatchNorm { scale, shift } => {
+                let positions: u64 = in_shape.iter().skip(1).map(|&d| d as u64).product();
+                let x = input_format(0);
+                for (ch, &code) in scale.codes.iter().enumerate() {
+                    let (sf, hf) = (scale.format_of(ch), shift.format_of(ch));
+                    let w_bits = sf.width();
+                    c.macs += positions;
+                    c.bops += positions * (w_bits * x_bits) as u64;
+                    c.constant_product(m, code, w_bits, x_bits, scale.khot, &mut lut);
+                    // The full-precision sum of the product and the shift.
+                    let (pi, pf) = match x {
+                        Some(x) => (
+                            sf.int_bits() as i64 + x.int_bits() as i64,
+                            sf.frac_bits() + x.frac_bits(),
+                        ),
+                        None => (sf.int_bits() as i64 + x_bits as i64, sf.frac_bits()),
+                    };
+                    let width = pi.max(hf.int_bits() as i64) + 1 + pf.max(hf.frac_bits());
+                    c.add_adders(width.clamp(1, u32::MAX as i64) as u32, 1);
+                }
+            }
+            Op::Add => {
+                let lanes = lanes(out_shape);
+                let (a, b) = (input_format(0), input_format(1));
+                let width = match (a, b) {
+                    (Some(a), Some(b)) => {
+                        let i = a.int_bits().max(b.int_bits()) as i64 + 1;
+                        (i + a.frac_bits().max(b.frac_bits())).max(1) as u32
+                    }
+                    _ => m.input_bits + 1,
+                };
+                c.add_adders(width, lanes);
+            }
+            Op::GlobalAvgPool { reciprocal } => {
+                let [ch, h, w] = in_shape[..] else {
+                    return Err(IrError::new(format!(
+                        "layer `{}`: pooling input must be [c, h, w]",
+                        layer.name
+                    )));
+                };
+                let window = (h * w) as u64;
+                let sum_bits = x_bits + (64 - (window.max(1) - 1).leading_zeros());
+                c.add_adders(sum_bits, ch as u64);
+                let r_bits = reciprocal.format_of(0).width();
+                c.macs += ch as u64;
+                c.bops += ch as u64 * (r_bits * sum_bits) as u64;
+                for _ in 0..ch {
+                    c.constant_product(
+                        m,
+                        reciprocal.codes[0],
+                        r_bits,
+                        sum_bits,
+                        reciprocal.khot,
+                        &mut lut,
+                    );
+                }
+            }
+            Op::MaxPool2d { kernel } => {
+                let ch = in_shape.first().copied().unwrap_or(0) as u64;
+                c.add_adders(x_bits, ch * (kernel * kernel).saturating_sub(1) as u64);
+            }
+            Op::Quantize | Op::Relu { .. } | Op::Flatten | Op::Shortcut { .. } => {}
+        }
+        lut += c.adder_bits() as f64 * m.lut_per_adder_bit;
+        c.lut = lut.ceil() as u64;
+        layers.push(c);
+    }
+    Ok(CostReport { layers })
+}
+
+/// Parallel lanes of a tensor: channels of a `[c, h, w]` map, every element of a flat vector.
+fn lanes(shape: &[usize]) -> u64 {
+    match shape {
+        [c, _, _] => *c as u64,
+        s => s.iter().map(|&d| d as u64).product(),
+    }
+}
+
+/// One accumulator adder per non-zero product (the bias counts as one more term).
+fn accumulate(c: &mut LayerCost, nonzero: &[u64], bias: bool, accumulator: &[Format]) {
+    for (o, &n) in nonzero.iter().enumerate() {
+        let acc = accumulator[if accumulator.len() == 1 { 0 } else { o }];
+        let terms = n + bias as u64;
+        c.add_adders(acc.width(), terms.saturating_sub(1));
+    }
+}
+
+fn kind_name(op: &Op) -> &'static str {
+    match op {
+        Op::Quantize => "quantize",
+        Op::Dense { .. } => "dense",
+        Op::Conv2d { .. } => "conv2d",
+        Op::BatchNorm { .. } => "batch_norm",
+        Op::Relu { .. } => "relu",
+        Op::Add => "add",
+        Op::MaxPool2d { .. } => "max_pool2d",
+        Op::GlobalAvgPool { .. } => "global_avg_pool",
+        Op::Flatten => "flatten",
+        Op::Shortcut { .. } => "shortcut",
+    }
+}
+
+/// `count×width` pairs, widest first, e.g. `64×14 8×9`.
+fn adder_summary(adders: &BTreeMap<u32, u64>) -> String {
+    if adders.is_empty() {
+        return "-".to_string();
+    }
+    adders
+        .iter()
+        .rev()
+        .map(|(w, n)| format!("{n}×{w}b"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl fmt::Display for CostReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{:<14} {:<15} {:>10} {:>6} {:>6} {:>6} {:>6} {:>7} {:>5} {:>8} {:>12}  adders (count×width)",
+            "layer", "kind", "MACs", "mulDSP", "mulLUT", "K-hot", "shift", "adders", "DSP", "LUT", "BOPs"
+        )?;
+        for l in &self.layers {
+            writeln!(
+                f,
+                "{:<14} {:<15} {:>10} {:>6} {:>6} {:>6} {:>6} {:>7} {:>5} {:>8} {:>12}  {}",
+                l.name,
+                l.kind,
+                l.macs,
+                l.dsp_mults,
+                l.lut_mults,
+                l.khot_mults,
+                l.shifts,
+                l.adder_count(),
+                l.dsp,
+                l.lut,
+                l.bops,
+                adder_summary(&l.adders)
+            )?;
+        }
+        write!(
+            f,
+            "{:<14} {:<15} {:>10} {:>6} {:>6} {:>6} {:>6} {:>7} {:>5} {:>8} {:>12}",
+            "total",
+            "",
+            self.total(|l| l.macs),
+            self.total(|l| l.dsp_mults),
+            self.total(|l| l.lut_mults),
+            self.total(|l| l.khot_mults),
+            self.total(|l| l.shifts),
+            self.total(|l| l.adder_count()),
+            self.dsp(),
+            self.lut(),
+            self.bops()
+        )
+    }
+}
