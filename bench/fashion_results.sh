@@ -11,8 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-target/fashion-results}
 data=${DATA:-data/fashion-mnist-full}
-float_epochs=${FLOAT_EPOCHS:-8}
-qat_epochs=${QAT_EPOCHS:-3}
+float_epochs=${FLOAT_EPOCHS:-6}
+qat_epochs=${QAT_EPOCHS:-2}
 seeds=${SEEDS:-"1 2 3"}
 widths=${WIDTHS:-"4 6 8"}
 [ -e "$data/train-images-idx3-ubyte.gz" ] || [ -e "$data/train-images-idx3-ubyte" ] || {
@@ -22,12 +22,17 @@ qfx=${QFX:-target/release/qfx}
 mkdir -p "$out"
 for s in $seeds; do
   f="$out/float-s$s"
-  [ -e "$f/model.done" ] || { $qfx train --run "$f" --float --data "$data" --epochs "$float_epochs" --seed "$s"; touch "$f/model.done"; }
+  if [ ! -e "$f/model.done" ]; then
+    if [ -e "$f/checkpoints/latest" ]; then $qfx train --run "$f" --resume  # killed earlier
+    else $qfx train --run "$f" --float --data "$data" --epochs "$float_epochs" --seed "$s"; fi
+    touch "$f/model.done"
+  fi
   for w in $widths; do
     [ -e "$out/ptq-w$w-s$s/model.ir.json" ] || $qfx ptq --from "$f" --run "$out/ptq-w$w-s$s" --bits "$w"
     for kind in fixed qfx; do
       r="$out/$kind-w$w-s$s"
       [ -e "$r/model.ir.json" ] && continue
+      if [ -e "$r/checkpoints/latest" ]; then $qfx train --run "$r" --resume; continue; fi
       extra=(); [ $kind = fixed ] && extra=(--fixed-points)
       $qfx train --run "$r" --from "$f" --bits "$w" --epochs "$qat_epochs" --lr 1e-3 "${extra[@]}"
     done

@@ -20,18 +20,22 @@ pub struct IdxArray {
 
 /// Reads one IDX file of unsigned bytes, gzip-compressed if its name ends in `.gz`.
 pub fn read_idx(path: &Path) -> Result<IdxArray, DataError> {
-    let io = |source| DataError::Io {
+    let file = std::fs::File::open(path).map_err(|source| DataError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let mut bytes = Vec::new();
+    })?;
     let gz = path.extension().is_some_and(|e| e == "gz");
+    decode(file, gz, path)
+}
+
+/// Decompresses (if `gz`) and parses IDX bytes from `reader`; `path` names them in errors.
+fn decode(reader: impl Read, gz: bool, path: &Path) -> Result<IdxArray, DataError> {
     let reader: Box<dyn Read> = if gz {
-        Box::new(flate2::read::GzDecoder::new(file))
+        Box::new(flate2::read::GzDecoder::new(reader))
     } else {
-        Box::new(file)
+        Box::new(reader)
     };
+    let mut bytes = Vec::new();
     reader
         .take(MAX_BYTES + 1)
         .read_to_end(&mut bytes)
@@ -116,11 +120,14 @@ fn find(dir: &Path, name: &str) -> Result<PathBuf, DataError> {
 
 fn load_split(dir: &Path, images: &str, labels: &str) -> Result<Dataset, DataError> {
     let (ipath, lpath) = (find(dir, images)?, find(dir, labels)?);
-    let img = read_idx(&ipath)?;
-    let lab = read_idx(&lpath)?;
+    split(read_idx(&ipath)?, read_idx(&lpath)?, &ipath, &lpath)
+}
+
+/// One split from its image and label arrays (read from `ipath` and `lpath`).
+fn split(img: IdxArray, lab: IdxArray, ipath: &Path, lpath: &Path) -> Result<Dataset, DataError> {
     if img.dims.len() != 3 {
         return Err(DataError::format(
-            &ipath,
+            ipath,
             format!(
                 "images need 3 dimensions [count, rows, cols], found {:?}",
                 img.dims
@@ -129,13 +136,13 @@ fn load_split(dir: &Path, images: &str, labels: &str) -> Result<Dataset, DataErr
     }
     if lab.dims.len() != 1 {
         return Err(DataError::format(
-            &lpath,
+            lpath,
             format!("labels need 1 dimension, found {:?}", lab.dims),
         ));
     }
     if img.dims[0] != lab.dims[0] {
         return Err(DataError::format(
-            &lpath,
+            lpath,
             format!(
                 "{} labels for {} images in {}",
                 lab.dims[0],
@@ -158,6 +165,10 @@ fn load_split(dir: &Path, images: &str, labels: &str) -> Result<Dataset, DataErr
 pub fn load_idx_dir(dir: &Path) -> Result<Splits, DataError> {
     let train = load_split(dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte")?;
     let test = load_split(dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")?;
+    same_shape(train, test, dir)
+}
+
+fn same_shape(train: Dataset, test: Dataset, dir: &Path) -> Result<Splits, DataError> {
     if train.shape != test.shape {
         return Err(DataError::format(
             dir,
@@ -168,4 +179,30 @@ pub fn load_idx_dir(dir: &Path) -> Result<Splits, DataError> {
         ));
     }
     Ok(Splits { train, test })
+}
+
+/// The embedded Fashion-MNIST subset (6,000 training and 1,000 test images, MIT licence; see
+/// `data/fashion-mnist-subset/README.md`), compiled into the binary so that the default data
+/// needs no files at run time.
+pub fn embedded_fashion_mnist() -> Splits {
+    macro_rules! embedded {
+        ($name:literal) => {
+            (
+                &include_bytes!(concat!("../../../data/fashion-mnist-subset/", $name))[..],
+                Path::new(concat!("<embedded>/", $name)),
+            )
+        };
+    }
+    let array = |(bytes, path): (&[u8], &Path)| decode(bytes, true, path);
+    let load = || -> Result<Splits, DataError> {
+        let ti = embedded!("train-images-idx3-ubyte.gz");
+        let tl = embedded!("train-labels-idx1-ubyte.gz");
+        let si = embedded!("t10k-images-idx3-ubyte.gz");
+        let sl = embedded!("t10k-labels-idx1-ubyte.gz");
+        let train = split(array(ti)?, array(tl)?, ti.1, tl.1)?;
+        let test = split(array(si)?, array(sl)?, si.1, sl.1)?;
+        same_shape(train, test, Path::new("<embedded>"))
+    };
+    // The files are fixed at compile time and checked by the tests: failing here is a build bug.
+    load().expect("the embedded Fashion-MNIST subset is valid")
 }

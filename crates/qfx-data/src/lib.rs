@@ -32,7 +32,7 @@ pub use augment::{batch, crop_padded, hflip, Augment, Batch};
 pub use cifar::{find_cifar10, load_cifar10_dir, CifarFiles, CIFAR10_CLASSES};
 pub use detect::{detect, load, Source};
 pub use folder::load_image_folder;
-pub use idx::{load_idx_dir, read_idx};
+pub use idx::{embedded_fashion_mnist, load_idx_dir, read_idx};
 pub use rng::{epoch_order, Rng};
 
 /// Images and their labels, row-major `[count, channels, height, width]` bytes.
@@ -140,8 +140,9 @@ pub struct Splits {
     pub test: Dataset,
 }
 
-/// The embedded Fashion-MNIST subset (6,000 training and 1,000 test images) shipped in the
-/// repository's `data/fashion-mnist-subset`.
+/// The source directory of the embedded Fashion-MNIST subset, `data/fashion-mnist-subset` in
+/// the repository (for tests and scripts; programs use [`embedded_fashion_mnist`], which needs
+/// no files at run time).
 pub fn embedded_fashion_mnist_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/fashion-mnist-subset")
 }

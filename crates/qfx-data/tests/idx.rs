@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use qfx_data::{embedded_fashion_mnist_dir, load_idx_dir, read_idx};
+use qfx_data::{embedded_fashion_mnist, embedded_fashion_mnist_dir, load_idx_dir, read_idx};
 
 #[test]
 fn embedded_subset_loads() {
@@ -17,6 +17,8 @@ fn embedded_subset_loads() {
         split.labels.iter().for_each(|&l| seen[l as usize] += 1);
         assert!(seen.iter().all(|&n| n >= 50), "{seen:?}");
     }
+    // The copy compiled into the binary is the same data.
+    assert_eq!(embedded_fashion_mnist(), s);
 }
 
 fn idx_bytes(dims: &[u32], data: &[u8]) -> Vec<u8> {

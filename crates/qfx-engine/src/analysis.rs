@@ -389,7 +389,7 @@ pub fn analyze(model: &Model) -> Result<RangeReport, EngineError> {
         ranges.push(out_ranges);
         layers.push(LayerRange {
             name: layer.name.clone(),
-            op: op_name(&layer.op),
+            op: layer.op.kind(),
             accumulator,
             output: out_check.expect("every tensor has a channel"),
         });
@@ -571,21 +571,6 @@ fn merge(into: &mut Option<Check>, c: Check) {
     m.channels += c.channels;
     m.overflowing += c.overflowing;
     m.exact &= c.exact;
-}
-
-fn op_name(op: &Op) -> &'static str {
-    match op {
-        Op::Quantize => "quantize",
-        Op::Dense { .. } => "dense",
-        Op::Conv2d { .. } => "conv2d",
-        Op::BatchNorm { .. } => "batch_norm",
-        Op::Relu { .. } => "relu",
-        Op::Add => "add",
-        Op::MaxPool2d { .. } => "max_pool2d",
-        Op::GlobalAvgPool { .. } => "global_avg_pool",
-        Op::Flatten => "flatten",
-        Op::Shortcut { .. } => "shortcut",
-    }
 }
 
 impl fmt::Display for Check {

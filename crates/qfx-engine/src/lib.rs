@@ -112,3 +112,25 @@ impl std::error::Error for EngineError {}
 pub fn run(model: &Model, input: &[f32]) -> Result<Output, EngineError> {
     Engine::new(model)?.run(input)
 }
+
+/// The predicted class of an output's codes: the index of the largest code, the first one on a
+/// tie (as an argmax loop over the outputs in the generated C++ decides). `None` when empty.
+pub fn argmax(codes: &[i64]) -> Option<usize> {
+    (0..codes.len()).max_by_key(|&k| (codes[k], std::cmp::Reverse(k)))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn argmax_picks_the_first_maximum() {
+        for (codes, want) in [
+            (&[][..], None),
+            (&[3][..], Some(0)),
+            (&[1, 5, 5, -2][..], Some(1)),
+            (&[-7, -3, -3][..], Some(1)),
+            (&[0, 0, 0][..], Some(0)),
+        ] {
+            assert_eq!(super::argmax(codes), want, "{codes:?}");
+        }
+    }
+}

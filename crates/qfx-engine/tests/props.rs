@@ -62,7 +62,10 @@ fn batch_equals_single_runs() {
         for threads in [0, 1, 2, 3, 16] {
             assert_eq!(engine.run_batch(&input, threads).unwrap(), single);
         }
-        assert!(engine.run_batch(&input[1..], 2).is_err());
+        if n > 1 {
+            // A batch that is not a whole number of inputs.
+            assert!(engine.run_batch(&input[1..], 2).is_err());
+        }
     }
 }
 

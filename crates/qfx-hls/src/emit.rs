@@ -11,6 +11,8 @@ use crate::names::{is_safe_part, layer_ident, quoted, top_ident};
 use crate::template::{Slots, Template};
 use crate::{ErrorKind, HlsError};
 
+mod khot;
+
 /// File name of the IR copy inside a generated project.
 pub const IR_FILE: &str = "model.ir.json";
 
@@ -119,17 +121,8 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), HlsError> {
         std::fs::create_dir_all(parent)
             .map_err(|e| HlsError::io(format!("cannot create {}", parent.display()), e))?;
     }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes)
-        .map_err(|e| HlsError::io(format!("cannot write {}", tmp.display()), e))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        HlsError::io(format!("cannot move {} into place", path.display()), e)
-    })
+    qfx_ir::write_atomic(path, bytes)
+        .map_err(|e| HlsError::io(format!("cannot write {}", path.display()), e))
 }
 
 /// Generated C++ fragments.
@@ -141,6 +134,8 @@ struct Gen {
     constants_count: usize,
     buffers: String,
     body: String,
+    /// Generated layer functions (multiplier-free K-hot layers), defined before the top function.
+    functions: String,
 }
 
 impl Gen {
@@ -323,7 +318,7 @@ impl Plan {
             let x = source(0);
             let xn: usize = x.shape.iter().product();
             let (xb, xt) = (&x.buffer, &x.type_name);
-            let kind = op_name(&layer.op);
+            let kind = layer.op.kind();
             let _ = writeln!(
                 gen.body,
                 "  // layer {i} {} ({kind}) -> {}",
@@ -336,6 +331,18 @@ impl Plan {
                 "| {i} | `{id}` | {kind} | `{}` |",
                 layer.output.full_spelling()
             );
+            let output = Tensor {
+                buffer: buffer.clone(),
+                type_name: t.clone(),
+                shape: shape.clone(),
+            };
+            let site = khot::Site {
+                id: &id,
+                index: i,
+                name: &layer.name,
+                x: (xb, xt, x_format(model, layer, input_type)),
+                y: (&buffer, &t),
+            };
             match &layer.op {
                 Op::Quantize | Op::Flatten => {
                     let _ = writeln!(gen.body, "  qfx::cast<{xt}, {t}, {n}>({xb}, {buffer});");
@@ -403,6 +410,12 @@ impl Plan {
                 Op::BatchNorm { scale, shift } => {
                     let c = x.shape[0];
                     let hw = xn / c;
+                    if let Some(k) = scale.khot.filter(|_| khot::fits(&site, scale)) {
+                        let call = khot::batchnorm(&mut gen, &site, (c, hw), scale, shift, k)?;
+                        let _ = writeln!(gen.body, "{call}");
+                        tensors.push(output);
+                        continue;
+                    }
                     let sc = gen.codes(
                         &format!("{id}_s"),
                         scale,
@@ -435,6 +448,13 @@ impl Plan {
                     match order {
                         qfx_ir::AccumulationOrder::BiasThenInputChannelMajor => {}
                     }
+                    if let Some(k) = weight.khot.filter(|_| khot::fits(&site, weight)) {
+                        let call =
+                            khot::dense(&mut gen, &site, weight, bias.as_ref(), accumulator, k)?;
+                        let _ = writeln!(gen.body, "{call}");
+                        tensors.push(output);
+                        continue;
+                    }
                     let (d_in, d_out) = (weight.shape[0], weight.shape[1]);
                     let (wc, bc, bias_fmt) =
                         weights(&mut gen, &id, i, weight, bias.as_ref(), d_out);
@@ -466,6 +486,22 @@ impl Plan {
                     let (c_out, c_in, k) = (weight.shape[0], weight.shape[1], weight.shape[2]);
                     let (h, w) = (x.shape[1], x.shape[2]);
                     let (oh, ow) = (shape[1], shape[2]);
+                    if let Some(khot) = weight.khot.filter(|_| khot::fits(&site, weight)) {
+                        let call = khot::conv2d(
+                            &mut gen,
+                            &site,
+                            (c_in, h, w),
+                            (oh, ow),
+                            (*stride, *padding),
+                            weight,
+                            bias.as_ref(),
+                            accumulator,
+                            khot,
+                        )?;
+                        let _ = writeln!(gen.body, "{call}");
+                        tensors.push(output);
+                        continue;
+                    }
                     let per_out = c_in * k * k;
                     let (wc, bc, bias_fmt) =
                         weights(&mut gen, &id, i, weight, bias.as_ref(), c_out);
@@ -488,11 +524,7 @@ impl Plan {
                     }
                 }
             }
-            tensors.push(Tensor {
-                buffer,
-                type_name: t,
-                shape,
-            });
+            tensors.push(output);
         }
         let last = &model.layers[last];
         Ok(Plan {
@@ -542,6 +574,7 @@ impl Plan {
                 MODEL_CPP.path.to_string(),
                 MODEL_CPP.render(&TopSlots {
                     common: &common,
+                    functions: self.gen.functions.clone(),
                     buffers: self.gen.buffers.clone(),
                     body: self.gen.body.clone(),
                 })?,
@@ -586,21 +619,6 @@ fn x_format(model: &Model, layer: &qfx_ir::Layer, input_type: Format) -> Format 
         .iter()
         .find(|l| l.name == layer.inputs[0])
         .map_or(input_type, |l| l.output)
-}
-
-fn op_name(op: &Op) -> &'static str {
-    match op {
-        Op::Quantize => "quantize",
-        Op::Dense { .. } => "dense",
-        Op::Conv2d { .. } => "conv2d",
-        Op::BatchNorm { .. } => "batchnorm",
-        Op::Relu { .. } => "relu",
-        Op::Add => "add",
-        Op::MaxPool2d { .. } => "maxpool2d",
-        Op::GlobalAvgPool { .. } => "global_avg_pool",
-        Op::Flatten => "flatten",
-        Op::Shortcut { .. } => "shortcut",
-    }
 }
 
 fn acc(accumulator: &[Format], channel: usize) -> Format {
@@ -714,6 +732,7 @@ impl Slots for WeightsSlots {
 
 struct TopSlots<'a> {
     common: &'a Common,
+    functions: String,
     buffers: String,
     body: String,
 }
@@ -721,6 +740,7 @@ struct TopSlots<'a> {
 impl Slots for TopSlots<'_> {
     fn slots(&self) -> Vec<(&'static str, String)> {
         let mut s = self.common.slots();
+        s.push(("functions", self.functions.clone()));
         s.push(("buffers", self.buffers.clone()));
         s.push(("body", self.body.clone()));
         s

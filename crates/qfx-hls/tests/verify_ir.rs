@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use qfx_fixed::Format;
+use qfx_fixed::{Format, KHot};
 use qfx_hls::{emit, verify_with, ErrorKind, VerifyOptions, VerifyReport};
 use qfx_ir::{AccumulationOrder, Codes, Layer, Model, Op, INPUT, IR_VERSION};
 
@@ -288,12 +288,17 @@ fn inputs(model: &Model, n: usize, seed: u64) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// A test's project directory, emptied.
 fn project_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("qfx-hls")
-        .join(name);
+    let dir = project_path(name);
     let _ = std::fs::remove_dir_all(&dir);
     dir
+}
+
+fn project_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("qfx-hls")
+        .join(name)
 }
 
 fn options() -> VerifyOptions {
@@ -358,6 +363,62 @@ fn wide_accumulators_and_outputs_match() {
         return;
     };
     assert_eq!(report.values, 250 * 4);
+}
+
+/// `codes` made K-hot: each magnitude keeps its `k` highest ones (so it still fits its format).
+/// Binary K-hot codes are K-hot in CSD too, whose non-adjacent form has negative digits (6 =
+/// 8 − 2), so the CSD variant emits subtractions.
+fn make_khot(codes: &mut Codes, khot: KHot, k: u32) {
+    for c in &mut codes.codes {
+        let mut m = c.unsigned_abs();
+        while m.count_ones() > k {
+            m &= m - 1; // clear the lowest one
+        }
+        *c = if *c < 0 { -(m as i64) } else { m as i64 };
+    }
+    codes.khot = Some(khot);
+}
+
+#[test]
+fn khot_layers_become_shift_adds_and_match_the_engine() {
+    let mut model = all_ops_model(&PLAIN_NAMES, "k-hot");
+    for layer in &mut model.layers {
+        match (&mut layer.op, layer.name.as_str()) {
+            (Op::Conv2d { weight, .. }, "conv1") => make_khot(weight, KHot::binary(2), 2),
+            (Op::BatchNorm { scale, .. }, _) => make_khot(scale, KHot::csd(2), 2),
+            (Op::Conv2d { weight, .. }, _) => make_khot(weight, KHot::csd(1), 1),
+            (Op::Dense { weight, .. }, _) => make_khot(weight, KHot::binary(3), 3),
+            _ => {}
+        }
+    }
+    model.validate().expect("K-hot model is valid");
+    let Some(report) = check(&model, "k-hot", 300, &options()) else {
+        return;
+    };
+    let count = |name: &str| report.overflows.iter().find(|(l, _)| l == name).unwrap().1;
+    assert!(count("conv1") > 0 && count("fc") > 0, "{report}");
+    // Every multiply of those layers is written as shifts and adds: no loop template remains.
+    let top = std::fs::read_to_string(project_path("k-hot").join("firmware/model.cpp"))
+        .expect("model.cpp");
+    for layer in ["l1_conv1", "l2_bn1", "l7_conv2", "l10_fc"] {
+        assert!(top.contains(&format!("{layer}_shift_add(")), "{layer}");
+    }
+    for template in ["qfx::dense<", "qfx::conv2d<", "qfx::batchnorm<"] {
+        assert!(
+            !top.contains(template),
+            "`{template}` in the K-hot model.cpp"
+        );
+    }
+    assert!(
+        top.contains(" << ") && top.contains(" - ("),
+        "no shifts or subtractions"
+    );
+    // The form synthesis compiles (exact-width ap_int codes instead of 64-bit integers).
+    let opts = VerifyOptions {
+        defines: vec!["QFX_AP_INT_CODES".to_string()],
+        ..options()
+    };
+    check(&model, "k-hot-ap-int", 200, &opts);
 }
 
 const HOSTILE: [&str; 12] = [

@@ -235,7 +235,7 @@ pub fn estimate_with(model: &Model, m: &CostModel) -> Result<CostReport, IrError
                 .unwrap_or_default(),
         };
         let out_shape = &shapes[li];
-        let mut c = LayerCost::new(&layer.name, kind_name(&layer.op));
+        let mut c = LayerCost::new(&layer.name, layer.op.kind());
         let mut lut = 0f64;
         match &layer.op {
             Op::Dense {
@@ -358,21 +358,6 @@ fn accumulate(c: &mut LayerCost, nonzero: &[u64], bias: bool, accumulator: &[For
         let acc = accumulator[if accumulator.len() == 1 { 0 } else { o }];
         let terms = n + bias as u64;
         c.add_adders(acc.width(), terms.saturating_sub(1));
-    }
-}
-
-fn kind_name(op: &Op) -> &'static str {
-    match op {
-        Op::Quantize => "quantize",
-        Op::Dense { .. } => "dense",
-        Op::Conv2d { .. } => "conv2d",
-        Op::BatchNorm { .. } => "batch_norm",
-        Op::Relu { .. } => "relu",
-        Op::Add => "add",
-        Op::MaxPool2d { .. } => "max_pool2d",
-        Op::GlobalAvgPool { .. } => "global_avg_pool",
-        Op::Flatten => "flatten",
-        Op::Shortcut { .. } => "shortcut",
     }
 }
 

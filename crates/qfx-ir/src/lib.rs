@@ -22,7 +22,10 @@ use std::fmt;
 use qfx_fixed::{Fixed, Format, KHot};
 use serde::{Deserialize, Serialize};
 
+mod atomic;
 pub mod cost;
+
+pub use atomic::write_atomic;
 
 /// Version written by this crate; newer documents are refused.
 pub const IR_VERSION: u32 = 1;
@@ -305,6 +308,24 @@ pub enum Op {
     },
 }
 
+impl Op {
+    /// The operation's name, as the `kind` tag of the JSON document spells it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Op::Quantize => "quantize",
+            Op::Dense { .. } => "dense",
+            Op::Conv2d { .. } => "conv2d",
+            Op::BatchNorm { .. } => "batch_norm",
+            Op::Relu { .. } => "relu",
+            Op::Add => "add",
+            Op::MaxPool2d { .. } => "max_pool2d",
+            Op::GlobalAvgPool { .. } => "global_avg_pool",
+            Op::Flatten => "flatten",
+            Op::Shortcut { .. } => "shortcut",
+        }
+    }
+}
+
 /// An inconsistent or unsupported IR document.
 #[derive(Clone, Debug, PartialEq)]
 pub struct IrError {
@@ -423,6 +444,11 @@ impl Model {
                             weight.shape
                         )));
                     };
+                    if !matches!(weight.axis, None | Some(1)) {
+                        return Err(err(
+                            "dense weight formats must be one, or one per output (axis 1)".into(),
+                        ));
+                    }
                     if x != &[d_in] {
                         return Err(err(format!(
                             "input {x:?} does not match weight [in={d_in}, out]"
@@ -446,6 +472,12 @@ impl Model {
                             weight.shape
                         )));
                     };
+                    if !matches!(weight.axis, None | Some(0)) {
+                        return Err(err(
+                            "conv weight formats must be one, or one per output channel (axis 0)"
+                                .into(),
+                        ));
+                    }
                     if k != k2 || *stride == 0 {
                         return Err(err("kernel must be square and stride positive".into()));
                     }

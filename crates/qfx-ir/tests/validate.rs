@@ -56,6 +56,15 @@ fn tiny() -> Model {
 }
 
 #[test]
+fn op_kind_is_the_json_tag() {
+    let m = tiny();
+    let doc: serde_json::Value = serde_json::from_str(&m.to_json()).unwrap();
+    for (layer, json) in m.layers.iter().zip(doc["layers"].as_array().unwrap()) {
+        assert_eq!(json["op"]["kind"], layer.op.kind(), "{}", layer.name);
+    }
+}
+
+#[test]
 fn round_trip_and_shapes() {
     let m = tiny();
     assert_eq!(m.validate().unwrap().last().unwrap(), &vec![32]);
@@ -98,6 +107,15 @@ fn inconsistent_documents_are_refused() {
         weight.codes.pop();
     }
     refused(&m, "17 codes for shape [2, 1, 3, 3]");
+
+    // Per-input-channel weight formats: the HLS emitter gives each output channel one weight
+    // format, so the IR allows formats along the output axis only.
+    let mut m = tiny();
+    if let Op::Conv2d { weight, .. } = &mut m.layers[1].op {
+        weight.axis = Some(1);
+        weight.formats = vec![fmt("ap_fixed<4,1>")];
+    }
+    refused(&m, "one per output channel (axis 0)");
 
     let mut m = tiny();
     m.input_shape = vec![3, 4, 4];

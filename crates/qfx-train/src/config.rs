@@ -263,6 +263,31 @@ impl RunConfig {
         if t.batch_size == 0 {
             return bad("train.batch_size must be positive".into());
         }
+        if t.epochs == 0 {
+            return bad("train.epochs must be at least 1".into());
+        }
+        match t.optimizer {
+            OptimizerConfig::Adam {
+                beta1,
+                beta2,
+                epsilon,
+            } => {
+                let unit = |b: f64| (0.0..1.0).contains(&b);
+                if !(unit(beta1) && unit(beta2) && epsilon.is_finite() && epsilon > 0.0) {
+                    return bad(format!(
+                        "train.optimizer adam needs 0 ≤ beta1, beta2 < 1 and epsilon > 0, not \
+                         beta1 = {beta1}, beta2 = {beta2}, epsilon = {epsilon}"
+                    ));
+                }
+            }
+            OptimizerConfig::Sgd { momentum, .. } => {
+                if !(0.0..1.0).contains(&momentum) {
+                    return bad(format!(
+                        "train.optimizer sgd needs 0 ≤ momentum < 1, not {momentum}"
+                    ));
+                }
+            }
+        }
         if !(t.lr.is_finite() && t.lr > 0.0) {
             return bad(format!("train.lr must be a positive number, not {}", t.lr));
         }
@@ -428,5 +453,20 @@ mod tests {
         refused("", &[("train..lr", "1")], "bad setting name");
         refused("", &[("train.lr.x", "1")], "not a section");
         refused("", &[("quant.bits", "0")], "");
+        refused(
+            "",
+            &[("train.epochs", "0")],
+            "train.epochs must be at least 1",
+        );
+        refused(
+            "",
+            &[("train.optimizer", "{ kind = \"adam\", beta2 = 1.0 }")],
+            "beta2 = 1",
+        );
+        refused(
+            "",
+            &[("train.optimizer", "{ kind = \"sgd\", momentum = -0.5 }")],
+            "momentum < 1, not -0.5",
+        );
     }
 }

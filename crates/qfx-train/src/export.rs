@@ -8,6 +8,7 @@ use qfx_fixed::{Fixed, Format};
 use qfx_ir::{AccumulationOrder, Codes, Layer, Op, INPUT, IR_VERSION};
 
 use crate::error::TrainError;
+use crate::host::HostValues;
 use crate::layers::{acc_frac_bits, QBatchNorm2d, QConv2d, QGlobalAvgPool, QLinear, QReLU};
 use crate::models::{BasicBlock, Cnn, Mlp, Model, Resnet};
 use crate::quant::Granularity;
@@ -64,12 +65,7 @@ fn codes<const D: usize>(q: &Quantizer, values: Tensor<D>) -> Result<Codes, Trai
         return Err(disabled());
     }
     let shape = values.dims().to_vec();
-    let quantized: Vec<f32> = q
-        .forward(values)
-        .into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .unwrap_or_default();
+    let quantized: Vec<f32> = q.forward(values).host_f32();
     let formats: Vec<Format> = q
         .frac_bits()
         .iter()

@@ -9,6 +9,7 @@
 pub mod config;
 mod error;
 pub mod export;
+mod host;
 pub mod layers;
 pub mod models;
 pub mod optim;

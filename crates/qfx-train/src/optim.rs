@@ -13,6 +13,7 @@ use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
+use crate::host::HostValues;
 use crate::safetensors::NamedTensor;
 
 /// Which update rule.
@@ -71,7 +72,7 @@ impl Default for OptimizerConfig {
 pub enum Schedule {
     /// The same rate throughout.
     Constant,
-    /// Cosine decay from the base rate to `min_factor` times it over all steps.
+    /// Cosine decay from the base rate to zero over all steps.
     #[default]
     Cosine,
     /// Multiply by `gamma` every `every_epochs` epochs.
@@ -152,24 +153,27 @@ impl Optimizer {
                 out.push(NamedTensor {
                     name: format!("{path}.{suffix}"),
                     shape: t.dims().to_vec(),
-                    data: t
-                        .to_data()
-                        .convert::<f32>()
-                        .try_to_vec::<f32>()
-                        .unwrap_or_default(),
+                    data: t.clone().host_f32(),
                 });
             }
         }
         (out, self.steps)
     }
 
-    /// Restores a state written by [`Optimizer::state`], on `device`.
+    /// Restores a state written by [`Optimizer::state`], on `device`, for a model whose
+    /// parameters are `params` (as [`module_tensors`] lists them): every state tensor must
+    /// belong to a parameter of the same size.
     pub fn load_state(
         &mut self,
         tensors: Vec<NamedTensor>,
         steps: u64,
+        params: &[NamedTensor],
         device: &burn::tensor::Device,
     ) -> Result<(), TrainError> {
+        let sizes: HashMap<&str, usize> = params
+            .iter()
+            .map(|p| (p.name.as_str(), p.data.len()))
+            .collect();
         let mut first = HashMap::new();
         let mut second = HashMap::new();
         for t in tensors {
@@ -184,6 +188,21 @@ impl Optimizer {
                 )));
             };
             let n = t.data.len();
+            match sizes.get(path.as_str()) {
+                Some(&size) if size == n => {}
+                Some(&size) => {
+                    return Err(TrainError::Checkpoint(format!(
+                        "optimizer state `{}` has {n} values but the parameter has {size}",
+                        t.name
+                    )))
+                }
+                None => {
+                    return Err(TrainError::Checkpoint(format!(
+                        "optimizer state `{}` belongs to no parameter of the model",
+                        t.name
+                    )))
+                }
+            }
             map.insert(
                 path,
                 Tensor::<1>::from_data(TensorData::new(t.data, [n]), device),
@@ -289,11 +308,7 @@ pub fn module_tensors<M: Module>(module: &M) -> Vec<NamedTensor> {
             self.out.push(NamedTensor {
                 name: self.path.join("."),
                 shape: t.dims().to_vec(),
-                data: t
-                    .into_data()
-                    .convert::<f32>()
-                    .try_to_vec::<f32>()
-                    .unwrap_or_default(),
+                data: t.host_f32(),
             });
         }
     }
@@ -392,11 +407,7 @@ mod tests {
     }
 
     fn values(p: &Param<Tensor<1>>) -> Vec<f32> {
-        p.val()
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .unwrap()
+        p.val().host_f32()
     }
 
     /// One step on the loss Σ w² + Σ b (gradients 2w and 1), by the textbook formulas.
@@ -453,7 +464,9 @@ mod tests {
         let (tensors, steps) = opt.state();
         assert_eq!((tensors.len(), steps), (4, 1));
         let mut back = Optimizer::new(OptimizerConfig::default(), 0.0);
-        back.load_state(tensors.clone(), steps, &device).unwrap();
+        let params = module_tensors(&model(&device));
+        back.load_state(tensors.clone(), steps, &params, &device)
+            .unwrap();
         let mut a = back.state().0;
         let mut b = tensors;
         a.sort_by(|x, y| x.name.cmp(&y.name));
@@ -464,6 +477,18 @@ mod tests {
             shape: vec![1],
             data: vec![0.0],
         }];
-        assert!(back.load_state(bad, 1, &device).is_err());
+        assert!(back.load_state(bad, 1, &params, &device).is_err());
+        // A state whose size does not fit its parameter (a corrupt or foreign checkpoint).
+        let mut short = a.clone();
+        short[0].data.pop();
+        short[0].shape = vec![short[0].data.len()];
+        let err = back.load_state(short, 1, &params, &device).unwrap_err();
+        assert!(
+            err.to_string().contains("values but the parameter has"),
+            "{err}"
+        );
+        let mut stray = a;
+        stray[0].name = "nowhere.first".into();
+        assert!(back.load_state(stray, 1, &params, &device).is_err());
     }
 }

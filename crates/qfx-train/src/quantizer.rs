@@ -4,6 +4,7 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use crate::host::HostValues;
 use crate::quant::{frac_bits_of, quantize, Granularity, QuantPath, QuantSpec};
 
 /// How a quantizer's binary point is chosen from observed values.
@@ -108,12 +109,7 @@ impl Quantizer {
 
     /// The fractional bits in use, `round(f)`, per channel.
     pub fn frac_bits(&self) -> Vec<i32> {
-        let f: Vec<f32> = self
-            .points()
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .unwrap_or_default();
+        let f: Vec<f32> = self.points().host_f32();
         f.iter().map(|&v| frac_bits_of(v)).collect()
     }
 
@@ -147,11 +143,7 @@ impl Quantizer {
     pub fn calibrate<const D: usize>(&mut self, x: &Tensor<D>, method: Calibration) {
         let dims = x.dims();
         let (outer, channels, inner) = self.spec.blocks(&dims);
-        let values: Vec<f32> = x
-            .to_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .unwrap_or_default();
+        let values: Vec<f32> = x.clone().host_f32();
         let mut per_channel: Vec<Vec<f32>> = vec![Vec::new(); channels];
         let blocks = values.chunks(inner.max(1)).take(outer * channels);
         for (b, block) in blocks.enumerate() {

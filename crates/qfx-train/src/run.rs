@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::RunConfig;
 use crate::error::TrainError;
+use crate::host::HostValues;
 use crate::models::Model;
 use crate::optim::{load_module_tensors, module_tensors, Optimizer};
 use crate::safetensors::{self, write_atomic, NamedTensor};
@@ -83,7 +84,9 @@ pub struct Checkpoint {
     pub optimizer: Vec<NamedTensor>,
 }
 
-fn fnv1a(bytes: &[u8]) -> String {
+/// The checksum `meta.json` records for each tensor file (64-bit FNV-1a, hex): it catches
+/// truncated and altered files, it is not a defence against deliberate tampering.
+pub fn checksum(bytes: &[u8]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in bytes {
         h ^= b as u64;
@@ -142,7 +145,7 @@ impl Checkpoint {
         let tensors = |file: &str| -> Result<Vec<NamedTensor>, TrainError> {
             let path = dir.join(file);
             let bytes = std::fs::read(&path).map_err(|e| io_err(&path, e))?;
-            if meta.checksums.get(file) != Some(&fnv1a(&bytes)) {
+            if meta.checksums.get(file) != Some(&checksum(&bytes)) {
                 return Err(TrainError::Checkpoint(format!(
                     "{}: checksum does not match meta.json (corrupt or replaced file)",
                     path.display()
@@ -186,9 +189,28 @@ fn save_checkpoint(
     model: &[NamedTensor],
     optimizer: &[NamedTensor],
 ) -> Result<PathBuf, TrainError> {
+    // A checkpoint is only worth keeping if it can be resumed from: refuse non-finite weights
+    // (or optimizer moments) rather than replace the last good checkpoint with them.
+    for t in model.iter().chain(optimizer) {
+        if let Some(i) = t.data.iter().position(|v| !v.is_finite()) {
+            return Err(TrainError::NonFinite(format!(
+                "`{}`[{i}] is {}; the checkpoint was not written",
+                t.name, t.data[i]
+            )));
+        }
+    }
     let root = run.join("checkpoints");
     std::fs::create_dir_all(&root).map_err(|e| io_err(&root, e))?;
-    let name = format!("step-{:08}", meta.global_step);
+    // A second save at the same step (Ctrl-C right after an epoch's save) gets its own name, so
+    // `latest` never points at a directory that is being replaced.
+    let base = format!("step-{:08}", meta.global_step);
+    let name = (0..)
+        .map(|i| match i {
+            0 => base.clone(),
+            i => format!("{base}.{i}"),
+        })
+        .find(|n| !root.join(n).exists())
+        .expect("an unused name exists");
     let tmp = root.join(format!(".tmp-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| io_err(&tmp, e))?;
@@ -198,15 +220,12 @@ fn save_checkpoint(
         ("optimizer.safetensors", optimizer),
     ] {
         let bytes = safetensors::to_bytes(tensors, &BTreeMap::new());
-        meta.checksums.insert(file.to_string(), fnv1a(&bytes));
+        meta.checksums.insert(file.to_string(), checksum(&bytes));
         write_atomic(&tmp.join(file), &bytes)?;
     }
     let json = serde_json::to_string_pretty(&meta).expect("metadata serializes");
     write_atomic(&tmp.join("meta.json"), json.as_bytes())?;
     let dir = root.join(&name);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
-    }
     std::fs::rename(&tmp, &dir).map_err(|e| io_err(&dir, e))?;
     let previous = std::fs::read_to_string(root.join("latest")).ok();
     write_atomic(&root.join("latest"), name.as_bytes())?;
@@ -268,12 +287,7 @@ pub fn evaluate(model: &Model, data: &Dataset, config: &RunConfig, limit: usize)
             config,
             &device,
         );
-        let logits: Vec<f32> = model
-            .forward(x)
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .unwrap_or_default();
+        let logits: Vec<f32> = model.forward(x).host_f32();
         for (row, &label) in logits.chunks(classes).zip(&data.labels[start..start + m]) {
             let rank = crate::train::label_rank(row, label as usize);
             top1 += (rank == 0) as usize;
@@ -444,6 +458,13 @@ pub fn train(
     config.validate()?;
     config.check_data(&data.train, "training")?;
     config.check_data(&data.test, "test")?;
+    if !matches!(start, Start::Resume) && run.join("checkpoints").join("latest").exists() {
+        // Starting over in place would mix two runs' checkpoints and metrics.
+        return Err(TrainError::Config(format!(
+            "{} already holds a run; continue it with --resume, or use a new run directory",
+            run.display()
+        )));
+    }
     std::fs::create_dir_all(run).map_err(|e| io_err(run, e))?;
     let shape = data.train.shape;
     let t = &config.train;
@@ -486,7 +507,8 @@ pub fn train(
                 )));
             }
             model = load_module_tensors(model, ckpt.model)?;
-            optim.load_state(ckpt.optimizer, ckpt.meta.optimizer_steps, &device)?;
+            let params = module_tensors(&model);
+            optim.load_state(ckpt.optimizer, ckpt.meta.optimizer_steps, &params, &device)?;
             meta = ckpt.meta;
             meta.checksums.clear();
             truncate_metrics(&metrics_path, meta.epoch)?;

@@ -1,5 +1,6 @@
 //! Training helpers: batches from byte datasets, the loss, accuracy.
 
+use crate::host::HostValues;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Tensor, TensorData};
 use qfx_data::Dataset;
@@ -39,11 +40,7 @@ pub fn cross_entropy(logits: Tensor<2>, labels: &[u8]) -> Tensor<1> {
 /// Number of rows of `logits` whose largest entry is at the label.
 pub fn correct(logits: Tensor<2>, labels: &[u8]) -> usize {
     let [_, classes] = logits.dims();
-    let v: Vec<f32> = logits
-        .into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .unwrap_or_default();
+    let v: Vec<f32> = logits.host_f32();
     v.chunks(classes)
         .zip(labels)
         .filter(|(row, &l)| label_rank(row, l as usize) == 0)

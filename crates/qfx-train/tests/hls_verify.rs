@@ -1,5 +1,5 @@
-//! The generated Vitis HLS projects of the three qfx-train networks (MLP, small CNN,
-//! ResNet-20), calibrated with realistic narrow formats, computed by g++ against the Xilinx
+//! The generated Vitis HLS projects of the three qfx-train networks (MLP, small CNN — also with
+//! K-hot weights and BatchNorm scales, emitted as shifts and adds — and ResNet-20), calibrated with realistic narrow formats, computed by g++ against the Xilinx
 //! `ap_types` headers: every output code equals the integer engine's on 200 inputs each,
 //! including accumulators that wrap or saturate (the engine counts those events and the test
 //! checks there were some).
@@ -169,6 +169,31 @@ fn cnn_saturating_accumulators() {
         shape: [1, 28, 28],
         inputs: Inputs::FashionMnist,
         acc_overflow_after_export: Some(Overflow::Sat),
+    });
+}
+
+/// Multiplier-free: 2-hot weights and 2-digit CSD BatchNorm scales, emitted as shifts and adds.
+#[test]
+fn cnn_khot_shift_adds() {
+    check(Case {
+        name: "cnn_khot",
+        config: ModelConfig::Cnn {
+            in_channels: 1,
+            image: 28,
+            channels: [8, 16],
+            classes: 10,
+        },
+        quant: QuantConfig {
+            bits: 6,
+            acc_bits: Some(11),
+            acc_overflow: Overflow::Wrap,
+            weight_khot: Some(qfx_fixed::KHot::binary(2)),
+            bn_khot: Some(qfx_fixed::KHot::csd(2)),
+            ..QuantConfig::default()
+        },
+        shape: [1, 28, 28],
+        inputs: Inputs::FashionMnist,
+        acc_overflow_after_export: None,
     });
 }
 

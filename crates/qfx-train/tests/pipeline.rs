@@ -133,6 +133,9 @@ fn corrupt_and_incompatible_checkpoints_are_refused() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("different network"), "{err}");
+    // Starting a new run over an existing one.
+    let err = run::train(&run_dir, &c, &d, Start::Fresh, &stop, &mut |_| {}).unwrap_err();
+    assert!(err.to_string().contains("already holds a run"), "{err}");
     // Resuming with a changed configuration.
     let mut changed = c.clone();
     changed.train.lr = 1.0;
@@ -159,7 +162,7 @@ fn corrupt_and_incompatible_checkpoints_are_refused() {
     let meta_path = ckpt.join("meta.json");
     let meta = std::fs::read_to_string(&meta_path).unwrap();
     let mut m: serde_json::Value = serde_json::from_str(&meta).unwrap();
-    m["checksums"]["model.safetensors"] = serde_json::Value::String(fnv(&bad));
+    m["checksums"]["model.safetensors"] = serde_json::Value::String(run::checksum(&bad));
     std::fs::write(&meta_path, m.to_string()).unwrap();
     refused(&ckpt, "runs past the end");
     std::fs::write(&model, &good).unwrap();
@@ -198,15 +201,6 @@ fn a_diverging_run_stops_at_the_bad_step_and_keeps_the_last_good_checkpoint() {
         .model
         .iter()
         .all(|t| t.data.iter().all(|v| v.is_finite())));
-}
-
-fn fnv(bytes: &[u8]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
 }
 
 fn tempdir() -> std::path::PathBuf {

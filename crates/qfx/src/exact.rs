@@ -41,8 +41,7 @@ pub fn evaluate(ir: &qfx_ir::Model, data: &Dataset, limit: usize) -> Result<Exac
     let mut overflows = vec![0u64; ir.layers.len()];
     for (out, &label) in outputs.iter().zip(&data.labels) {
         let codes = &out.output.codes;
-        let best = (0..codes.len()).max_by_key(|&k| (codes[k], std::cmp::Reverse(k)));
-        correct += (best == Some(label as usize)) as usize;
+        correct += (qfx_engine::argmax(codes) == Some(label as usize)) as usize;
         for (o, e) in overflows.iter_mut().zip(&out.overflows) {
             *o += e;
         }

@@ -223,7 +223,7 @@ fn verify_dataset(
             .engine_codes
             .chunks(classes)
             .zip(&test.labels)
-            .filter(|(row, &label)| argmax(row) == label as usize)
+            .filter(|(row, &label)| qfx_engine::argmax(row) == Some(label as usize))
             .count();
         println!(
             "integer engine (= C simulation) accuracy on these {n} images: {:.2}%",
@@ -270,7 +270,8 @@ fn float_agreement(model: &Model, inputs: &[Vec<f32>], engine_codes: &[i64]) -> 
             .iter()
             .map(|&v| (v as f64 * 2f64.powi(last.output.frac_bits() as i32)).round() as i64)
             .collect();
-        same_prediction += (argmax(&emulated_codes) == argmax(codes)) as usize;
+        same_prediction +=
+            (qfx_engine::argmax(&emulated_codes) == qfx_engine::argmax(codes)) as usize;
     }
     println!(
         "f32 fake-quant emulation vs integer engine: same prediction on {same_prediction}/{} \
@@ -278,11 +279,4 @@ fn float_agreement(model: &Model, inputs: &[Vec<f32>], engine_codes: &[i64]) -> 
         inputs.len()
     );
     Ok(())
-}
-
-fn argmax(row: &[i64]) -> usize {
-    row.iter()
-        .enumerate()
-        .max_by_key(|(i, &v)| (v, std::cmp::Reverse(*i)))
-        .map_or(0, |(i, _)| i)
 }

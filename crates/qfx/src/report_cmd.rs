@@ -184,14 +184,29 @@ pub fn run(args: ReportArgs) -> Result<()> {
             }
         }
         writeln!(md)?;
+        let cost = qfx_ir::cost::estimate(&ir)?;
+        writeln!(
+            md,
+            "## Resource estimate\n\nFirst-order counts for a fully parallel implementation \
+             (reuse factor 1): {} DSP, about {} LUT, {} bit operations per inference. Products \
+             with both operands wider than 10 bits use DSPs, narrower ones LUTs, K-hot ones \
+             shifts and adders (the cost model and its known error: README, \"K-hot \
+             quantization and resource estimates\").\n\n```text\n{cost}\n```\n",
+            cost.dsp(),
+            cost.lut(),
+            cost.bops()
+        )?;
         if !metrics.is_empty() {
             let svg = points_chart(&metrics);
-            std::fs::write(out_dir.join("binary_points.svg"), svg)?;
+            qfx_ir::write_atomic(&out_dir.join("binary_points.svg"), svg.as_bytes())?;
             writeln!(md, "![binary points](binary_points.svg)\n")?;
         }
     }
     if !metrics.is_empty() {
-        std::fs::write(out_dir.join("curves.svg"), curves_chart(&metrics))?;
+        qfx_ir::write_atomic(
+            &out_dir.join("curves.svg"),
+            curves_chart(&metrics).as_bytes(),
+        )?;
         writeln!(md, "## Training\n\n![training curves](curves.svg)\n")?;
         writeln!(
             md,
@@ -212,7 +227,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
         }
     }
     let path = out_dir.join("report.md");
-    std::fs::write(&path, &md)?;
+    qfx_ir::write_atomic(&path, md.as_bytes())?;
     print!("{md}");
     eprintln!("report written to {}", path.display());
     Ok(())

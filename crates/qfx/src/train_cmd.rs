@@ -109,11 +109,11 @@ fn toml_string(s: &str) -> String {
 
 /// Loads the configured dataset (the embedded subset by default).
 pub fn load_data(config: &RunConfig) -> Result<Splits> {
-    let path = config
-        .data
-        .clone()
-        .unwrap_or_else(qfx_data::embedded_fashion_mnist_dir);
-    qfx_data::load(&path).with_context(|| format!("cannot load data from {}", path.display()))
+    match &config.data {
+        Some(path) => qfx_data::load(path)
+            .with_context(|| format!("cannot load data from {}", path.display())),
+        None => Ok(qfx_data::embedded_fashion_mnist()),
+    }
 }
 
 /// `qfx train`.

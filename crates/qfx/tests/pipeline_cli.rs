@@ -118,6 +118,9 @@ fn killed_run_resumes_to_the_same_weights_then_ptq_qat_eval_report() {
         .arg(tmp.join("qat")));
     assert!(out.contains("| tensor | format |"), "{out}");
     assert!(out.contains("ap_fixed<6,"), "{out}");
+    // The resource estimate: a 6-bit CNN multiplies in LUTs, never in DSPs.
+    assert!(out.contains("## Resource estimate"), "{out}");
+    assert!(out.contains("reuse factor 1): 0 DSP,"), "{out}");
     for f in ["report.md", "curves.svg", "binary_points.svg"] {
         assert!(tmp.join("qat").join(f).is_file(), "{f} missing");
     }

@@ -142,7 +142,7 @@ pub fn random_model(rng: &mut Rng) -> Model {
         let n = rng.range(1, 12) as usize;
         input_shape = vec![n];
         let m = rng.range(1, 5) as usize;
-        let axis = &[None, Some(1), Some(0)];
+        let axis = &[None, Some(1)];
         let weight = codes(rng, vec![n, m], axis, (1, 8));
         let bias = rng
             .coin(70)

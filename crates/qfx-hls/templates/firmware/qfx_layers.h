@@ -139,6 +139,86 @@ BnChannel:
   }
 }
 
+// ---- Multiplier-free layers (K-hot constants) ----
+// A layer whose weights (or BatchNorm scales) are K-hot is generated as straight-line code in
+// model.cpp: every product w * x is written as shifts and adds of x's integer code, one term
+// per non-zero (signed) digit of w's code, e.g. (c << 3) - c for w = 7, and loaded into the
+// product's full-precision type -- the same value `w * x` has, so the accumulation is unchanged.
+// The shift amounts are constants, so synthesis needs no multiplier (and no DSP) for them.
+
+// Integer codes in K-hot products. Synthesis gets ap_int<WC>: exact widths, so each product is
+// adders of just the bits it needs. C simulation gets a 64-bit integer (the generator checks
+// WC <= 63), which holds the same values and compiles an order of magnitude faster in these
+// long straight-line functions; define QFX_AP_INT_CODES to simulate the ap_int form instead.
+#if defined(__SYNTHESIS__) || defined(QFX_AP_INT_CODES)
+template <int WC>
+struct code_type {
+  typedef ap_int<WC> type;
+};
+#define QFX_CSIM_NOINLINE
+#else
+template <int WC>
+struct code_type {
+  typedef long long type;
+};
+// One out-of-line accumulation step per call keeps g++ from inlining thousands of ap_fixed
+// operations into one function (minutes of compile time); synthesis inlines it (pragma below).
+#define QFX_CSIM_NOINLINE __attribute__((noinline))
+#endif
+
+// x's integer code (its raw bits), sign-extended (XS: x's type is signed) or zero-extended.
+template <int WC, bool XS, class x_t>
+inline typename code_type<WC>::type code_of(const x_t x) {
+#pragma HLS INLINE
+  if (XS) {
+    ap_int<x_t::width> c = x.range();
+    return c;
+  }
+  ap_uint<x_t::width> c = x.range();
+  return c;
+}
+
+// The integer codes of a whole input vector.
+template <int WC, bool XS, class x_t, int N>
+void codes_of(const x_t x[N], typename code_type<WC>::type c[N]) {
+CodesOf:
+  for (int i = 0; i < N; i++) {
+#pragma HLS PIPELINE II = 1
+    c[i] = code_of<WC, XS>(x[i]);
+  }
+}
+
+// The codes of one convolution window, c[(ci * K + ky) * K + kx]; a padded tap reads 0, whose
+// product is 0 and leaves the accumulator unchanged (the same as skipping it).
+template <int WC, bool XS, class x_t, int C_IN, int H, int W, int K, int S, int P>
+void window_codes(const x_t x[C_IN * H * W], int oy, int ox,
+                  typename code_type<WC>::type c[C_IN * K * K]) {
+WindowIn:
+  for (int ci = 0; ci < C_IN; ci++) {
+  WindowKy:
+    for (int ky = 0; ky < K; ky++) {
+    WindowKx:
+      for (int kx = 0; kx < K; kx++) {
+#pragma HLS PIPELINE II = 1
+        const int iy = oy * S + ky - P;
+        const int ix = ox * S + kx - P;
+        const bool inside = iy >= 0 && iy < H && ix >= 0 && ix < W;
+        c[(ci * K + ky) * K + kx] = inside ? code_of<WC, XS>(x[(ci * H + iy) * W + ix])
+                                           : typename code_type<WC>::type(0);
+      }
+    }
+  }
+}
+
+// acc = acc + product, where `product` is the product's integer code (a sum of shifted input
+// codes) loaded into the product's full-precision type p_t: exactly the loop templates'
+// acc + w * x.
+template <class acc_t, class p_t, class C>
+QFX_CSIM_NOINLINE void mac(acc_t &acc, const C product) {
+#pragma HLS INLINE
+  acc = acc + from_code<p_t>(product);
+}
+
 // K x K max pooling with stride K (values only move: the output type is the input type).
 template <class x_t, class y_t, int C, int H, int W, int K>
 void maxpool2d(const x_t x[C * H * W], y_t y[C * (H / K) * (W / K)]) {

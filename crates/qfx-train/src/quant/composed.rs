@@ -10,6 +10,7 @@ use burn::tensor::{Tensor, TensorData};
 use qfx_fixed::{Overflow, Quant};
 
 use super::spec::{Granularity, QuantSpec, MAX_FRAC_BITS};
+use crate::host::HostValues;
 
 /// `[1, …, channels, …, 1]`: the shape that broadcasts per-channel values over `x`.
 fn broadcast_shape<const D: usize>(spec: &QuantSpec, channels: usize) -> [usize; D] {
@@ -58,11 +59,7 @@ fn khot_composed<const D: usize>(
     let device = x.device();
     let dims = x.dims();
     let xd = x.clone().detach();
-    let xs: Vec<f32> = xd
-        .to_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .expect("f32 data");
+    let xs: Vec<f32> = xd.clone().host_f32();
     let fb: Vec<i32> = frac.iter().map(|&v| v as i32).collect();
     let (xh, clip) = super::khot::project(&xs, &dims, &fb, spec);
     let gx: Vec<f32> = clip.iter().map(|&k| (k == 0) as u8 as f32).collect();
@@ -101,11 +98,7 @@ pub fn quantize_composed<const D: usize>(
     let f_round = f.clone().round().clamp(-bound, bound); // as `frac_bits_of`
     let big_f = (f.clone() + (f_round.clone() - f).detach()).reshape(shape);
     // Exact powers of two, built on the host from the (few) rounded binary points.
-    let frac: Vec<f32> = f_round
-        .into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .expect("f32 data");
+    let frac: Vec<f32> = f_round.host_f32();
     let pow2 = |sign: f32| -> Tensor<D> {
         let v: Vec<f32> = frac.iter().map(|&fb| (sign * fb).exp2()).collect();
         Tensor::<1>::from_data(TensorData::new(v, [channels]), &device).reshape(shape)
