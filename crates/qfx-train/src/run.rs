@@ -552,6 +552,10 @@ pub fn train(
     let mut last_checkpoint = None;
     let mut accuracy = None;
     let save = |model: &Model, optim: &Optimizer, meta: &mut CheckpointMeta, rng: &Rng| {
+        // burn keeps a BatchNorm running statistic's newest update pending until the next
+        // forward (or `valid()`) folds it in, and reading the module skips the pending one:
+        // fold it in first, or a mid-epoch checkpoint would hold statistics one step old.
+        let _ = model.valid();
         let (state, steps) = optim.state();
         meta.optimizer_steps = steps;
         meta.rng = rng.state();

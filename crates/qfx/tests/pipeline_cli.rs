@@ -1,5 +1,6 @@
-//! The training workflow through the CLI: a run killed with SIGKILL and resumed ends with the
-//! same weights as an uninterrupted one; PTQ, QAT, exact evaluation and the report work on the
+//! The training workflow through the CLI: a run killed with SIGKILL, or stopped with Ctrl-C
+//! (SIGINT, which saves a checkpoint after the current step), and resumed ends with the same
+//! weights as an uninterrupted one; PTQ, QAT, exact evaluation and the report work on the
 //! result; bad data and configurations give clear errors.
 
 use std::path::{Path, PathBuf};
@@ -57,6 +58,48 @@ fn tempdir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+#[test]
+fn ctrl_c_saves_mid_epoch_and_the_run_resumes_to_the_same_weights() {
+    let tmp = tempdir("ctrl-c");
+    let (a, b) = (tmp.join("a"), tmp.join("b"));
+    let train = |run: &Path| {
+        let mut c = qfx();
+        c.args(["train", "--float", "--epochs", "4", "--run"])
+            .arg(run)
+            .args(SMALL);
+        c
+    };
+    ok(&mut train(&a));
+    let child = train(&b)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once the first epoch's checkpoint exists, i.e. somewhere in a later epoch.
+    let began = Instant::now();
+    while !b.join("checkpoints/latest").exists() {
+        assert!(
+            began.elapsed() < Duration::from_secs(300),
+            "no checkpoint appeared"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let first = std::fs::read_to_string(b.join("checkpoints/latest")).unwrap();
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted: checkpoint saved"), "{stderr}");
+    let saved = std::fs::read_to_string(b.join("checkpoints/latest")).unwrap();
+    assert_ne!(saved, first, "Ctrl-C wrote no new checkpoint");
+    ok(qfx().args(["train", "--resume", "--run"]).arg(&b));
+    assert_eq!(final_model(&a), final_model(&b), "resumed weights differ");
 }
 
 #[test]
