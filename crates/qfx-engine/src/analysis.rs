@@ -208,6 +208,55 @@ pub fn analyze(model: &Model) -> Result<RangeReport, EngineError> {
                     })
                     .collect()
             }
+            Op::Sign => {
+                let (j, _) = operand(0)?;
+                let one = |c: i128| Bound { code: c, frac: 0 };
+                ranges[j]
+                    .iter()
+                    .map(|&(lo, hi)| {
+                        let sign = |c: i128| if c >= 0 { 1 } else { -1 };
+                        Some((one(sign(lo)), one(sign(hi))))
+                    })
+                    .collect()
+            }
+            Op::Prelu { slope } => {
+                let (j, xf) = operand(0)?;
+                ranges[j]
+                    .iter()
+                    .enumerate()
+                    .map(|(c, &(lo, hi))| {
+                        let (s, sf) = (slope.codes[c] as i128, slope.format_of(c));
+                        let f = xf.frac_bits() + sf.frac_bits();
+                        // Piecewise linear: the extremes are at the ends of the negative
+                        // and the non-negative pieces.
+                        let y = |x: i128| -> Option<i128> {
+                            if x >= 0 {
+                                add_aligned(x, xf.frac_bits(), 0, f, f)
+                            } else {
+                                s.checked_mul(x)
+                            }
+                        };
+                        let mut ends = Vec::with_capacity(4);
+                        if lo < 0 {
+                            ends.extend([y(lo)?, y(hi.min(-1))?]);
+                        }
+                        if hi >= 0 {
+                            ends.extend([y(lo.max(0))?, y(hi)?]);
+                        }
+                        let (min, max) = (ends.iter().min()?, ends.iter().max()?);
+                        Some((
+                            Bound {
+                                code: *min,
+                                frac: f,
+                            },
+                            Bound {
+                                code: *max,
+                                frac: f,
+                            },
+                        ))
+                    })
+                    .collect()
+            }
             Op::BatchNorm { scale, shift } => {
                 let (j, xf) = operand(0)?;
                 ranges[j]

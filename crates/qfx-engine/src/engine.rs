@@ -72,6 +72,16 @@ enum Kind {
         /// Per channel: whether the full-precision result type exists.
         full: Vec<bool>,
     },
+    /// `+1` / `−1` already assigned to the output format: (code, overflowed).
+    Sign {
+        plus: (i64, bool),
+        minus: (i64, bool),
+    },
+    Prelu {
+        slope: Codes,
+        /// Per channel: whether the full-precision product type exists.
+        full: Vec<bool>,
+    },
     GlobalAvgPool {
         reciprocal: Fixed,
         sum_format: Format,
@@ -147,6 +157,27 @@ impl Engine {
                         .collect(),
                     scale: scale.clone(),
                     shift: shift.clone(),
+                },
+                (Op::Sign, Some(_)) => {
+                    let one = |v: f64| {
+                        let v = Fixed::from_f64(v, Format::signed(2, 2).expect("valid"))
+                            .expect("±1 is exact in ap_int<2>");
+                        reference::assign(&v, fmt)
+                    };
+                    Kind::Sign {
+                        plus: one(1.0),
+                        minus: one(-1.0),
+                    }
+                }
+                (Op::Prelu { slope }, Some((_, xf))) => Kind::Prelu {
+                    full: (0..slope.codes.len())
+                        .map(|c| {
+                            Fixed::zero(slope.format_of(c))
+                                .mul(&Fixed::zero(xf))
+                                .is_ok()
+                        })
+                        .collect(),
+                    slope: slope.clone(),
                 },
                 (Op::GlobalAvgPool { reciprocal }, Some((xs, xf))) => {
                     let inner: usize = xs[1..].iter().product();
@@ -488,6 +519,40 @@ impl Engine {
                         out.push(match v {
                             Some(v) => put(v, f, count, &|| slow_of(c)),
                             None => put_fixed(&slow_of(c), count),
+                        });
+                    }
+                }
+                out
+            }
+            Kind::Sign { plus, minus } => x
+                .iter()
+                .map(|&c| {
+                    let (code, o) = if c >= 0 { *plus } else { *minus };
+                    *count += o as u64;
+                    code
+                })
+                .collect(),
+            Kind::Prelu { slope, full } => {
+                let inner: usize = xs.shape[1..].iter().product();
+                let mut out = Vec::with_capacity(x.len());
+                for (ch, plane) in x.chunks(inner).enumerate() {
+                    let (s, sf) = (slope.codes[ch] as i128, slope.format_of(ch));
+                    let fp = fx + sf.frac_bits();
+                    for &c in plane {
+                        let c = c as i128;
+                        if c >= 0 {
+                            out.push(put(c, fx, count, &|| fixed(c, xf)));
+                            continue;
+                        }
+                        let slow = || {
+                            slope
+                                .value(ch)
+                                .mul(&fixed(c, xf))
+                                .unwrap_or_else(|_| Fixed::zero(to))
+                        };
+                        out.push(match s.checked_mul(c).filter(|_| full[ch]) {
+                            Some(v) => put(v, fp, count, &slow),
+                            None => put_fixed(&slow(), count),
                         });
                     }
                 }

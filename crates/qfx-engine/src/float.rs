@@ -77,6 +77,24 @@ pub fn float_forward(model: &Model, input: &[f32]) -> Result<Vec<f32>, EngineErr
                 let y = &outs[operand(1)?];
                 x.iter().zip(y).map(|(&a, &b)| q(a + b, to)).collect()
             }
+            Op::Sign => x
+                .iter()
+                .map(|&v| q(if v >= 0.0 { 1.0 } else { -1.0 }, to))
+                .collect(),
+            Op::Prelu { slope } => {
+                let inner: usize = xs[1..].iter().product();
+                x.iter()
+                    .enumerate()
+                    .map(|(i, &v)| {
+                        let y = if v >= 0.0 {
+                            v
+                        } else {
+                            value(slope, i / inner) * v
+                        };
+                        q(y, to)
+                    })
+                    .collect()
+            }
             Op::BatchNorm { scale, shift } => {
                 let inner: usize = xs[1..].iter().product();
                 x.iter()

@@ -114,6 +114,32 @@ pub fn run(model: &Model, input: &[f32]) -> Result<Output, EngineError> {
                     })
                     .collect()
             }
+            (Op::Sign, Some(x)) => {
+                let one = |v: f64| Fixed::from_f64(v, Format::signed(2, 2).expect("valid"));
+                let (plus, minus) = (one(1.0), one(-1.0));
+                x.codes
+                    .iter()
+                    .map(|&c| {
+                        let v = if c >= 0 { &plus } else { &minus };
+                        put(v.as_ref().expect("±1 is exact in ap_int<2>"))
+                    })
+                    .collect()
+            }
+            (Op::Prelu { slope }, Some(x)) => {
+                let inner: usize = x.shape[1..].iter().product();
+                x.codes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &c)| {
+                        let v = fixed(c as i128, x.format);
+                        if !v.is_negative() {
+                            return put(&v);
+                        }
+                        let p = slope.value(i / inner).mul(&v);
+                        put(&p.unwrap_or_else(|_| Fixed::zero(layer.output)))
+                    })
+                    .collect()
+            }
             (Op::BatchNorm { scale, shift }, Some(x)) => {
                 let inner: usize = x.shape[1..].iter().product();
                 x.codes

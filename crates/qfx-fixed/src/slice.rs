@@ -299,7 +299,7 @@ impl SliceQuantizer {
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_default())
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
                 .fold(QuantizeStats::default(), QuantizeStats::merge)
         })
     }

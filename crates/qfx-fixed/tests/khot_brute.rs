@@ -253,6 +253,11 @@ fn bad_configurations_are_refused() {
         "at most 24 bits",
     );
     refused("ap_fixed<8,3,AP_RND,AP_SAT>", KHot::binary(0), "K ≥ 1");
+    refused(
+        "ap_fixed<8,-1200,AP_RND,AP_SAT>",
+        KHot::binary(2),
+        "within ±1000 bits",
+    );
     let q = KHotQuantizer::new(
         "ap_fixed<8,3,AP_RND,AP_SAT>".parse().unwrap(),
         KHot::binary(1),

@@ -407,6 +407,35 @@ impl Plan {
                         "  qfx::global_avg_pool<{xt}, {id}_sum_t, {id}_r_t, {t}, {rc}, {c}, {inner}>({xb}, {id}_r[0], {buffer});"
                     );
                 }
+                Op::Sign => {
+                    let _ = writeln!(gen.body, "  qfx::sign<{xt}, {t}, {n}>({xb}, {buffer});");
+                }
+                Op::Prelu { slope } => {
+                    let c = x.shape[0];
+                    let hw = xn / c;
+                    if let Some(k) = slope.khot.filter(|_| khot::fits(&site, slope)) {
+                        let call = khot::prelu(&mut gen, &site, (c, hw), slope, k)?;
+                        let _ = writeln!(gen.body, "{call}");
+                        tensors.push(output);
+                        continue;
+                    }
+                    let sc = gen.codes(
+                        &format!("{id}_s"),
+                        slope,
+                        &format!("layer {i}: PReLU slope"),
+                    );
+                    let groups = group_channels(c, |ch| slope.format_of(ch));
+                    let single = groups.len() == 1;
+                    for (g, (sf, chans)) in groups.iter().enumerate() {
+                        gen.typedef(&format!("{id}_s{g}_t"), *sf, "slope");
+                        let ch = channel_arg(&mut gen, &id, g, chans, single);
+                        let _ = writeln!(
+                            gen.body,
+                            "  qfx::prelu<{xt}, {id}_s{g}_t, {t}, {sc}, {c}, {hw}, {}, {single}>({xb}, {id}_s, {ch}, {buffer});",
+                            chans.len()
+                        );
+                    }
+                }
                 Op::BatchNorm { scale, shift } => {
                     let c = x.shape[0];
                     let hw = xn / c;

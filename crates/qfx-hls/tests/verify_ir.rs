@@ -421,6 +421,117 @@ fn khot_layers_become_shift_adds_and_match_the_engine() {
     check(&model, "k-hot-ap-int", 200, &opts);
 }
 
+/// A binarized block by hand: PReLU (plain, per-channel slopes), sign into `ap_int<2>`, a
+/// convolution of `±1` weights with a narrow wrapping accumulator, a K-hot (CSD) PReLU, and a
+/// sign into a format that cannot hold `+1` (it saturates), then a dense head.
+fn binarized_model() -> Model {
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut binary = codes(&mut rng, &[3, 2, 3, 3], None, &["ap_fixed<2,2>"]);
+    for c in &mut binary.codes {
+        *c = if rng.below(2) == 0 { -1 } else { 1 };
+    }
+    binary.khot = Some(KHot::binary(1));
+    let mut khot_slope = codes(
+        &mut rng,
+        &[3],
+        Some(0),
+        &["ap_fixed<7,1>", "ap_fixed<6,0>", "ap_ufixed<6,1>"],
+    );
+    make_khot(&mut khot_slope, KHot::csd(2), 2);
+    let layers = vec![
+        layer("q", &[INPUT], Op::Quantize, "ap_fixed<8,3,AP_RND,AP_SAT>"),
+        layer(
+            "prelu",
+            &["q"],
+            Op::Prelu {
+                slope: codes(
+                    &mut rng,
+                    &[2],
+                    Some(0),
+                    &["ap_fixed<6,1>", "ap_ufixed<5,0>"],
+                ),
+            },
+            "ap_fixed<7,2,AP_RND_CONV,AP_WRAP>",
+        ),
+        layer("sign", &["prelu"], Op::Sign, "ap_int<2>"),
+        layer(
+            "bconv",
+            &["sign"],
+            Op::Conv2d {
+                weight: binary,
+                bias: None,
+                stride: 1,
+                padding: 1,
+                accumulator: vec![fmt("ap_fixed<4,4,AP_TRN,AP_WRAP>")],
+                order: AccumulationOrder::BiasThenInputChannelMajor,
+            },
+            "ap_fixed<8,5,AP_RND,AP_SAT>",
+        ),
+        layer(
+            "kprelu",
+            &["bconv"],
+            Op::Prelu { slope: khot_slope },
+            "ap_fixed<8,4,AP_RND_ZERO,AP_SAT_SYM>",
+        ),
+        layer(
+            "sign2",
+            &["kprelu"],
+            Op::Sign,
+            "ap_fixed<3,1,AP_TRN,AP_SAT>",
+        ),
+        layer(
+            "flat",
+            &["sign2"],
+            Op::Flatten,
+            "ap_fixed<3,1,AP_TRN,AP_SAT>",
+        ),
+        layer(
+            "fc",
+            &["flat"],
+            Op::Dense {
+                weight: codes(&mut rng, &[75, 4], None, &["ap_fixed<6,1>"]),
+                bias: None,
+                accumulator: vec![fmt("ap_fixed<14,6,AP_RND,AP_SAT>")],
+                order: AccumulationOrder::BiasThenInputChannelMajor,
+            },
+            "ap_fixed<10,5,AP_RND,AP_SAT>",
+        ),
+    ];
+    let model = Model {
+        version: IR_VERSION,
+        name: "binarized".to_string(),
+        input_shape: vec![2, 5, 5],
+        layers,
+        preprocess: None,
+    };
+    model.validate().expect("valid test model");
+    model
+}
+
+#[test]
+fn binarized_layers_match_the_engine() {
+    let model = binarized_model();
+    let Some(report) = check(&model, "binarized", 300, &options()) else {
+        return;
+    };
+    let count = |name: &str| report.overflows.iter().find(|(l, _)| l == name).unwrap().1;
+    // The accumulator wraps, PReLU wraps, and sign2's +1 saturates (to 0.75).
+    for layer in ["prelu", "bconv", "sign2"] {
+        assert!(count(layer) > 0, "{layer}: {report}");
+    }
+    let top = std::fs::read_to_string(project_path("binarized").join("firmware/model.cpp"))
+        .expect("model.cpp");
+    // ±1 weights keep the loop template; the K-hot slopes become shifts and adds.
+    for call in [
+        "qfx::sign<",
+        "qfx::prelu<",
+        "qfx::conv2d<",
+        "l4_kprelu_shift_add(",
+    ] {
+        assert!(top.contains(call), "no `{call}` in model.cpp");
+    }
+}
+
 const HOSTILE: [&str; 12] = [
     "x\"); system(\"rm -rf /\"); //",
     "*/ #include <cstdlib>",

@@ -24,10 +24,13 @@
 //! accumulator width per product, the bias included as the first term); `BatchNorm` one adder
 //! per channel of the full-precision sum width; `Add` one per channel (per element for flat
 //! tensors); `GlobalAvgPool` one accumulator per channel of width `W_x + ceil(log2(h·w))`;
-//! `MaxPool2d` `k² − 1` comparators per channel, counted as adders of the input width.
+//! `MaxPool2d` `k² − 1` comparators per channel, counted as adders of the input width;
+//! `Prelu` one slope product per channel (the `x ≥ 0` branch is a multiplexer, counted free).
 //! Every adder costs [`CostModel::lut_per_adder_bit`] LUTs per bit (one LUT6 per bit feeding
-//! the carry chain). `Quantize`, `Relu`, `Flatten`, `Shortcut` and the requantization of
-//! results (rounding/saturation logic) are counted as free.
+//! the carry chain). `Quantize`, `Relu`, `Sign` (the sign bit), `Flatten`, `Shortcut` and the
+//! requantization of results (rounding/saturation logic) are counted as free. A binarized
+//! convolution's `±1` weights are 1-hot: each product is a negation at most, so only its
+//! accumulation adders are counted (an XNOR–popcount implementation would be cheaper still).
 //!
 //! BOPs (bit operations) = Σ over products of `W_w · W_x`, all positions, zeros included.
 //!
@@ -41,7 +44,11 @@
 //! DSP counts are exact under the stated rule but the rule itself is a heuristic: Vitis may
 //! map a product to a DSP or to fabric differently (`BIND_OP` pragmas override it), and it
 //! ignores the extra sign bit unsigned operands need. A K-hot tensor is guaranteed 0 DSPs only
-//! if the emitted code keeps the shift-add form (`impl=fabric`).
+//! where the emitted code has the shift-add form: `qfx-hls` writes it for every K-hot Dense,
+//! Conv2d, BatchNorm and PReLU, except when the terms would not fit the C simulation's 64-bit
+//! integers (input width + constant width + 2 > 63 bits) or the codes are all `0`/`±1` (binary
+//! weights keep the loop template: their products are sign changes of 2-bit operands, fabric
+//! logic either way). The emitter adds no `BIND_OP` pragma.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -335,7 +342,17 @@ pub fn estimate_with(model: &Model, m: &CostModel) -> Result<CostReport, IrError
                 let ch = in_shape.first().copied().unwrap_or(0) as u64;
                 c.add_adders(x_bits, ch * (kernel * kernel).saturating_sub(1) as u64);
             }
-            Op::Quantize | Op::Relu { .. } | Op::Flatten | Op::Shortcut { .. } => {}
+            Op::Prelu { slope } => {
+                // One slope multiplier per channel (the x ≥ 0 branch is a wire and a mux).
+                let positions: u64 = in_shape.iter().skip(1).map(|&d| d as u64).product();
+                for (ch, &code) in slope.codes.iter().enumerate() {
+                    let w_bits = slope.format_of(ch).width();
+                    c.macs += positions;
+                    c.bops += positions * (w_bits * x_bits) as u64;
+                    c.constant_product(m, code, w_bits, x_bits, slope.khot, &mut lut);
+                }
+            }
+            Op::Quantize | Op::Relu { .. } | Op::Sign | Op::Flatten | Op::Shortcut { .. } => {}
         }
         lut += c.adder_bits() as f64 * m.lut_per_adder_bit;
         c.lut = lut.ceil() as u64;

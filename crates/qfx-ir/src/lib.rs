@@ -27,8 +27,9 @@ pub mod cost;
 
 pub use atomic::write_atomic;
 
-/// Version written by this crate; newer documents are refused.
-pub const IR_VERSION: u32 = 1;
+/// Version written by this crate; newer documents are refused. Version 2 added `sign` and
+/// `prelu` (binarized networks); version-1 documents read unchanged.
+pub const IR_VERSION: u32 = 2;
 
 /// The name by which layers refer to the network input.
 pub const INPUT: &str = "input";
@@ -306,6 +307,15 @@ pub enum Op {
         /// Zero channels appended.
         pad_channels: usize,
     },
+    /// Binarization: `+1` where `x ≥ 0`, else `−1`, assigned to the output format (the
+    /// activations of a binarized network; `ap_int<2>` holds both exactly).
+    Sign,
+    /// PReLU with one slope per channel: `x` where `x ≥ 0`, else `slope[c]·x` (exact), assigned to
+    /// the output format; channels on axis 0 of `[c, …]`.
+    Prelu {
+        /// `[c]`, formats per channel (axis 0) or one.
+        slope: Codes,
+    },
 }
 
 impl Op {
@@ -322,6 +332,8 @@ impl Op {
             Op::GlobalAvgPool { .. } => "global_avg_pool",
             Op::Flatten => "flatten",
             Op::Shortcut { .. } => "shortcut",
+            Op::Sign => "sign",
+            Op::Prelu { .. } => "prelu",
         }
     }
 }
@@ -430,7 +442,7 @@ impl Model {
             }
             let x = &ins[0];
             let out = match &layer.op {
-                Op::Quantize | Op::Relu { .. } => x.clone(),
+                Op::Quantize | Op::Relu { .. } | Op::Sign => x.clone(),
                 Op::Dense {
                     weight,
                     bias,
@@ -503,6 +515,16 @@ impl Model {
                     if x.is_empty() || scale.shape != [x[0]] || shift.shape != [x[0]] {
                         return Err(err(format!(
                             "scale/shift must be [{}]",
+                            x.first().copied().unwrap_or(0)
+                        )));
+                    }
+                    x.clone()
+                }
+                Op::Prelu { slope } => {
+                    slope.validate("slope").map_err(|e| err(e.message))?;
+                    if x.is_empty() || slope.shape != [x[0]] {
+                        return Err(err(format!(
+                            "slope must be [{}]",
                             x.first().copied().unwrap_or(0)
                         )));
                     }

@@ -166,6 +166,40 @@ fn batch_norm_with_khot_scales() {
 }
 
 #[test]
+fn prelu_slopes_full_and_khot_and_sign_free() {
+    // Three channels of 12-bit slopes on 12-bit inputs: 3 (one 2-hot shift-add), 4 (a shift),
+    // 5 (2-hot); undeclared, the first and last need one DSP each.
+    let op = |khot| {
+        let mut slope = Codes::new(vec![3], None, vec![fmt("ap_fixed<12,1>")], vec![3, 4, 5]);
+        slope.khot = khot;
+        Op::Prelu { slope }
+    };
+    let full = layer(&model(
+        vec![3, 2, 2],
+        "ap_fixed<12,4>",
+        op(None),
+        "ap_fixed<8,4>",
+    ));
+    assert_eq!((full.macs, full.bops), (12, 12 * 144));
+    assert_eq!((full.dsp_mults, full.dsp, full.shifts), (2, 2, 1));
+    let khot = layer(&model(
+        vec![3, 2, 2],
+        "ap_fixed<12,4>",
+        op(Some(KHot::binary(2))),
+        "ap_fixed<8,4>",
+    ));
+    assert_eq!((khot.khot_mults, khot.dsp), (2, 0));
+    assert_eq!(adders(&khot), vec![(2, 24)]);
+    let sign = layer(&model(
+        vec![3, 2, 2],
+        "ap_fixed<12,4>",
+        Op::Sign,
+        "ap_int<2>",
+    ));
+    assert_eq!((sign.macs, sign.dsp, sign.lut), (0, 0, 0));
+}
+
+#[test]
 fn khot_declaration_is_validated_and_optional() {
     let ok = dense(
         "ap_fixed<8,2>",

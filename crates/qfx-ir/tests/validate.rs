@@ -133,6 +133,16 @@ fn inconsistent_documents_are_refused() {
     m.layers[3].output = fmt("ap_fixed<8,4>");
     refused(&m, "output format must be its input's");
 
+    let mut m = tiny();
+    m.layers[2].op = Op::Prelu {
+        slope: Codes::new(vec![3], None, vec![fmt("ap_fixed<6,1>")], vec![1, 2, 3]),
+    };
+    refused(&m, "slope must be [2]");
+    m.layers[2].op = Op::Prelu {
+        slope: Codes::new(vec![2], None, vec![fmt("ap_fixed<6,1>")], vec![1, 2]),
+    };
+    assert!(Model::from_json(&m.to_json()).is_ok());
+
     let err = Model::from_json("{\"version\": 1, \"name\": 3}")
         .unwrap_err()
         .to_string();

@@ -240,7 +240,9 @@ impl RunConfig {
             ModelConfig::Cnn {
                 in_channels, image, ..
             } => Some([*in_channels, *image, *image]),
-            ModelConfig::Resnet { in_channels, .. } => Some([*in_channels, 0, 0]),
+            ModelConfig::Resnet { in_channels, .. } | ModelConfig::Bnn { in_channels, .. } => {
+                Some([*in_channels, 0, 0])
+            }
             ModelConfig::Mlp { .. } => None,
         }
     }
@@ -250,7 +252,8 @@ impl RunConfig {
         match &self.model {
             ModelConfig::Mlp { classes, .. }
             | ModelConfig::Cnn { classes, .. }
-            | ModelConfig::Resnet { classes, .. } => *classes,
+            | ModelConfig::Resnet { classes, .. }
+            | ModelConfig::Bnn { classes, .. } => *classes,
         }
     }
 
@@ -348,6 +351,11 @@ impl RunConfig {
             ModelConfig::Resnet { in_channels, .. } if c != *in_channels => {
                 return bad(format!(
                     "images have {c} channels, the ResNet expects {in_channels}"
+                ))
+            }
+            ModelConfig::Bnn { in_channels, .. } if c != *in_channels => {
+                return bad(format!(
+                    "images have {c} channels, the binarized network expects {in_channels}"
                 ))
             }
             _ => {}

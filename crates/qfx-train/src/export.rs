@@ -4,9 +4,10 @@
 
 use burn::module::Module;
 use burn::tensor::Tensor;
-use qfx_fixed::{Fixed, Format};
+use qfx_fixed::{Fixed, Format, KHot};
 use qfx_ir::{AccumulationOrder, Codes, Layer, Op, INPUT, IR_VERSION};
 
+use crate::bnn::{binary_format, BinaryBlock, Bnn, QBinaryConv2d, QPrelu};
 use crate::error::TrainError;
 use crate::host::HostValues;
 use crate::layers::{acc_frac_bits, QBatchNorm2d, QConv2d, QGlobalAvgPool, QLinear, QReLU};
@@ -29,6 +30,7 @@ pub fn export(
         Model::Mlp(m) => b.mlp(m)?,
         Model::Cnn(m) => b.cnn(m)?,
         Model::Resnet(m) => b.resnet(m)?,
+        Model::Bnn(m) => b.bnn(m)?,
     };
     let ir = qfx_ir::Model {
         version: IR_VERSION,
@@ -276,6 +278,81 @@ impl Builder {
         let mut t = self.relu(&m.stem_relu, t)?;
         for b in &m.blocks {
             t = self.block(b, t)?;
+        }
+        let window = self.last_spatial_size()?;
+        let t = self.pool(&m.pool, t, window)?;
+        self.dense(&m.head, t)?;
+        Ok(())
+    }
+
+    fn prelu(
+        &mut self,
+        p: &QPrelu,
+        (x, _): (String, Format),
+    ) -> Result<(String, Format), TrainError> {
+        let op = Op::Prelu {
+            slope: codes(&p.slope_q, p.slope.val())?,
+        };
+        Ok(self.push("prelu", &[&x], op, format(&p.out)?))
+    }
+
+    /// A binary convolution: `±1` codes in `ap_int<2>`, declared 1-hot (each product is `x` or
+    /// `−x`, no multiplier).
+    fn binary_conv(
+        &mut self,
+        c: &QBinaryConv2d,
+        (x, fx): (String, Format),
+    ) -> Result<(String, Format), TrainError> {
+        if !c.wq.enabled {
+            return Err(disabled());
+        }
+        let w = c.binary_weights();
+        let weight = Codes {
+            shape: w.dims().to_vec(),
+            axis: None,
+            formats: vec![binary_format()],
+            codes: w.host_f32().iter().map(|&v| v as i64).collect(),
+            khot: Some(KHot::binary(1)),
+        };
+        let op = Op::Conv2d {
+            weight,
+            bias: None,
+            stride: c.stride,
+            padding: c.padding,
+            accumulator: accumulators(&c.acc, fx, &c.wq)?,
+            order: AccumulationOrder::default(),
+        };
+        Ok(self.push("bconv", &[&x], op, format(&c.out)?))
+    }
+
+    fn binary_block(
+        &mut self,
+        b: &BinaryBlock,
+        x: (String, Format),
+    ) -> Result<(String, Format), TrainError> {
+        let s = self.push("sign", &[&x.0], Op::Sign, binary_format());
+        let t = self.binary_conv(&b.conv, s)?;
+        let main = self.bn(&b.bn, t)?;
+        let short = if b.stride != 1 || b.pad_channels > 0 {
+            let op = Op::Shortcut {
+                stride: b.stride,
+                pad_channels: b.pad_channels,
+            };
+            self.push("shortcut", &[&x.0], op, x.1)
+        } else {
+            x
+        };
+        let sum = self.push("add", &[&main.0, &short.0], Op::Add, format(&b.add.out)?);
+        self.prelu(&b.act, sum)
+    }
+
+    fn bnn(&mut self, m: &Bnn) -> Result<(), TrainError> {
+        let t = self.input(&m.input, INPUT)?;
+        let t = self.conv(&m.stem, t)?;
+        let t = self.bn(&m.stem_bn, t)?;
+        let mut t = self.prelu(&m.stem_act, t)?;
+        for b in &m.blocks {
+            t = self.binary_block(b, t)?;
         }
         let window = self.last_spatial_size()?;
         let t = self.pool(&m.pool, t, window)?;

@@ -53,6 +53,9 @@ pub struct QuantConfig {
     /// K-hot constraint on the folded BatchNorm scales, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bn_khot: Option<KHot>,
+    /// K-hot constraint on PReLU slopes (the binarized network), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slope_khot: Option<KHot>,
 }
 
 impl Default for QuantConfig {
@@ -75,6 +78,7 @@ impl Default for QuantConfig {
             point_lr_scale: 10.0,
             weight_khot: None,
             bn_khot: None,
+            slope_khot: None,
         }
     }
 }
@@ -168,6 +172,15 @@ impl QuantConfig {
         }
     }
 
+    /// PReLU slopes: like BatchNorm scales (width `bn_bits`, per channel when weights are),
+    /// K-hot with `slope_khot`.
+    pub fn slope_spec(&self) -> QuantSpec {
+        QuantSpec {
+            khot: self.slope_khot,
+            ..self.bn_spec(true)
+        }
+    }
+
     /// Accumulators: truncating (their binary point is exact: `F_in + F_w`), channels on `axis`.
     pub fn acc_spec(&self, axis: usize) -> QuantSpec {
         let default = (self.weight_bits.unwrap_or(self.bits))
@@ -191,6 +204,7 @@ impl QuantConfig {
             self.act_spec(true),
             self.act_spec(false),
             self.bn_spec(true),
+            self.slope_spec(),
             self.acc_spec(0),
         ] {
             spec.validate()?;
@@ -237,7 +251,7 @@ impl QuantConfig {
 }
 
 /// Casts the accumulator `y` (channels on `axis`) to its format: `F = F_in + F_w[c]`.
-fn accumulate<const D: usize>(
+pub(crate) fn accumulate<const D: usize>(
     y: Tensor<D>,
     x_frac: Option<i32>,
     wq: &Quantizer,

@@ -5,7 +5,9 @@
 //!   Flex CPU backend, composed fallback for any backend), bit-exact with `qfx-fixed`.
 //! - [`Quantizer`]: a module holding one tensor's learnable binary point(s).
 //! - [`layers`]: fixed-point layers in which every tensor is quantized.
+//! - [`bnn`]: the binarized network's layers (binary convolutions, sign, PReLU).
 
+pub mod bnn;
 pub mod config;
 mod error;
 pub mod export;

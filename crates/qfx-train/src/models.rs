@@ -1,5 +1,5 @@
-//! Models built from a serde configuration: an MLP, a small CNN for 28×28 inputs and ResNet-20
-//! for 32×32×3. The same module tree serves the float model (quantizers disabled) and the
+//! Models built from a serde configuration: an MLP, a small CNN for 28×28 inputs, ResNet-20
+//! for 32×32×3 and a binarized residual network ([`crate::bnn`]). The same module tree serves the float model (quantizers disabled) and the
 //! quantized one.
 
 use burn::module::Module;
@@ -8,6 +8,7 @@ use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::bnn::Bnn;
 use crate::error::TrainError;
 use crate::layers::{
     QAdd, QBatchNorm2d, QConv2d, QGlobalAvgPool, QLinear, QMaxPool2d, QReLU, QuantConfig,
@@ -65,6 +66,26 @@ pub enum ModelConfig {
         #[serde(default)]
         shortcut: Shortcut,
     },
+    /// A binarized residual network (ReActNet/FracBNN style, see [`crate::bnn`]): fixed-point
+    /// stem, three stages of binary blocks, global average pooling, fixed-point classifier.
+    Bnn {
+        /// Input channels.
+        in_channels: usize,
+        /// Channels of the three stages (non-decreasing: the shortcuts pad channels).
+        widths: [usize; 3],
+        /// Binary blocks per stage.
+        blocks_per_stage: usize,
+        /// Stride of the stem convolution (2 halves every feature map: 28×28 inputs then end
+        /// at 4×4, a power-of-two pooling window).
+        #[serde(default = "one")]
+        stem_stride: usize,
+        /// Output classes.
+        classes: usize,
+    },
+}
+
+fn one() -> usize {
+    1
 }
 
 impl ModelConfig {
@@ -85,6 +106,17 @@ impl ModelConfig {
             in_channels: 1,
             image: 28,
             channels: [16, 32],
+            classes: 10,
+        }
+    }
+
+    /// The binarized network for 28×28 grey images (stem stride 2; see [`ModelConfig::Bnn`]).
+    pub fn small_bnn() -> ModelConfig {
+        ModelConfig::Bnn {
+            in_channels: 1,
+            widths: [32, 64, 128],
+            blocks_per_stage: 1,
+            stem_stride: 2,
             classes: 10,
         }
     }
@@ -135,6 +167,25 @@ impl ModelConfig {
                     return bad(
                         "option-A shortcuts pad channels: stage widths must be non-decreasing",
                     );
+                }
+            }
+            ModelConfig::Bnn {
+                in_channels,
+                widths,
+                blocks_per_stage,
+                stem_stride,
+                classes,
+            } => {
+                if *in_channels == 0
+                    || *classes == 0
+                    || widths.contains(&0)
+                    || *blocks_per_stage == 0
+                    || *stem_stride == 0
+                {
+                    return bad("BNN sizes and the stem stride must be positive");
+                }
+                if widths.windows(2).any(|w| w[1] < w[0]) {
+                    return bad("BNN shortcuts pad channels: stage widths must be non-decreasing");
                 }
             }
         }
@@ -194,6 +245,21 @@ impl ModelConfig {
                 q,
                 device,
             )),
+            ModelConfig::Bnn {
+                in_channels,
+                widths,
+                blocks_per_stage,
+                stem_stride,
+                classes,
+            } => Model::Bnn(Bnn::new(
+                *in_channels,
+                *widths,
+                *blocks_per_stage,
+                *stem_stride,
+                *classes,
+                q,
+                device,
+            )),
         })
     }
 }
@@ -208,6 +274,8 @@ pub enum Model {
     Cnn(Cnn),
     /// See [`Resnet`].
     Resnet(Resnet),
+    /// See [`Bnn`].
+    Bnn(Bnn),
 }
 
 impl Model {
@@ -217,6 +285,7 @@ impl Model {
             Model::Mlp(m) => m.forward(x),
             Model::Cnn(m) => m.forward(x),
             Model::Resnet(m) => m.forward(x),
+            Model::Bnn(m) => m.forward(x),
         }
     }
 
@@ -226,6 +295,7 @@ impl Model {
             Model::Mlp(m) => m.calibrate(x, method),
             Model::Cnn(m) => m.calibrate(x, method),
             Model::Resnet(m) => m.calibrate(x, method),
+            Model::Bnn(m) => m.calibrate(x, method),
         }
     }
 }
@@ -427,26 +497,11 @@ impl BasicBlock {
         }
     }
 
-    /// The shortcut branch; option A keeps the input's grid (subsampling and zeros are exact).
+    /// The shortcut branch.
     fn shortcut(&self, x: QTensor<4>) -> QTensor<4> {
-        if let Some((conv, bn)) = &self.proj {
-            return bn.forward(conv.forward(x));
-        }
-        if self.stride == 1 && self.pad_channels == 0 {
-            return x;
-        }
-        let mut v = x.value;
-        if self.stride != 1 {
-            v = max_pool2d(v, MaxPoolOptions::new([1, 1]).with_stride([self.stride; 2]));
-        }
-        if self.pad_channels > 0 {
-            let [n, _, h, w] = v.dims();
-            let zeros = Tensor::<4>::zeros([n, self.pad_channels, h, w], &v.device());
-            v = Tensor::cat(vec![v, zeros], 1);
-        }
-        QTensor {
-            value: v,
-            frac: x.frac,
+        match &self.proj {
+            Some((conv, bn)) => bn.forward(conv.forward(x)),
+            None => option_a(x, self.stride, self.pad_channels),
         }
     }
 
@@ -475,6 +530,24 @@ impl BasicBlock {
         };
         let sum = self.add.calibrate(main, short, method);
         self.relu2.calibrate(sum, method)
+    }
+}
+
+/// The option-A shortcut: subsample by `stride`, then append `pad_channels` zero channels. It
+/// keeps the input's grid (subsampling and zeros are exact).
+pub(crate) fn option_a(x: QTensor<4>, stride: usize, pad_channels: usize) -> QTensor<4> {
+    let mut v = x.value;
+    if stride != 1 {
+        v = max_pool2d(v, MaxPoolOptions::new([1, 1]).with_stride([stride; 2]));
+    }
+    if pad_channels > 0 {
+        let [n, _, h, w] = v.dims();
+        let zeros = Tensor::<4>::zeros([n, pad_channels, h, w], &v.device());
+        v = Tensor::cat(vec![v, zeros], 1);
+    }
+    QTensor {
+        value: v,
+        frac: x.frac,
     }
 }
 

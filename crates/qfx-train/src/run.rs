@@ -355,7 +355,9 @@ pub fn formats(ir: &qfx_ir::Model) -> BTreeMap<String, Vec<Format>> {
             qfx_ir::Op::GlobalAvgPool { reciprocal } => {
                 put(format!("{}.reciprocal", l.name), &reciprocal.formats);
             }
+            qfx_ir::Op::Prelu { slope } => put(format!("{}.slope", l.name), &slope.formats),
             qfx_ir::Op::Quantize
+            | qfx_ir::Op::Sign
             | qfx_ir::Op::Relu { .. }
             | qfx_ir::Op::Add
             | qfx_ir::Op::MaxPool2d { .. }

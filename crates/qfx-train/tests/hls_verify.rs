@@ -1,5 +1,6 @@
-//! The generated Vitis HLS projects of the three qfx-train networks (MLP, small CNN — also with
-//! K-hot weights and BatchNorm scales, emitted as shifts and adds — and ResNet-20), calibrated with realistic narrow formats, computed by g++ against the Xilinx
+//! The generated Vitis HLS projects of the qfx-train networks (MLP, small CNN — also with K-hot
+//! weights and BatchNorm scales, emitted as shifts and adds —, ResNet-20 and the K-hot binarized
+//! network), calibrated with realistic narrow formats, computed by g++ against the Xilinx
 //! `ap_types` headers: every output code equals the integer engine's on 200 inputs each,
 //! including accumulators that wrap or saturate (the engine counts those events and the test
 //! checks there were some).
@@ -189,6 +190,34 @@ fn cnn_khot_shift_adds() {
             acc_overflow: Overflow::Wrap,
             weight_khot: Some(qfx_fixed::KHot::binary(2)),
             bn_khot: Some(qfx_fixed::KHot::csd(2)),
+            ..QuantConfig::default()
+        },
+        shape: [1, 28, 28],
+        inputs: Inputs::FashionMnist,
+        acc_overflow_after_export: None,
+    });
+}
+
+/// The binarized network with every non-binary multiplier K-hot: `±1` convolutions (loop
+/// templates), shift-add stem, classifier, BatchNorm and PReLU.
+#[test]
+fn bnn_khot() {
+    check(Case {
+        name: "bnn_khot",
+        config: ModelConfig::Bnn {
+            in_channels: 1,
+            widths: [8, 16, 16],
+            blocks_per_stage: 1,
+            stem_stride: 2,
+            classes: 10,
+        },
+        quant: QuantConfig {
+            bits: 8,
+            acc_bits: Some(11),
+            acc_overflow: Overflow::Wrap,
+            weight_khot: Some(qfx_fixed::KHot::binary(2)),
+            bn_khot: Some(qfx_fixed::KHot::csd(2)),
+            slope_khot: Some(qfx_fixed::KHot::binary(1)),
             ..QuantConfig::default()
         },
         shape: [1, 28, 28],

@@ -43,7 +43,7 @@ fn show_range((lo, hi): (i32, i32)) -> String {
     }
 }
 
-/// Value range of a layer constant (weights, bias, BatchNorm scale/shift).
+/// Value range of a layer constant (weights, bias, BatchNorm scale/shift, PReLU slope).
 fn constant_range(op: &qfx_ir::Op, suffix: &str) -> Option<(f64, f64)> {
     use qfx_ir::Op;
     let codes = match (op, suffix) {
@@ -52,6 +52,7 @@ fn constant_range(op: &qfx_ir::Op, suffix: &str) -> Option<(f64, f64)> {
         (Op::BatchNorm { scale, .. }, ".scale") => scale,
         (Op::BatchNorm { shift, .. }, ".shift") => shift,
         (Op::GlobalAvgPool { reciprocal }, ".reciprocal") => reciprocal,
+        (Op::Prelu { slope }, ".slope") => slope,
         _ => return None,
     };
     let values = (0..codes.codes.len()).map(|i| codes.value(i).to_f64());

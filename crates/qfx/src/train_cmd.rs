@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use qfx_data::Splits;
 use qfx_train::config::RunConfig;
+use qfx_train::models::ModelConfig;
 use qfx_train::run::{self, Checkpoint, Event, Start};
 
 /// Where the configuration comes from, and the flags that override it.
@@ -22,6 +23,10 @@ pub struct ConfigArgs {
     /// image folder. Default: the embedded Fashion-MNIST subset.
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// A built-in network (`model`): `cnn` (the small CNN, 28×28), `bnn` (the binarized
+    /// residual network, 28×28), `resnet20` (32×32×3), `mlp` (784–256–10).
+    #[arg(long, value_parser = ["cnn", "bnn", "resnet20", "mlp"])]
+    pub model: Option<String>,
     /// Word width of every quantized tensor (`quant.bits`; implies quantization on).
     #[arg(long)]
     pub bits: Option<u32>,
@@ -61,6 +66,19 @@ impl ConfigArgs {
         let mut put = |k: &str, v: String| o.push((k.to_string(), v));
         if let Some(d) = &self.data {
             put("data", toml_string(&d.display().to_string()));
+        }
+        if let Some(m) = &self.model {
+            let model = match m.as_str() {
+                "bnn" => ModelConfig::small_bnn(),
+                "resnet20" => ModelConfig::resnet20(),
+                "mlp" => ModelConfig::Mlp {
+                    inputs: 784,
+                    hidden: vec![256],
+                    classes: 10,
+                },
+                _ => ModelConfig::small_cnn(),
+            };
+            put("model", toml::Value::try_from(model)?.to_string());
         }
         if let Some(b) = self.bits {
             put("quant.bits", b.to_string());

@@ -246,6 +246,57 @@ fn bad_data_and_configurations_are_clear_errors() {
     );
 }
 
+/// `--model bnn` with every non-binary multiplier K-hot: trains, exports, and its report
+/// estimates 0 DSPs; the same network in plain 12-bit fixed point needs DSPs.
+#[test]
+fn binarized_network_from_the_command_line() {
+    let tmp = tempdir("bnn");
+    let quick = [
+        "--model",
+        "bnn",
+        "--bits",
+        "12",
+        "--epochs",
+        "1",
+        "--set",
+        "model.widths=[8, 8, 16]",
+        "--set",
+        "train.train_limit=256",
+        "--set",
+        "train.test_limit=100",
+    ];
+    let dsp = |run: &Path| -> u64 {
+        ok(qfx().args(["report", "--samples", "10", "--run"]).arg(run));
+        let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+        let at = report.find("reuse factor 1): ").expect("resource estimate") + 17;
+        report[at..].split(' ').next().unwrap().parse().unwrap()
+    };
+    let fixed = tmp.join("fixed");
+    ok(qfx().args(["train", "--run"]).arg(&fixed).args(quick));
+    assert!(dsp(&fixed) > 0);
+    let khot = tmp.join("khot");
+    ok(qfx().args(["train", "--run"]).arg(&khot).args(quick).args([
+        "--set",
+        "quant.weight_khot={ k = 2 }",
+        "--set",
+        "quant.bn_khot={ k = 2 }",
+        "--set",
+        "quant.slope_khot={ k = 1 }",
+    ]));
+    assert_eq!(dsp(&khot), 0);
+    let ir = std::fs::read_to_string(khot.join("model.ir.json")).unwrap();
+    assert!(ir.contains("\"kind\": \"sign\"") && ir.contains("\"kind\": \"prelu\""));
+    fails(
+        qfx().args(["train", "--run"]).arg(tmp.join("bad")).args([
+            "--model",
+            "bnn",
+            "--set",
+            "model.widths=[16, 8, 8]",
+        ]),
+        "non-decreasing",
+    );
+}
+
 fn qfx_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }

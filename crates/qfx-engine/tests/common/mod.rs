@@ -215,9 +215,26 @@ pub fn random_model(rng: &mut Rng) -> Model {
         let rf = any_format(rng, (2, 10));
         layers.push(layer("relu", &["add"], Op::Relu { clip: None }, rf));
         let mut last = ("relu", rf, [co, oh, ow]);
+        // The binarized-network element-wise layers: PReLU, then the sign.
+        if rng.coin(40) {
+            let slope = codes(rng, vec![co], &[None, Some(0)], (1, 8));
+            let pf = any_format(rng, (2, 12));
+            layers.push(layer("prelu", &["add"], Op::Prelu { slope }, pf));
+            last = ("prelu", pf, [co, oh, ow]);
+            if rng.coin(50) {
+                let sf = any_format(rng, (1, 4));
+                layers.push(layer("sign", &["prelu"], Op::Sign, sf));
+                last = ("sign", sf, [co, oh, ow]);
+            }
+        }
         if oh >= 2 && ow >= 2 && rng.coin(50) {
-            layers.push(layer("pool", &["relu"], Op::MaxPool2d { kernel: 2 }, rf));
-            last = ("pool", rf, [co, oh / 2, ow / 2]);
+            layers.push(layer(
+                "pool",
+                &[last.0],
+                Op::MaxPool2d { kernel: 2 },
+                last.1,
+            ));
+            last = ("pool", last.1, [co, oh / 2, ow / 2]);
         }
         if rng.coin(40) {
             let (s, p) = (rng.range(1, 2) as usize, rng.range(0, 2) as usize);
@@ -353,6 +370,28 @@ pub fn literal(model: &Model, input: &[f32]) -> (Vec<i64>, Vec<u64>) {
                             let c = i / inner;
                             let s = scale.value(c).mul(v).unwrap().add(&shift.value(c)).unwrap();
                             cast(&s, to, &mut n)
+                        })
+                        .collect()
+                }
+                Op::Sign => x
+                    .iter()
+                    .map(|v| {
+                        let one = if v.is_negative() { -1.0 } else { 1.0 };
+                        let s = Fixed::from_f64(one, fmt("ap_int<2>")).unwrap();
+                        cast(&s, to, &mut n)
+                    })
+                    .collect(),
+                Op::Prelu { slope } => {
+                    let inner: usize = xs[1..].iter().product();
+                    x.iter()
+                        .enumerate()
+                        .map(|(i, v)| {
+                            let y = if v.is_negative() {
+                                slope.value(i / inner).mul(v).unwrap()
+                            } else {
+                                *v
+                            };
+                            cast(&y, to, &mut n)
                         })
                         .collect()
                 }

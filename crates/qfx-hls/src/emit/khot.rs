@@ -156,10 +156,13 @@ impl Site<'_> {
     }
 }
 
-/// True when a layer with these K-hot constants can be emitted as shifts and adds: its codes
-/// and terms fit the 64-bit integers of the C simulation (wider layers keep the loop templates).
+/// True when a layer with these K-hot constants is emitted as shifts and adds: its codes and
+/// terms fit the 64-bit integers of the C simulation (wider layers keep the loop templates),
+/// and they are not all `0`/`±1`. Such a layer (a binarized convolution) keeps the loop template
+/// too: its products are sign changes, which a 2-bit multiply in the loop already is, and
+/// straight-line code would only cost compile time (minutes for a 64→128-channel layer).
 pub(super) fn fits(site: &Site, constants: &Codes) -> bool {
-    site.code_width(max_width(constants)) <= 63
+    site.code_width(max_width(constants)) <= 63 && constants.codes.iter().any(|c| c.abs() > 1)
 }
 
 fn max_width(codes: &Codes) -> u32 {
@@ -285,6 +288,44 @@ pub(super) fn batchnorm(
              y[{ch} * {hw} + i] = qfx::from_code<{id}_p{g}_t>({product}) + \
              qfx::from_code<{id}_h{g}_t>({});\n    }}",
             code_literal(shift.codes[ch])
+        );
+    }
+    gen.functions.push_str("  }\n}\n");
+    Ok(call)
+}
+
+/// A PReLU layer with K-hot slopes (input `[c, …]`, `hw` values per channel): `y = x` where
+/// `x ≥ 0`, else `slope·x` as shifts and adds; returns the top function's call.
+pub(super) fn prelu(
+    gen: &mut Gen,
+    site: &Site,
+    (c, hw): (usize, usize),
+    slope: &Codes,
+    khot: KHot,
+) -> Result<String, HlsError> {
+    let id = site.id;
+    let groups = group_channels(c, |ch| slope.format_of(ch));
+    let mut group_of = vec![0; c];
+    for (g, (sf, chans)) in groups.iter().enumerate() {
+        gen.typedef(&format!("{id}_p{g}_t"), site.product(*sf)?, "slope * input");
+        for &ch in chans {
+            group_of[ch] = g;
+        }
+    }
+    let call = site.open(gen, "PReLU slopes", khot, c * hw, c * hw);
+    let (wc, xs) = (site.code_width(max_width(slope)), site.x.2.is_signed());
+    let _ = writeln!(
+        gen.functions,
+        "ShiftAddPixel:\n  for (int i = 0; i < {hw}; i++) {{"
+    );
+    for (ch, &g) in group_of.iter().enumerate() {
+        let product = shift_add("c", slope.codes[ch], khot.csd).unwrap_or_else(|| "0".into());
+        let _ = writeln!(
+            gen.functions,
+            "    {{\n      const int k = {ch} * {hw} + i;\n      \
+             const qfx::code_type<{wc}>::type c = qfx::code_of<{wc}, {xs}>(x[k]);\n      \
+             if (x[k] >= 0) {{\n        y[k] = x[k];\n      }} else {{\n        \
+             y[k] = qfx::from_code<{id}_p{g}_t>({product});\n      }}\n    }}"
         );
     }
     gen.functions.push_str("  }\n}\n");

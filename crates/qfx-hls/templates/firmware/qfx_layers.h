@@ -9,6 +9,7 @@
 //     the product and the sum are exact (ap_fixed full precision), the assignment to acc_t rounds
 //     and overflows as acc_t says; the result is then assigned to the output type;
 //   - batchnorm: y = scale[c] * x + shift[c] at full precision, assigned to the output type;
+//   - prelu: y = x where x >= 0, else slope[c] * x at full precision; sign: y = x >= 0 ? 1 : -1;
 //   - per-channel formats: a layer's channels are processed in groups that share their weight /
 //     bias / accumulator types (`ch` lists a group's channels; IDENTITY means "all, in order").
 #ifndef QFX_LAYERS_H_
@@ -135,6 +136,37 @@ BnChannel:
     for (int i = 0; i < HW; i++) {
 #pragma HLS PIPELINE II = 1
       y[c * HW + i] = s * x[c * HW + i] + t;
+    }
+  }
+}
+
+// +1 where x >= 0, else -1 (a binarized network's activations), assigned to the output type.
+template <class x_t, class y_t, int N>
+void sign(const x_t x[N], y_t y[N]) {
+Sign:
+  for (int i = 0; i < N; i++) {
+#pragma HLS PIPELINE II = 1
+    const ap_int<2> s = x[i] >= 0 ? 1 : -1;
+    y[i] = s;
+  }
+}
+
+// PReLU: y = x where x >= 0, else slope[c] * x at full precision; assigned to the output type.
+template <class x_t, class s_t, class y_t, class sc_t, int C, int HW, int N_CH, bool IDENTITY>
+void prelu(const x_t x[C * HW], const sc_t slope[C], const int ch[], y_t y[C * HW]) {
+PreluChannel:
+  for (int k = 0; k < N_CH; k++) {
+    const int c = IDENTITY ? k : ch[k];
+    const s_t s = from_code<s_t>(slope[c]);
+  PreluPixel:
+    for (int i = 0; i < HW; i++) {
+#pragma HLS PIPELINE II = 1
+      const x_t v = x[c * HW + i];
+      if (v >= 0) {
+        y[c * HW + i] = v;
+      } else {
+        y[c * HW + i] = s * v;
+      }
     }
   }
 }

@@ -1,0 +1,298 @@
+//! A binarized network in the style of ReActNet (Liu et al. 2020) and FracBNN (Zhang et al.
+//! 2021): the convolutions of the residual blocks have `±1` weights and `±1` inputs, everything
+//! else — the stem, BatchNorm, the residual adds, learnable-slope PReLUs, pooling and the
+//! classifier — is fixed point. With `weight_khot`, `bn_khot` and `slope_khot` every remaining
+//! multiplier is K-hot, so the whole network needs no DSP.
+//!
+//! Binarization is part of the architecture: the float model (quantizers disabled) binarizes
+//! too, and its element-wise layers are float.
+
+use burn::module::{Module, Param};
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Distribution, Tensor};
+use qfx_fixed::{Format, Overflow, Quant};
+
+use crate::layers::{
+    accumulate, QAdd, QBatchNorm2d, QConv2d, QGlobalAvgPool, QLinear, QuantConfig,
+};
+use crate::quant::{Granularity, QuantSpec};
+use crate::quantizer::{Calibration, QTensor, Quantizer};
+
+/// `+1` where `x ≥ 0`, else `−1`; the backward pass is the straight-through estimator clipped
+/// to `|x| ≤ 1` (the gradient of `hardtanh`), as in BinaryConnect and XNOR-Net.
+pub fn ste_sign<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    let clipped = x.clone().clamp(-1.0, 1.0);
+    let sign = x.greater_equal_elem(0.0).float() * 2.0 - 1.0;
+    clipped.clone() + (sign - clipped).detach()
+}
+
+/// The format binarized values (weights and activations) have: `ap_int<2>` holds `±1` exactly.
+pub fn binary_format() -> Format {
+    Format::signed(2, 2).expect("valid format")
+}
+
+/// Binarizes activations: the result is on the integer grid (`F = 0`).
+pub fn binarize(x: QTensor<4>) -> QTensor<4> {
+    QTensor {
+        value: ste_sign(x.value),
+        frac: Some(0),
+    }
+}
+
+/// A convolution with `±1` weights (latent real weights, binarized in the forward pass) on
+/// `±1` inputs: the sum is an integer, accumulated exactly in the narrowest signed format that
+/// holds `±fan_in`, then cast to the output format.
+#[derive(Module, Debug)]
+pub struct QBinaryConv2d {
+    /// Latent weights `[out, in, k, k]`; the layer uses their signs.
+    pub weight: Param<Tensor<4>>,
+    /// Stride.
+    pub stride: usize,
+    /// Zero padding on each side.
+    pub padding: usize,
+    /// The binary weights' format (`ap_int<2>`, frozen): the accumulator's binary point is
+    /// the input's plus this one's.
+    pub wq: Quantizer,
+    /// Accumulator format.
+    #[module(skip)]
+    pub acc: QuantSpec,
+    /// Output quantizer.
+    pub out: Quantizer,
+}
+
+impl QBinaryConv2d {
+    /// A `kernel × kernel` binary convolution with Kaiming-uniform latent weights.
+    pub fn new(
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        stride: usize,
+        q: &QuantConfig,
+        device: &Device,
+    ) -> QBinaryConv2d {
+        let fan_in = c_in * kernel * kernel;
+        let bound = (6.0 / fan_in as f64).sqrt();
+        let weight = Param::from_tensor(Tensor::random(
+            [c_out, c_in, kernel, kernel],
+            Distribution::Uniform(-bound, bound),
+            device,
+        ));
+        let binary = QuantSpec {
+            width: 2,
+            signed: true,
+            quant: Quant::Trn,
+            overflow: Overflow::Sat,
+            sat_bits: 0,
+            granularity: Granularity::PerTensor,
+            khot: None,
+        };
+        let mut wq = q.quantizer(binary, 1, 0, device);
+        wq.learn = false;
+        // |sum| ≤ fan_in: one sign bit plus the bits of fan_in (what a popcount produces).
+        let width = (usize::BITS - fan_in.leading_zeros() + 1).min(32);
+        let acc = QuantSpec {
+            width,
+            granularity: Granularity::PerTensor,
+            ..q.acc_spec(1)
+        };
+        QBinaryConv2d {
+            weight,
+            stride,
+            padding: kernel / 2,
+            wq,
+            acc,
+            out: q.act_quantizer(true, device),
+        }
+    }
+
+    fn raw(&self, x: Tensor<4>) -> Tensor<4> {
+        let options = ConvOptions::new([self.stride; 2], [self.padding; 2], [1, 1], 1);
+        conv2d(x, ste_sign(self.weight.val()), None, options)
+    }
+
+    /// `[batch, in, h, w]` of `±1` → `[batch, out, h', w']`.
+    pub fn forward(&self, x: QTensor<4>) -> QTensor<4> {
+        let y = self.raw(x.value);
+        let y = accumulate(y, x.frac, &self.wq, &self.acc, self.wq.path);
+        self.out.forward_q(y)
+    }
+
+    /// Calibrates the output binary point on `x`.
+    pub fn calibrate(&mut self, x: QTensor<4>, method: Calibration) -> QTensor<4> {
+        self.out.calibrate(&self.raw(x.value.clone()), method);
+        self.forward(x)
+    }
+
+    /// The `±1` weights as they are used.
+    pub fn binary_weights(&self) -> Tensor<4> {
+        ste_sign(self.weight.val())
+    }
+}
+
+/// PReLU with a learned slope per channel: `x` where `x ≥ 0`, else `slope[c]·x`, with the
+/// slope a fixed-point constant (K-hot with `slope_khot`), then the output quantizer.
+#[derive(Module, Debug)]
+pub struct QPrelu {
+    /// `[c]`, starting at 0.25 (He et al. 2015).
+    pub slope: Param<Tensor<1>>,
+    /// Slope quantizer (per channel when weights are).
+    pub slope_q: Quantizer,
+    /// Output quantizer.
+    pub out: Quantizer,
+}
+
+impl QPrelu {
+    /// Slopes 0.25.
+    pub fn new(channels: usize, q: &QuantConfig, device: &Device) -> QPrelu {
+        let slope = Param::from_tensor(Tensor::<1>::ones([channels], device) * 0.25);
+        let spec = q.slope_spec();
+        let sc = spec.channels(&[channels]).unwrap_or(1);
+        let mut slope_q = q.quantizer(spec, sc, spec.width as i32 - 2, device);
+        slope_q.calibrate(&slope.val(), Calibration::MaxAbs);
+        QPrelu {
+            slope,
+            slope_q,
+            out: q.act_quantizer(true, device),
+        }
+    }
+
+    fn raw(&self, x: Tensor<4>) -> Tensor<4> {
+        let c = self.slope.dims()[0];
+        let s = self.slope_q.forward(self.slope.val()).reshape([1, c, 1, 1]);
+        x.clone().clamp_min(0.0) + x.clamp_max(0.0) * s
+    }
+
+    /// Elementwise, channels on axis 1.
+    pub fn forward(&self, x: QTensor<4>) -> QTensor<4> {
+        self.out.forward_q(self.raw(x.value))
+    }
+
+    /// Calibrates the slope and output binary points.
+    pub fn calibrate(&mut self, x: QTensor<4>, method: Calibration) -> QTensor<4> {
+        self.slope_q
+            .calibrate(&self.slope.val(), Calibration::MaxAbs);
+        self.out.calibrate(&self.raw(x.value.clone()), method);
+        self.forward(x)
+    }
+}
+
+/// A binary residual block: `prelu(bn(binconv(sign(x))) + shortcut(x))`, with the option-A
+/// shortcut (subsample, zero channels) when the shape changes.
+#[derive(Module, Debug)]
+pub struct BinaryBlock {
+    /// The binary 3×3 convolution (stride 1 or 2).
+    pub conv: QBinaryConv2d,
+    /// Its BatchNorm (fixed point).
+    pub bn: QBatchNorm2d,
+    /// Subsampling stride of the shortcut.
+    pub stride: usize,
+    /// Zero channels the shortcut appends.
+    pub pad_channels: usize,
+    /// The residual addition.
+    pub add: QAdd,
+    /// The activation after the addition.
+    pub act: QPrelu,
+}
+
+impl BinaryBlock {
+    fn new(c_in: usize, c_out: usize, stride: usize, q: &QuantConfig, device: &Device) -> Self {
+        BinaryBlock {
+            conv: QBinaryConv2d::new(c_in, c_out, 3, stride, q, device),
+            bn: QBatchNorm2d::new(c_out, q, device),
+            stride,
+            pad_channels: c_out - c_in,
+            add: QAdd::new(q, device),
+            act: QPrelu::new(c_out, q, device),
+        }
+    }
+
+    fn forward(&self, x: QTensor<4>) -> QTensor<4> {
+        let main = self.bn.forward(self.conv.forward(binarize(x.clone())));
+        let short = crate::models::option_a(x, self.stride, self.pad_channels);
+        self.act.forward(self.add.forward(main, short))
+    }
+
+    fn calibrate(&mut self, x: QTensor<4>, method: Calibration) -> QTensor<4> {
+        let t = self.conv.calibrate(binarize(x.clone()), method);
+        let main = self.bn.calibrate(t, method);
+        let short = crate::models::option_a(x, self.stride, self.pad_channels);
+        let sum = self.add.calibrate(main, short, method);
+        self.act.calibrate(sum, method)
+    }
+}
+
+/// The binarized network: a fixed-point stem (conv–BN–PReLU), three stages of binary blocks
+/// (the first block of stages 2 and 3 halves the resolution), global average pooling and a
+/// fixed-point classifier.
+#[derive(Module, Debug)]
+pub struct Bnn {
+    /// Input quantizer.
+    pub input: Quantizer,
+    /// Stem convolution (fixed point: the input is not binarized).
+    pub stem: QConv2d,
+    /// Stem BatchNorm.
+    pub stem_bn: QBatchNorm2d,
+    /// Stem activation.
+    pub stem_act: QPrelu,
+    /// The binary blocks, stage after stage.
+    pub blocks: Vec<BinaryBlock>,
+    /// Global average pooling.
+    pub pool: QGlobalAvgPool,
+    /// Classifier.
+    pub head: QLinear,
+}
+
+impl Bnn {
+    /// `widths` per stage, `per_stage` blocks each.
+    pub(crate) fn new(
+        in_channels: usize,
+        widths: [usize; 3],
+        per_stage: usize,
+        stem_stride: usize,
+        classes: usize,
+        q: &QuantConfig,
+        device: &Device,
+    ) -> Bnn {
+        let mut blocks = Vec::new();
+        let mut c = widths[0];
+        for (s, &w) in widths.iter().enumerate() {
+            for b in 0..per_stage {
+                let stride = if s > 0 && b == 0 { 2 } else { 1 };
+                blocks.push(BinaryBlock::new(c, w, stride, q, device));
+                c = w;
+            }
+        }
+        Bnn {
+            input: q.act_quantizer(true, device),
+            stem: QConv2d::new(in_channels, widths[0], 3, stem_stride, 1, false, q, device),
+            stem_bn: QBatchNorm2d::new(widths[0], q, device),
+            stem_act: QPrelu::new(widths[0], q, device),
+            blocks,
+            pool: QGlobalAvgPool::new(q, device),
+            head: QLinear::new(c, classes, q, device),
+        }
+    }
+
+    pub(crate) fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let t = self.stem.forward(self.input.forward_q(x));
+        let mut t = self.stem_act.forward(self.stem_bn.forward(t));
+        for b in &self.blocks {
+            t = b.forward(t);
+        }
+        self.head.forward(self.pool.forward(t)).value
+    }
+
+    pub(crate) fn calibrate(&mut self, x: Tensor<4>, method: Calibration) {
+        self.input.calibrate(&x, method);
+        let t = self.input.forward_q(x);
+        let t = self.stem.calibrate(t, method);
+        let t = self.stem_bn.calibrate(t, method);
+        let mut t = self.stem_act.calibrate(t, method);
+        for b in self.blocks.iter_mut() {
+            t = b.calibrate(t, method);
+        }
+        let t = self.pool.calibrate(t, method);
+        self.head.calibrate(t, method);
+    }
+}
