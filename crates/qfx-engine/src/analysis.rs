@@ -226,14 +226,15 @@ pub fn analyze(model: &Model) -> Result<RangeReport, EngineError> {
                     .enumerate()
                     .map(|(c, &(lo, hi))| {
                         let (s, sf) = (slope.codes[c] as i128, slope.format_of(c));
-                        let f = xf.frac_bits() + sf.frac_bits();
+                        let (fx, fp) = (xf.frac_bits(), xf.frac_bits() + sf.frac_bits());
+                        let f = fx.max(fp);
                         // Piecewise linear: the extremes are at the ends of the negative
-                        // and the non-negative pieces.
+                        // and the non-negative pieces (x itself, or the product s·x).
                         let y = |x: i128| -> Option<i128> {
                             if x >= 0 {
-                                add_aligned(x, xf.frac_bits(), 0, f, f)
+                                add_aligned(x, fx, 0, 0, f)
                             } else {
-                                s.checked_mul(x)
+                                add_aligned(s.checked_mul(x)?, fp, 0, 0, f)
                             }
                         };
                         let mut ends = Vec::with_capacity(4);

@@ -136,3 +136,46 @@ fn khot_bnn_learns_exports_needs_no_dsp_and_matches_the_engine() {
     }
     assert_eq!(same, 100);
 }
+
+/// For 32×32×3 inputs (stem stride 1: 32 → 16 → 8) the final pooling window is 8×8, so the
+/// average is an exact shift; the engine reproduces the model on random inputs.
+#[test]
+fn bnn_for_32x32_rgb_pools_by_a_shift_and_matches_the_engine() {
+    let device = Device::flex();
+    device.seed(9);
+    let config = ModelConfig::Bnn {
+        in_channels: 3,
+        widths: [8, 8, 16],
+        blocks_per_stage: 1,
+        stem_stride: 1,
+        classes: 10,
+    };
+    let q = QuantConfig {
+        bits: 8,
+        ..QuantConfig::default()
+    };
+    let mut model = config.init(&q, &device).unwrap();
+    let dist = burn::tensor::Distribution::Normal(0.0, 1.0);
+    model.calibrate(
+        Tensor::<4>::random([16, 3, 32, 32], dist, &device),
+        Calibration::MaxAbs,
+    );
+    let ir = export(&model, "bnn32", [3, 32, 32]).unwrap();
+    let pool = ir
+        .layers
+        .iter()
+        .find_map(|l| match &l.op {
+            Op::GlobalAvgPool { reciprocal } => Some(reciprocal.value(0).to_f64()),
+            _ => None,
+        })
+        .expect("global average pooling");
+    assert_eq!(pool, 1.0 / 64.0);
+    let x = Tensor::<4>::random([5, 3, 32, 32], dist, &device);
+    let pixels = values(x.clone());
+    let logits = values(model.forward(x));
+    for i in 0..5 {
+        let out = qfx_engine::run(&ir, &pixels[i * 3072..(i + 1) * 3072]).unwrap();
+        let engine: Vec<f32> = out.output.values().iter().map(|&v| v as f32).collect();
+        assert_eq!(engine, logits[i * 10..(i + 1) * 10], "input {i}");
+    }
+}
