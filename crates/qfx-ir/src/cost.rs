@@ -46,9 +46,9 @@
 //! ignores the extra sign bit unsigned operands need. A K-hot tensor is guaranteed 0 DSPs only
 //! where the emitted code has the shift-add form: `qfx-hls` writes it for every K-hot Dense,
 //! Conv2d, BatchNorm and PReLU, except when the terms would not fit the C simulation's 64-bit
-//! integers (input width + constant width + 2 > 63 bits) or the codes are all `0`/`±1` (binary
-//! weights keep the loop template: their products are sign changes of 2-bit operands, fabric
-//! logic either way). The emitter adds no `BIND_OP` pragma.
+//! integers (input width + constant width + 2 > 63 bits) or the tensor is binary (2-bit formats,
+//! codes `0`/`±1`), whose loop template multiplies by 2-bit operands: sign changes, fabric logic
+//! either way. The emitter adds no `BIND_OP` pragma.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -42,7 +42,7 @@ pub fn binarize(x: QTensor<4>) -> QTensor<4> {
 
 /// A convolution with `±1` weights (latent real weights, binarized in the forward pass) on
 /// `±1` inputs: the sum is an integer, accumulated exactly in the narrowest signed format that
-/// holds `±fan_in`, then cast to the output format.
+/// holds `±fan_in` (so `quant.acc_bits` does not apply to it), then cast to the output format.
 #[derive(Module, Debug)]
 pub struct QBinaryConv2d {
     /// Latent weights `[out, in, k, k]`; the layer uses their signs.

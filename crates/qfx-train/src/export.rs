@@ -311,7 +311,19 @@ impl Builder {
             shape: w.dims().to_vec(),
             axis: None,
             formats: vec![binary_format()],
-            codes: w.host_f32().iter().map(|&v| v as i64).collect(),
+            codes: w
+                .host_f32()
+                .iter()
+                .map(|&v| {
+                    if v == 1.0 || v == -1.0 {
+                        Ok(v as i64)
+                    } else {
+                        Err(TrainError::NonFinite(format!(
+                            "binary weight {v} is not ±1 (non-finite latent weight)"
+                        )))
+                    }
+                })
+                .collect::<Result<_, _>>()?,
             khot: Some(KHot::binary(1)),
         };
         let op = Op::Conv2d {

@@ -1,6 +1,6 @@
 //! Models built from a serde configuration: an MLP, a small CNN for 28×28 inputs, ResNet-20
-//! for 32×32×3 and a binarized residual network ([`crate::bnn`]). The same module tree serves the float model (quantizers disabled) and the
-//! quantized one.
+//! for 32×32×3 and a binarized residual network ([`crate::bnn`]). The same module tree serves
+//! the float model (quantizers disabled) and the quantized one.
 
 use burn::module::Module;
 use burn::tensor::module::max_pool2d;

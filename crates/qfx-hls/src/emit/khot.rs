@@ -158,11 +158,13 @@ impl Site<'_> {
 
 /// True when a layer with these K-hot constants is emitted as shifts and adds: its codes and
 /// terms fit the 64-bit integers of the C simulation (wider layers keep the loop templates),
-/// and they are not all `0`/`±1`. Such a layer (a binarized convolution) keeps the loop template
-/// too: its products are sign changes, which a 2-bit multiply in the loop already is, and
-/// straight-line code would only cost compile time (minutes for a 64→128-channel layer).
+/// and they are not binary weights (2-bit formats, codes `0`/`±1`). Such a layer (a binarized
+/// convolution) keeps the loop template too: its products are sign changes, which a 2-bit
+/// multiply in the loop already is, and straight-line code would only cost compile time
+/// (minutes for a 64→128-channel layer).
 pub(super) fn fits(site: &Site, constants: &Codes) -> bool {
-    site.code_width(max_width(constants)) <= 63 && constants.codes.iter().any(|c| c.abs() > 1)
+    let binary = max_width(constants) <= 2 && constants.codes.iter().all(|c| c.abs() <= 1);
+    site.code_width(max_width(constants)) <= 63 && !binary
 }
 
 fn max_width(codes: &Codes) -> u32 {
