@@ -471,8 +471,7 @@ pub fn train(
     let shape = data.train.shape;
     let t = &config.train;
     let device = Device::flex().autodiff();
-    device.seed(t.seed);
-    let mut model = config.model.init(&config.quant, &device)?;
+    let mut model = init_seeded(config, &device)?;
     let mut optim = Optimizer::new(t.optimizer, t.weight_decay);
     let mut meta = CheckpointMeta {
         version: CHECKPOINT_VERSION,
@@ -676,6 +675,16 @@ pub fn load_model(path: &Path) -> Result<(Model, Checkpoint), TrainError> {
     Ok((model, ckpt))
 }
 
+/// The configured model initialized from the configured seed. The backend's random generator
+/// is process-wide, so seeding and drawing happen under one lock: two runs in one process (the
+/// test harness's threads, a library user's) cannot interleave and change each other's weights.
+fn init_seeded(config: &RunConfig, device: &Device) -> Result<Model, TrainError> {
+    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
+    device.seed(config.train.seed);
+    config.model.init(&config.quant, device)
+}
+
 /// Post-training quantization: the float checkpoint's weights, binary points calibrated on
 /// training data with `config`'s formats, no training. Writes a checkpoint and `model.ir.json`
 /// into `run`.
@@ -697,8 +706,7 @@ pub fn ptq(
     ckpt.check_model(config)?;
     std::fs::create_dir_all(run).map_err(|e| io_err(run, e))?;
     let device = Device::flex();
-    device.seed(config.train.seed);
-    let model = config.model.init(&config.quant, &device)?;
+    let model = init_seeded(config, &device)?;
     let model = load_module_tensors(model, ckpt.model)?;
     let model = calibrate(model, &data.train, config)?;
     let accuracy = evaluate(&model, &data.test, config, config.train.test_limit);
