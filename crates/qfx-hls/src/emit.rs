@@ -414,7 +414,7 @@ impl Plan {
                     let c = x.shape[0];
                     let hw = xn / c;
                     if let Some(k) = slope.khot.filter(|_| khot::fits(&site, slope)) {
-                        let call = khot::prelu(&mut gen, &site, (c, hw), slope, k)?;
+                        let call = khot::channel_scale(&mut gen, &site, (c, hw), slope, None, k)?;
                         let _ = writeln!(gen.body, "{call}");
                         tensors.push(output);
                         continue;
@@ -440,7 +440,8 @@ impl Plan {
                     let c = x.shape[0];
                     let hw = xn / c;
                     if let Some(k) = scale.khot.filter(|_| khot::fits(&site, scale)) {
-                        let call = khot::batchnorm(&mut gen, &site, (c, hw), scale, shift, k)?;
+                        let call =
+                            khot::channel_scale(&mut gen, &site, (c, hw), scale, Some(shift), k)?;
                         let _ = writeln!(gen.body, "{call}");
                         tensors.push(output);
                         continue;

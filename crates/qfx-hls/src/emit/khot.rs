@@ -256,27 +256,41 @@ pub(super) fn conv2d(
     Ok(call)
 }
 
-/// A BatchNorm layer with K-hot scales (input `[c, …]`, `hw` values per channel): `y = scale·x +
-/// shift` with the product as shifts and adds; returns the top function's call.
-pub(super) fn batchnorm(
+/// A per-channel constant multiply with K-hot constants (input `[c, …]`, `hw` values per
+/// channel), the product as shifts and adds: BatchNorm `y = scale·x + shift` when `shift` is
+/// given, else PReLU `y = x` where `x ≥ 0`, otherwise `scale·x`. Returns the top function's call.
+pub(super) fn channel_scale(
     gen: &mut Gen,
     site: &Site,
     (c, hw): (usize, usize),
     scale: &Codes,
-    shift: &Codes,
+    shift: Option<&Codes>,
     khot: KHot,
 ) -> Result<String, HlsError> {
     let id = site.id;
-    let groups = group_channels(c, |ch| (scale.format_of(ch), shift.format_of(ch)));
+    let shift_format = |ch| shift.map(|h| h.format_of(ch));
+    let groups = group_channels(c, |ch| (scale.format_of(ch), shift_format(ch)));
     let mut group_of = vec![0; c];
     for (g, ((sf, hf), chans)) in groups.iter().enumerate() {
-        gen.typedef(&format!("{id}_h{g}_t"), *hf, "shift");
-        gen.typedef(&format!("{id}_p{g}_t"), site.product(*sf)?, "scale * input");
+        if let Some(hf) = hf {
+            gen.typedef(&format!("{id}_h{g}_t"), *hf, "shift");
+        }
+        let what = if shift.is_some() {
+            "scale * input"
+        } else {
+            "slope * input"
+        };
+        gen.typedef(&format!("{id}_p{g}_t"), site.product(*sf)?, what);
         for &ch in chans {
             group_of[ch] = g;
         }
     }
-    let call = site.open(gen, "BatchNorm scales", khot, c * hw, c * hw);
+    let what = if shift.is_some() {
+        "BatchNorm scales"
+    } else {
+        "PReLU slopes"
+    };
+    let call = site.open(gen, what, khot, c * hw, c * hw);
     let (wc, xs) = (site.code_width(max_width(scale)), site.x.2.is_signed());
     let _ = writeln!(
         gen.functions,
@@ -284,50 +298,22 @@ pub(super) fn batchnorm(
     );
     for (ch, &g) in group_of.iter().enumerate() {
         let product = shift_add("c", scale.codes[ch], khot.csd).unwrap_or_else(|| "0".into());
-        let _ = writeln!(
-            gen.functions,
-            "    {{\n      const qfx::code_type<{wc}>::type c = qfx::code_of<{wc}, {xs}>(x[{ch} * {hw} + i]);\n      \
-             y[{ch} * {hw} + i] = qfx::from_code<{id}_p{g}_t>({product}) + \
-             qfx::from_code<{id}_h{g}_t>({});\n    }}",
-            code_literal(shift.codes[ch])
-        );
-    }
-    gen.functions.push_str("  }\n}\n");
-    Ok(call)
-}
-
-/// A PReLU layer with K-hot slopes (input `[c, …]`, `hw` values per channel): `y = x` where
-/// `x ≥ 0`, else `slope·x` as shifts and adds; returns the top function's call.
-pub(super) fn prelu(
-    gen: &mut Gen,
-    site: &Site,
-    (c, hw): (usize, usize),
-    slope: &Codes,
-    khot: KHot,
-) -> Result<String, HlsError> {
-    let id = site.id;
-    let groups = group_channels(c, |ch| slope.format_of(ch));
-    let mut group_of = vec![0; c];
-    for (g, (sf, chans)) in groups.iter().enumerate() {
-        gen.typedef(&format!("{id}_p{g}_t"), site.product(*sf)?, "slope * input");
-        for &ch in chans {
-            group_of[ch] = g;
-        }
-    }
-    let call = site.open(gen, "PReLU slopes", khot, c * hw, c * hw);
-    let (wc, xs) = (site.code_width(max_width(slope)), site.x.2.is_signed());
-    let _ = writeln!(
-        gen.functions,
-        "ShiftAddPixel:\n  for (int i = 0; i < {hw}; i++) {{"
-    );
-    for (ch, &g) in group_of.iter().enumerate() {
-        let product = shift_add("c", slope.codes[ch], khot.csd).unwrap_or_else(|| "0".into());
+        let product = format!("qfx::from_code<{id}_p{g}_t>({product})");
+        let assign = match shift {
+            Some(h) => format!(
+                "y[k] = {product} + qfx::from_code<{id}_h{g}_t>({});",
+                code_literal(h.codes[ch])
+            ),
+            None => format!(
+                "if (x[k] >= 0) {{\n        y[k] = x[k];\n      }} else {{\n        \
+                 y[k] = {product};\n      }}"
+            ),
+        };
         let _ = writeln!(
             gen.functions,
             "    {{\n      const int k = {ch} * {hw} + i;\n      \
              const qfx::code_type<{wc}>::type c = qfx::code_of<{wc}, {xs}>(x[k]);\n      \
-             if (x[k] >= 0) {{\n        y[k] = x[k];\n      }} else {{\n        \
-             y[k] = qfx::from_code<{id}_p{g}_t>({product});\n      }}\n    }}"
+             {assign}\n    }}"
         );
     }
     gen.functions.push_str("  }\n}\n");
