@@ -220,15 +220,12 @@ fn resnet20(f: &Formats) -> Model {
 
 /// Multiply-accumulates per inference.
 fn macs(m: &Model) -> u64 {
-    let shapes = m.validate().unwrap();
-    m.layers
+    let graph = m.resolve().unwrap();
+    graph
+        .nodes()
         .iter()
-        .zip(&shapes)
-        .map(|(l, s)| match &l.op {
-            Op::Dense { weight, .. } => weight.codes.len() as u64,
-            Op::Conv2d { weight, .. } => (weight.codes.len() * s[1] * s[2]) as u64,
-            _ => 0,
-        })
+        .filter_map(|n| n.mac())
+        .map(|mac| (mac.weight.codes.len() * mac.positions()) as u64)
         .sum()
 }
 

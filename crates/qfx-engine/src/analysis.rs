@@ -28,10 +28,9 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use qfx_fixed::{Fixed, Format, Overflow};
-use qfx_ir::{Model, Op, INPUT};
+use qfx_fixed::{Fixed, Format, Overflow, OverflowRule};
+use qfx_ir::{relu_clip, Mac, Model, Op};
 
-use crate::reference::acc_format;
 use crate::requant::rescale;
 use crate::EngineError;
 
@@ -116,64 +115,50 @@ type Span = (i128, i128);
 
 /// Analyses `model` (see the module documentation). Errors only for an invalid model.
 pub fn analyze(model: &Model) -> Result<RangeReport, EngineError> {
-    let shapes = model.validate().map_err(|e| EngineError(e.to_string()))?;
-    let index = |name: &str| model.layers.iter().position(|l| l.name == name);
+    let graph = model.resolve().map_err(|e| EngineError(e.to_string()))?;
     // Per layer: the output's code interval per channel.
     let mut ranges: Vec<Vec<Span>> = Vec::with_capacity(model.layers.len());
     let mut layers = Vec::with_capacity(model.layers.len());
-    for (li, layer) in model.layers.iter().enumerate() {
-        let to = layer.output;
-        let operand = |k: usize| -> Result<(usize, Format), EngineError> {
-            let name = &layer.inputs[k];
-            if name == INPUT {
-                return Err(EngineError(format!(
-                    "layer `{}` reads the raw input but is not a quantizer",
-                    layer.name
-                )));
-            }
-            let j = index(name).expect("validated");
-            Ok((j, model.layers[j].output))
+    for node in graph.nodes() {
+        let layer = node.layer;
+        let to = node.format();
+        let operand = |k: usize| -> (usize, Format) {
+            let o = &node.operands[k];
+            (o.source.expect("validated"), node.operand_format(k))
         };
-        let channels_of = |shape: &[usize]| shape[0];
         let mut accumulator = None;
         // Exact pre-assignment range per output channel (`None`: unknown).
         let pre: Vec<Option<(Bound, Bound)>> = match &layer.op {
-            _ if layer.inputs[0] == INPUT => {
-                if !matches!(layer.op, Op::Quantize | Op::Flatten) {
-                    operand(0)?;
-                }
+            _ if node.reads_input() => {
                 let (lo, hi) = full(to);
                 let b = |c| Bound {
                     code: c,
                     frac: to.frac_bits(),
                 };
-                vec![Some((b(lo), b(hi))); channels_of(&shapes[li])]
+                vec![Some((b(lo), b(hi))); node.shape[0]]
             }
             Op::Quantize | Op::MaxPool2d { .. } => {
-                let (j, xf) = operand(0)?;
+                let (j, xf) = operand(0);
                 ranges[j].iter().map(|&r| Some(bounds(r, xf))).collect()
             }
             Op::Flatten => {
-                let (j, xf) = operand(0)?;
-                let inner: usize = shapes[j][1..].iter().product();
+                let (j, xf) = operand(0);
+                let inner: usize = node.x().shape[1..].iter().product();
                 ranges[j]
                     .iter()
                     .flat_map(|&r| std::iter::repeat_n(Some(bounds(r, xf)), inner))
                     .collect()
             }
             Op::Shortcut { pad_channels, .. } => {
-                let (j, xf) = operand(0)?;
+                let (j, xf) = operand(0);
                 let zero = Some(bounds((0, 0), xf));
                 let mut v: Vec<_> = ranges[j].iter().map(|&r| Some(bounds(r, xf))).collect();
                 v.extend(std::iter::repeat_n(zero, *pad_channels));
                 v
             }
             Op::Relu { clip } => {
-                let (j, xf) = operand(0)?;
-                let clip_format =
-                    Format::new(64, 32, true, qfx_fixed::Quant::Trn, Overflow::Sat, 0)
-                        .expect("valid");
-                let clip = clip.and_then(|c| Fixed::from_f64(c, clip_format).ok());
+                let (j, xf) = operand(0);
+                let clip = relu_clip(*clip);
                 ranges[j]
                     .iter()
                     .map(|&(lo, hi)| {
@@ -196,7 +181,7 @@ pub fn analyze(model: &Model) -> Result<RangeReport, EngineError> {
                     .collect()
             }
             Op::Add => {
-                let ((ja, fa), (jb, fb)) = (operand(0)?, operand(1)?);
+                let ((ja, fa), (jb, fb)) = (operand(0), operand(1));
                 let f = fa.frac_bits().max(fb.frac_bits());
                 ranges[ja]
                     .iter()
@@ -209,7 +194,7 @@ pub fn analyze(model: &Model) -> Result<RangeReport, EngineError> {
                     .collect()
             }
             Op::Sign => {
-                let (j, _) = operand(0)?;
+                let (j, _) = operand(0);
                 let one = |c: i128| Bound { code: c, frac: 0 };
                 ranges[j]
                     .iter()
@@ -220,7 +205,7 @@ pub fn analyze(model: &Model) -> Result<RangeReport, EngineError> {
                     .collect()
             }
             Op::Prelu { slope } => {
-                let (j, xf) = operand(0)?;
+                let (j, xf) = operand(0);
                 ranges[j]
                     .iter()
                     .enumerate()
@@ -259,7 +244,7 @@ pub fn analyze(model: &Model) -> Result<RangeReport, EngineError> {
                     .collect()
             }
             Op::BatchNorm { scale, shift } => {
-                let (j, xf) = operand(0)?;
+                let (j, xf) = operand(0);
                 ranges[j]
                     .iter()
                     .enumerate()
@@ -276,8 +261,8 @@ pub fn analyze(model: &Model) -> Result<RangeReport, EngineError> {
                     .collect()
             }
             Op::GlobalAvgPool { reciprocal } => {
-                let (j, xf) = operand(0)?;
-                let inner = shapes[j][1..].iter().product::<usize>() as i128;
+                let (j, xf) = operand(0);
+                let inner = node.x().shape[1..].iter().product::<usize>() as i128;
                 let r = reciprocal.codes[0] as i128;
                 let f = xf.frac_bits() + reciprocal.formats[0].frac_bits();
                 ranges[j]
@@ -298,81 +283,32 @@ pub fn analyze(model: &Model) -> Result<RangeReport, EngineError> {
                     })
                     .collect()
             }
-            Op::Dense {
-                weight,
-                bias,
-                accumulator: accs,
-                ..
-            }
-            | Op::Conv2d {
-                weight,
-                bias,
-                accumulator: accs,
-                ..
-            } => {
-                let (j, xf) = operand(0)?;
-                let (stride, padding) = match &layer.op {
-                    Op::Conv2d {
-                        stride, padding, ..
-                    } => (*stride, *padding),
-                    _ => (1, 0),
-                };
+            Op::Dense { .. } | Op::Conv2d { .. } => {
+                let (j, xf) = operand(0);
+                let mac = node.mac().expect("a sum of products");
+                let (weight, bias) = (mac.weight, mac.bias);
                 let x = &ranges[j];
-                let conv = matches!(layer.op, Op::Conv2d { .. });
-                let c_out = if conv {
-                    weight.shape[0]
-                } else {
-                    weight.shape[1]
-                };
-                // Term lists: (flat weight index, input channel) per padding pattern.
-                let patterns: Vec<Vec<(usize, usize)>> = if conv {
-                    let (c_in, k) = (weight.shape[1], weight.shape[2]);
-                    let (h, w) = (shapes[j][1], shapes[j][2]);
-                    let (oh, ow) = (shapes[li][1], shapes[li][2]);
-                    let taps = |o: usize, size: usize| {
-                        let first = (o * stride) as isize - padding as isize;
-                        let lo = (-first).max(0) as usize;
-                        let hi = (size as isize - first).clamp(0, k as isize) as usize;
-                        (lo.min(hi), hi)
-                    };
-                    let ys: BTreeSet<_> = (0..oh).map(|y| taps(y, h)).collect();
-                    let xs: BTreeSet<_> = (0..ow).map(|x| taps(x, w)).collect();
-                    let mut pats = Vec::new();
-                    for &(y0, y1) in &ys {
-                        for &(x0, x1) in &xs {
-                            let mut t = Vec::new();
-                            for ci in 0..c_in {
-                                for ky in y0..y1 {
-                                    for kx in x0..x1 {
-                                        t.push(((ci * k + ky) * k + kx, ci));
-                                    }
-                                }
-                            }
-                            pats.push(t);
-                        }
-                    }
-                    pats
-                } else {
-                    vec![(0..weight.shape[0]).map(|i| (i * c_out, i)).collect()]
-                };
+                let patterns = tap_patterns(&mac);
+                // The analysed channel of an input element: axis 0, or the element of a vector.
+                let x_inner: usize = node.x().shape[1..].iter().product();
+                let c_out = mac.outputs();
                 let mut acc_check: Option<Check> = None;
                 let mut pre = Vec::with_capacity(c_out);
                 for o in 0..c_out {
-                    let af = acc_format(accs, o);
-                    // Flat weight index of a term: `offset + wi`.
-                    let offset = if conv {
-                        o * weight.shape[1] * weight.shape[2] * weight.shape[3]
-                    } else {
-                        o
-                    };
-                    let start = bias
-                        .as_ref()
-                        .map(|b| (b.codes[o] as i128, b.format_of(o).frac_bits()));
+                    let af = mac.accumulator(o);
+                    let start = bias.map(|b| (b.codes[o] as i128, b.format_of(o).frac_bits()));
                     let mut worst: Option<(i128, i128)> = None;
                     let mut last: Option<(i128, i128)> = None;
                     let mut exact = true;
-                    for pat in &patterns {
-                        let r = accumulate_range(pat, offset, weight, x, xf, af, start);
+                    for (position, js) in &patterns {
+                        let terms: Vec<(usize, usize)> = js
+                            .iter()
+                            .map(|&t| {
+                                let xi = mac.input_index(o, *position, t).expect("a valid tap");
+                                (mac.weight_index(o, t), xi / x_inner)
+                            })
+                            .collect();
+                        let r = accumulate_range(&terms, weight, x, xf, af, start);
                         match r {
                             Some((lo, hi, fin)) => {
                                 worst = Some(match worst {
@@ -447,10 +383,26 @@ pub fn analyze(model: &Model) -> Result<RangeReport, EngineError> {
     Ok(RangeReport { layers })
 }
 
-/// Extreme accumulator codes over every step for one term list: `(min, max, final range)`.
+/// The distinct sets of terms that escape zero padding, each with one output position that has
+/// it: border windows of a convolution skip some taps; a dense layer has one set, every term.
+fn tap_patterns(mac: &Mac) -> Vec<(usize, Vec<usize>)> {
+    let mut seen: BTreeSet<Vec<usize>> = BTreeSet::new();
+    let mut patterns = Vec::new();
+    for p in 0..mac.positions() {
+        let js: Vec<usize> = (0..mac.terms())
+            .filter(|&j| mac.input_index(0, p, j).is_some())
+            .collect();
+        if seen.insert(js.clone()) {
+            patterns.push((p, js));
+        }
+    }
+    patterns
+}
+
+/// Extreme accumulator codes over every step for one term list of `(flat weight index, input
+/// channel)`: `(min, max, final range)`.
 fn accumulate_range(
     terms: &[(usize, usize)],
-    offset: usize,
     weight: &qfx_ir::Codes,
     x: &[Span],
     xf: Format,
@@ -466,8 +418,7 @@ fn accumulate_range(
     };
     let (mut lo, mut hi) = (s, s);
     let (mut min, mut max) = (s, s);
-    for &(wi, ci) in terms {
-        let i = offset + wi;
+    for &(i, ci) in terms {
         let (w, wf) = (weight.codes[i] as i128, weight.format_of(i));
         let (xl, xh) = x[ci];
         let (a, b) = (w.checked_mul(xl)?, w.checked_mul(xh)?);
@@ -497,12 +448,7 @@ fn add_aligned(a: i128, fa: i64, b: i128, fb: i64, f: i64) -> Option<i128> {
 
 /// Every code of `f` that an assignment to it can produce.
 fn full(f: Format) -> Span {
-    let lo = if f.overflow() == Overflow::SatSym && f.is_signed() {
-        f.min_code() | 1
-    } else {
-        f.min_code()
-    };
-    (lo, f.max_code())
+    f.assignable_range()
 }
 
 fn bounds((lo, hi): Span, f: Format) -> (Bound, Bound) {
@@ -568,13 +514,13 @@ fn assign_range(range: Option<(Bound, Bound)>, to: Format) -> (Check, Span) {
     let span = if short == 0 {
         (lo, hi)
     } else {
-        match to.overflow() {
-            Overflow::Sat | Overflow::SatSym => (lo.clamp(flo, fhi), hi.clamp(flo, fhi)),
-            Overflow::SatZero => {
+        match to.overflow_rule() {
+            OverflowRule::Clamp => (lo.clamp(flo, fhi), hi.clamp(flo, fhi)),
+            OverflowRule::Zero => {
                 let (a, b) = (lo.clamp(flo, fhi), hi.clamp(flo, fhi));
                 (a.min(0), b.max(0))
             }
-            Overflow::Wrap | Overflow::WrapSm => (flo, fhi),
+            OverflowRule::Wrap | OverflowRule::General => (flo, fhi),
         }
     };
     (

@@ -1,10 +1,10 @@
 //! The prepared engine: every format decision, shift amount and range bound is computed once in
 //! [`Engine::new`]; [`Engine::run`] then only moves integers.
 
-use qfx_fixed::{Fixed, Format, Overflow};
-use qfx_ir::{Codes, Model, Op, INPUT};
+use qfx_fixed::{Fixed, Format};
+use qfx_ir::{relu_clip, sign_value, window_sum_format, Codes, Model, Node, Op};
 
-use crate::mac::{ConvGeom, Mac};
+use crate::mac::Mac;
 use crate::reference::{self, fixed};
 use crate::requant::{decompose_f32, Target};
 use crate::{EngineError, Output, Tensor};
@@ -99,154 +99,33 @@ impl Engine {
     /// the raw input without converting it, and for a layer output format whose codes do not
     /// fit in an `i64` (wider than 64 bits signed or 63 bits unsigned).
     pub fn new(model: &Model) -> Result<Engine, EngineError> {
-        let shapes = model.validate().map_err(|e| EngineError(e.to_string()))?;
-        let index = |name: &str| model.layers.iter().position(|l| l.name == name);
+        let graph = model.resolve().map_err(|e| EngineError(e.to_string()))?;
         let mut layers: Vec<Step> = Vec::with_capacity(model.layers.len());
-        for (i, layer) in model.layers.iter().enumerate() {
-            let name = layer.name.as_str();
-            let fmt = layer.output;
+        for node in graph.nodes() {
+            let name = node.layer.name.as_str();
+            let fmt = node.format();
             if fmt.max_code() > i64::MAX as i128 {
                 return Err(err(
                     name,
                     format!("output format {fmt} is wider than the engine's 64-bit codes"),
                 ));
             }
-            let a = if layer.inputs[0] == INPUT {
-                None
+            let kind = if node.reads_input() {
+                Kind::Input
             } else {
-                Some(index(&layer.inputs[0]).expect("validated"))
-            };
-            let b = match &layer.op {
-                Op::Add => index(&layer.inputs[1]).ok_or_else(|| {
-                    err(name, "adds the raw input, which is not a quantized tensor")
-                })?,
-                _ => 0,
-            };
-            let x = a.map(|j| (&shapes[j], model.layers[j].output));
-            let kind = match (&layer.op, x) {
-                (Op::Quantize | Op::Flatten, None) => Kind::Input,
-                (_, None) => return Err(err(name, "reads the raw input but is not a quantizer")),
-                (Op::Quantize, Some(_)) => Kind::Cast,
-                (Op::Flatten, Some(_)) => Kind::Flatten,
-                (Op::Relu { clip }, Some((_, xf))) => relu_plan(*clip, xf, fmt),
-                (Op::MaxPool2d { kernel }, Some(_)) => Kind::MaxPool(*kernel),
-                (
-                    Op::Shortcut {
-                        stride,
-                        pad_channels,
-                    },
-                    Some(_),
-                ) => Kind::Shortcut {
-                    stride: *stride,
-                    pad_channels: *pad_channels,
-                },
-                (Op::Add, Some((_, xf))) => {
-                    let bf = model.layers[b].output;
-                    Kind::Add {
-                        full: Fixed::zero(xf).add(&Fixed::zero(bf)).is_ok(),
-                    }
-                }
-                (Op::BatchNorm { scale, shift }, Some((_, xf))) => Kind::BatchNorm {
-                    full: (0..scale.codes.len())
-                        .map(|c| {
-                            Fixed::zero(scale.format_of(c))
-                                .mul(&Fixed::zero(xf))
-                                .and_then(|p| p.add(&Fixed::zero(shift.format_of(c))))
-                                .is_ok()
-                        })
-                        .collect(),
-                    scale: scale.clone(),
-                    shift: shift.clone(),
-                },
-                (Op::Sign, Some(_)) => {
-                    let one = |v: f64| {
-                        let v = Fixed::from_f64(v, Format::signed(2, 2).expect("valid"))
-                            .expect("±1 is exact in ap_int<2>");
-                        reference::assign(&v, fmt)
-                    };
-                    Kind::Sign {
-                        plus: one(1.0),
-                        minus: one(-1.0),
-                    }
-                }
-                (Op::Prelu { slope }, Some((_, xf))) => Kind::Prelu {
-                    full: (0..slope.codes.len())
-                        .map(|c| {
-                            Fixed::zero(slope.format_of(c))
-                                .mul(&Fixed::zero(xf))
-                                .is_ok()
-                        })
-                        .collect(),
-                    slope: slope.clone(),
-                },
-                (Op::GlobalAvgPool { reciprocal }, Some((xs, xf))) => {
-                    let inner: usize = xs[1..].iter().product();
-                    let width = xf.width() + usize::BITS - inner.leading_zeros() + 1;
-                    let sum_format = Format::signed(width, width as i32 - xf.frac_bits() as i32)
-                        .map_err(|e| err(name, e))?;
-                    let reciprocal = reciprocal.value(0);
-                    Kind::GlobalAvgPool {
-                        full: Fixed::zero(sum_format).mul(&reciprocal).is_ok(),
-                        reciprocal,
-                        sum_format,
-                    }
-                }
-                (
-                    Op::Dense {
-                        weight,
-                        bias,
-                        accumulator,
-                        ..
-                    },
-                    Some((_, xf)),
-                ) => Kind::Mac(Box::new(Mac::new(
-                    weight,
-                    bias.as_ref(),
-                    accumulator,
-                    xf,
-                    None,
-                ))),
-                (
-                    Op::Conv2d {
-                        weight,
-                        bias,
-                        stride,
-                        padding,
-                        accumulator,
-                        ..
-                    },
-                    Some((xs, xf)),
-                ) => {
-                    let geom = ConvGeom {
-                        c_in: weight.shape[1],
-                        h: xs[1],
-                        w: xs[2],
-                        k: weight.shape[2],
-                        stride: *stride,
-                        padding: *padding,
-                        oh: shapes[i][1],
-                        ow: shapes[i][2],
-                    };
-                    Kind::Mac(Box::new(Mac::new(
-                        weight,
-                        bias.as_ref(),
-                        accumulator,
-                        xf,
-                        Some(geom),
-                    )))
-                }
+                step_kind(node, fmt).map_err(|e| err(name, e))?
             };
             layers.push(Step {
-                a,
-                b,
-                shape: shapes[i].clone(),
+                a: node.x().source,
+                b: node.operands.get(1).and_then(|o| o.source).unwrap_or(0),
+                shape: node.shape.clone(),
                 format: fmt,
                 out: Target::new(fmt),
                 kind,
             });
         }
         Ok(Engine {
-            input_len: model.input_shape.iter().product(),
+            input_len: graph.input_len(),
             input_shape: model.input_shape.clone(),
             layers,
         })
@@ -596,11 +475,68 @@ impl Engine {
     }
 }
 
+/// What a layer that reads quantized tensors does, prepared.
+fn step_kind(node: &Node, fmt: Format) -> Result<Kind, qfx_fixed::Error> {
+    let xf = node.operand_format(0);
+    let full_product = |a: Format, b: Format| Fixed::zero(a).mul(&Fixed::zero(b)).is_ok();
+    Ok(match node.op() {
+        Op::Quantize => Kind::Cast,
+        Op::Flatten => Kind::Flatten,
+        Op::Relu { clip } => relu_plan(*clip, xf, fmt),
+        Op::MaxPool2d { kernel } => Kind::MaxPool(*kernel),
+        Op::Shortcut {
+            stride,
+            pad_channels,
+        } => Kind::Shortcut {
+            stride: *stride,
+            pad_channels: *pad_channels,
+        },
+        Op::Add => Kind::Add {
+            full: Fixed::zero(xf)
+                .add(&Fixed::zero(node.operand_format(1)))
+                .is_ok(),
+        },
+        Op::BatchNorm { scale, shift } => Kind::BatchNorm {
+            full: (0..scale.codes.len())
+                .map(|c| {
+                    Fixed::zero(scale.format_of(c))
+                        .mul(&Fixed::zero(xf))
+                        .and_then(|p| p.add(&Fixed::zero(shift.format_of(c))))
+                        .is_ok()
+                })
+                .collect(),
+            scale: scale.clone(),
+            shift: shift.clone(),
+        },
+        Op::Sign => Kind::Sign {
+            plus: reference::assign(&sign_value(true), fmt),
+            minus: reference::assign(&sign_value(false), fmt),
+        },
+        Op::Prelu { slope } => Kind::Prelu {
+            full: (0..slope.codes.len())
+                .map(|c| full_product(slope.format_of(c), xf))
+                .collect(),
+            slope: slope.clone(),
+        },
+        Op::GlobalAvgPool { reciprocal } => {
+            let inner: usize = node.x().shape[1..].iter().product();
+            let sum_format = window_sum_format(xf, inner)?;
+            let reciprocal = reciprocal.value(0);
+            Kind::GlobalAvgPool {
+                full: full_product(sum_format, reciprocal.format()),
+                reciprocal,
+                sum_format,
+            }
+        }
+        Op::Dense { .. } | Op::Conv2d { .. } => {
+            let mac = node.mac().expect("a sum of products");
+            Kind::Mac(Box::new(Mac::new(&mac, xf)))
+        }
+    })
+}
+
 fn relu_plan(clip: Option<f64>, xf: Format, to: Format) -> Kind {
-    let clip_format =
-        Format::new(64, 32, true, qfx_fixed::Quant::Trn, Overflow::Sat, 0).expect("valid");
-    let clip = clip.and_then(|c| Fixed::from_f64(c, clip_format).ok());
-    let Some(cv) = clip else {
+    let Some(cv) = relu_clip(clip) else {
         return Kind::Relu {
             above: i128::MAX,
             clip: None,

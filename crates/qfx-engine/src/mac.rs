@@ -14,23 +14,11 @@
 
 use std::ops::{Add, Mul};
 
-use qfx_fixed::{Fixed, Format, Overflow};
-use qfx_ir::Codes;
+use qfx_fixed::{Format, OverflowRule};
+use qfx_ir::{AccumulationOrder, Codes, Conv2dGeometry, Mac as IrMac, MacGeometry};
 
-use crate::reference::{self, acc_format, accumulate, unbounded};
+use crate::reference::{self, accumulate, unbounded};
 use crate::requant::{wrap, Repair, Target};
-
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct ConvGeom {
-    pub c_in: usize,
-    pub h: usize,
-    pub w: usize,
-    pub k: usize,
-    pub stride: usize,
-    pub padding: usize,
-    pub oh: usize,
-    pub ow: usize,
-}
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Channel {
@@ -56,50 +44,34 @@ pub(crate) struct Mac {
     weight: Codes,
     bias: Option<Codes>,
     accumulator: Vec<Format>,
-    /// Terms per output channel (`d_in` or `c_in·k·k`).
-    terms: usize,
+    order: AccumulationOrder,
+    geometry: MacGeometry,
     /// Shifted weights in the IR's layout (`[in, out]` or `[out, in, k, k]`); zero for general
     /// channels.
     shifted: Weights,
     pub channels: Vec<Channel>,
     /// Whether some fast channel's partial sums can leave its accumulator's range.
     check: bool,
-    conv: Option<ConvGeom>,
 }
 
 impl Mac {
-    pub fn new(
-        weight: &Codes,
-        bias: Option<&Codes>,
-        accumulator: &[Format],
-        xf: Format,
-        conv: Option<ConvGeom>,
-    ) -> Mac {
-        let (c_out, terms) = match conv {
-            Some(g) => (weight.shape[0], g.c_in * g.k * g.k),
-            None => (weight.shape[1], weight.shape[0]),
-        };
-        // Flat index of term j of output channel o in the IR's weight tensor.
-        let flat = |o: usize, j: usize| match conv {
-            Some(_) => o * terms + j,
-            None => j * c_out + o,
-        };
+    pub fn new(mac: &IrMac, xf: Format) -> Mac {
+        let (weight, bias) = (mac.weight, mac.bias);
+        let (c_out, terms) = (mac.outputs(), mac.terms());
+        let flat = |o: usize, j: usize| mac.weight_index(o, j);
         let (xlo, xhi) = (xf.min_code(), xf.max_code());
         let xmag = xlo.unsigned_abs().max(xhi.unsigned_abs());
         let mut shifted = vec![0i128; c_out * terms];
         let mut channels = Vec::with_capacity(c_out);
         let (mut bound_all, mut check) = (xmag, false);
         for o in 0..c_out {
-            let af = acc_format(accumulator, o);
+            let af = mac.accumulator(o);
             let acc = Target::new(af);
             let (start, start_overflow) = match bias {
                 Some(b) => reference::assign_wide(&b.value(o), af),
                 None => (0, false),
             };
-            let simple = matches!(
-                af.overflow(),
-                Overflow::Sat | Overflow::SatSym | Overflow::SatZero
-            ) || (af.overflow() == Overflow::Wrap && af.sat_bits() == 0);
+            let simple = af.overflow_rule() != OverflowRule::General;
             let mut eligible = simple && unbounded(af).is_some() && acc.repair != Repair::General;
             // Bounds of every partial sum (any subset of the terms, in any order).
             let (mut neg, mut pos) = (Some(start), Some(start));
@@ -156,18 +128,29 @@ impl Mac {
         Mac {
             weight: weight.clone(),
             bias: bias.cloned(),
-            accumulator: accumulator.to_vec(),
-            terms,
+            accumulator: mac.accumulator.to_vec(),
+            order: mac.order,
+            geometry: mac.geometry,
             shifted,
             channels,
             check,
-            conv,
+        }
+    }
+
+    /// The IR's view of this sum of products.
+    fn view(&self) -> IrMac<'_> {
+        IrMac {
+            weight: &self.weight,
+            bias: self.bias.as_ref(),
+            accumulator: &self.accumulator,
+            order: self.order,
+            geometry: self.geometry,
         }
     }
 
     /// Accumulator codes, channel-major (`[out][positions]`), and the overflow count.
     pub fn run(&self, x: &[i64], xf: Format, count: &mut u64) -> Vec<i128> {
-        let positions = self.conv.map_or(1, |g| g.oh * g.ow);
+        let positions = self.view().positions();
         let mut out = vec![0i128; self.channels.len() * positions];
         if self.channels.iter().any(|c| !c.general) {
             match &self.shifted {
@@ -207,11 +190,11 @@ impl Mac {
 
     #[inline(always)]
     fn fast_body<T: Word>(&self, w: &[T], x: &[T], out: &mut [i128], count: &mut u64) {
-        match (self.conv, self.check) {
-            (Some(g), false) => self.conv_rows::<T, false>(&g, w, x, out, count),
-            (Some(g), true) => self.conv_rows::<T, true>(&g, w, x, out, count),
-            (None, false) => self.dense_rows::<T, false>(w, x, out, count),
-            (None, true) => self.dense_rows::<T, true>(w, x, out, count),
+        match (self.geometry, self.check) {
+            (MacGeometry::Conv2d(g), false) => self.conv_rows::<T, false>(&g, w, x, out, count),
+            (MacGeometry::Conv2d(g), true) => self.conv_rows::<T, true>(&g, w, x, out, count),
+            (MacGeometry::Dense { .. }, false) => self.dense_rows::<T, false>(w, x, out, count),
+            (MacGeometry::Dense { .. }, true) => self.dense_rows::<T, true>(w, x, out, count),
         }
     }
 
@@ -219,7 +202,7 @@ impl Mac {
     #[inline(always)]
     fn conv_rows<T: Word, const CHECK: bool>(
         &self,
-        g: &ConvGeom,
+        g: &Conv2dGeometry,
         w: &[T],
         x: &[T],
         out: &mut [i128],
@@ -233,7 +216,7 @@ impl Mac {
             }
             let (lo, hi) = (T::of(ch.acc.lo), T::of(ch.acc.hi));
             plane.fill(T::of(ch.start));
-            let wo = &w[o * self.terms..(o + 1) * self.terms];
+            let wo = &w[o * g.c_in * g.k * g.k..(o + 1) * g.c_in * g.k * g.k];
             for ci in 0..g.c_in {
                 for ky in 0..g.k {
                     for kx in 0..g.k {
@@ -329,41 +312,15 @@ impl Mac {
 
     /// The reference's step-by-step accumulation for one output channel.
     fn general(&self, o: usize, x: &[i64], xf: Format, dst: &mut [i128], count: &mut u64) {
-        let acc = acc_format(&self.accumulator, o);
-        let bias = self.bias.as_ref().map(|b| b.value(o));
-        let wt = &self.weight;
-        let code = |v: Fixed| v.code().unwrap_or(0);
-        match self.conv {
-            None => {
-                let d_out = self.channels.len();
-                let terms = (0..self.terms).map(|i| {
-                    let f = i * d_out + o;
-                    (wt.codes[f], wt.format_of(f), x[i])
-                });
-                dst[0] = code(accumulate(terms, xf, bias, acc, count));
-            }
-            Some(g) => {
-                for y in 0..g.oh {
-                    for xo in 0..g.ow {
-                        let terms = (0..g.c_in).flat_map(move |ci| {
-                            (0..g.k).flat_map(move |ky| {
-                                (0..g.k).filter_map(move |kx| {
-                                    let iy = (y * g.stride + ky) as isize - g.padding as isize;
-                                    let ix = (xo * g.stride + kx) as isize - g.padding as isize;
-                                    if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize
-                                    {
-                                        return None; // zero padding adds nothing
-                                    }
-                                    let wi = ((o * g.c_in + ci) * g.k + ky) * g.k + kx;
-                                    let xi = (ci * g.h + iy as usize) * g.w + ix as usize;
-                                    Some((wt.codes[wi], wt.format_of(wi), x[xi]))
-                                })
-                            })
-                        });
-                        dst[y * g.ow + xo] = code(accumulate(terms, xf, bias, acc, count));
-                    }
-                }
-            }
+        let mac = self.view();
+        let (acc, wf) = (mac.accumulator(o), mac.weight_format(o));
+        let bias = mac.bias.map(|b| b.value(o));
+        for (p, d) in dst.iter_mut().enumerate() {
+            let terms = (0..mac.terms()).filter_map(|j| {
+                let xi = mac.input_index(o, p, j)?;
+                Some((mac.weight.codes[mac.weight_index(o, j)], wf, x[xi]))
+            });
+            *d = accumulate(terms, xf, bias, acc, count).code().unwrap_or(0);
         }
     }
 }

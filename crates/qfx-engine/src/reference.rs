@@ -3,8 +3,8 @@
 //! kept unchanged as the reference the fast [`crate::Engine`] is tested against (bit for bit,
 //! overflow counts included) and measured against (`cargo bench -p qfx-engine`).
 
-use qfx_fixed::{Fixed, Format, Overflow};
-use qfx_ir::{Codes, Model, Op, INPUT};
+use qfx_fixed::{Fixed, Format, Overflow, OverflowRule};
+use qfx_ir::{relu_clip, sign_value, window_sum_format, Graph, Mac, Model, Op};
 
 use crate::{EngineError, Output, Tensor};
 
@@ -27,211 +27,101 @@ pub(crate) fn assign_wide(v: &Fixed, to: Format) -> (i128, bool) {
 
 /// Runs `model` on one sample of `input` values (row-major, `model.input_shape`), the slow way.
 pub fn run(model: &Model, input: &[f32]) -> Result<Output, EngineError> {
-    let shapes = model.validate().map_err(|e| EngineError(e.to_string()))?;
-    let n: usize = model.input_shape.iter().product();
-    if input.len() != n {
-        return Err(EngineError(format!(
-            "{} input values for shape {:?}",
-            input.len(),
-            model.input_shape
-        )));
-    }
-    if let Some(bad) = input.iter().find(|x| !x.is_finite()) {
-        return Err(EngineError(format!("non-finite input value {bad}")));
-    }
+    let graph = model.resolve().map_err(|e| EngineError(e.to_string()))?;
+    check_input(&graph, input)?;
     let mut outs: Vec<Tensor> = Vec::with_capacity(model.layers.len());
     let mut overflows = Vec::with_capacity(model.layers.len());
-    for (i, layer) in model.layers.iter().enumerate() {
-        let get = |name: &str| -> Option<&Tensor> {
-            model
-                .layers
-                .iter()
-                .position(|l| l.name == name)
-                .map(|j| &outs[j])
-        };
-        let x = layer.inputs.first().and_then(|n| get(n));
+    for node in graph.nodes() {
+        let to = node.format();
         // Overflows of the layer's output assignments, and of its accumulators.
         let count = std::cell::Cell::new(0u64);
         let mut acc_count = 0u64;
         let put = |v: &Fixed| {
-            let (c, o) = assign(v, layer.output);
+            let (c, o) = assign(v, to);
             count.set(count.get() + o as u64);
             c
         };
-        let codes: Vec<i64> = match (&layer.op, x) {
-            (Op::Quantize | Op::Flatten, None) if layer.inputs[0] == INPUT => {
-                // The network input arrives as f32 and is converted as the ap_fixed float
-                // constructor does it (flattening the raw input converts it too).
-                input
-                    .iter()
-                    .map(|&v| {
-                        let (c, o) = from_input(v, layer.output);
-                        count.set(count.get() + o as u64);
-                        c
-                    })
-                    .collect()
-            }
-            (_, None) => {
-                return Err(EngineError(format!(
-                    "layer `{}` reads the raw input but is not a quantizer",
-                    layer.name
-                )))
-            }
-            (Op::Quantize | Op::Relu { .. }, Some(x)) => {
-                let zero = Fixed::zero(x.format);
-                x.codes
-                    .iter()
-                    .map(|&c| {
-                        let v = fixed(c as i128, x.format);
-                        let v = match &layer.op {
-                            Op::Relu { clip } => relu(v, zero, *clip),
-                            _ => v,
-                        };
-                        put(&v)
-                    })
-                    .collect()
-            }
-            (Op::Flatten | Op::MaxPool2d { .. } | Op::Shortcut { .. }, Some(x)) => {
-                let moved = move_values(&layer.op, x);
-                moved
-                    .iter()
-                    .map(|&c| put(&fixed(c as i128, x.format)))
-                    .collect()
-            }
-            (Op::Add, Some(a)) => {
-                let b = get(&layer.inputs[1]).ok_or_else(|| {
-                    EngineError(format!(
-                        "layer `{}` adds the raw input, which is not a quantized tensor",
-                        layer.name
-                    ))
-                })?;
-                a.codes
-                    .iter()
-                    .zip(&b.codes)
-                    .map(|(&p, &q)| {
-                        let s = fixed(p as i128, a.format).add(&fixed(q as i128, b.format));
-                        put(&s.unwrap_or_else(|_| Fixed::zero(layer.output)))
-                    })
-                    .collect()
-            }
-            (Op::Sign, Some(x)) => {
-                let one = |v: f64| Fixed::from_f64(v, Format::signed(2, 2).expect("valid"));
-                let (plus, minus) = (one(1.0), one(-1.0));
-                x.codes
-                    .iter()
-                    .map(|&c| {
-                        let v = if c >= 0 { &plus } else { &minus };
-                        put(v.as_ref().expect("±1 is exact in ap_int<2>"))
-                    })
-                    .collect()
-            }
-            (Op::Prelu { slope }, Some(x)) => {
-                let inner: usize = x.shape[1..].iter().product();
-                x.codes
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &c)| {
-                        let v = fixed(c as i128, x.format);
-                        if !v.is_negative() {
-                            return put(&v);
-                        }
-                        let p = slope.value(i / inner).mul(&v);
-                        put(&p.unwrap_or_else(|_| Fixed::zero(layer.output)))
-                    })
-                    .collect()
-            }
-            (Op::BatchNorm { scale, shift }, Some(x)) => {
-                let inner: usize = x.shape[1..].iter().product();
-                x.codes
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &c)| {
-                        let ch = i / inner;
-                        let v = scale
-                            .value(ch)
-                            .mul(&fixed(c as i128, x.format))
-                            .and_then(|p| p.add(&shift.value(ch)));
-                        put(&v.unwrap_or_else(|_| Fixed::zero(layer.output)))
-                    })
-                    .collect()
-            }
-            (Op::GlobalAvgPool { reciprocal }, Some(x)) => {
-                let inner: usize = x.shape[1..].iter().product();
-                let r = reciprocal.value(0);
-                // The exact window sum: the input width plus one bit per doubling of the window.
-                let width = x.format.width() + usize::BITS - inner.leading_zeros() + 1;
-                let sum_fmt = Format::signed(width, width as i32 - x.format.frac_bits() as i32)
-                    .map_err(|e| EngineError(format!("layer `{}`: {e}", layer.name)))?;
-                x.codes
-                    .chunks(inner)
-                    .map(|ch| {
-                        let sum: i128 = ch.iter().map(|&c| c as i128).sum();
-                        let v = fixed(sum, sum_fmt).mul(&r);
-                        put(&v.unwrap_or_else(|_| Fixed::zero(layer.output)))
-                    })
-                    .collect()
-            }
-            (
-                Op::Dense {
-                    weight,
-                    bias,
-                    accumulator,
-                    ..
-                },
-                Some(x),
-            ) => {
-                let (d_in, d_out) = (weight.shape[0], weight.shape[1]);
-                (0..d_out)
-                    .map(|o| {
-                        let terms = (0..d_in).map(|i| {
-                            (
-                                weight.codes[i * d_out + o],
-                                weight.format_of(i * d_out + o),
-                                x.codes[i],
-                            )
-                        });
-                        let acc = accumulate(
-                            terms,
-                            x.format,
-                            bias.as_ref().map(|b| b.value(o)),
-                            acc_format(accumulator, o),
-                            &mut acc_count,
-                        );
-                        put(&acc)
-                    })
-                    .collect()
-            }
-            (
-                Op::Conv2d {
-                    weight,
-                    bias,
-                    stride,
-                    padding,
-                    accumulator,
-                    ..
-                },
-                Some(x),
-            ) => {
-                let out_shape = &shapes[i];
-                conv(
-                    x,
-                    weight,
-                    bias.as_ref(),
-                    *stride,
-                    *padding,
-                    accumulator,
-                    out_shape,
-                    &mut acc_count,
-                )
-                .into_iter()
-                .map(|acc| put(&acc))
+        let operand = |k: usize| &outs[node.operands[k].source.expect("validated")];
+        let codes: Vec<i64> = if node.reads_input() {
+            // The network input arrives as f32 and is converted as the ap_fixed float
+            // constructor does it (flattening the raw input converts it too).
+            input
+                .iter()
+                .map(|&v| {
+                    let (c, o) = from_input(v, to);
+                    count.set(count.get() + o as u64);
+                    c
+                })
                 .collect()
+        } else {
+            let x = operand(0);
+            let value = |i: usize| fixed(x.codes[i] as i128, x.format);
+            let inner: usize = x.shape[1..].iter().product();
+            let each = |f: &dyn Fn(usize) -> Fixed| -> Vec<i64> {
+                (0..x.codes.len()).map(|i| put(&f(i))).collect()
+            };
+            let or_zero =
+                |v: Result<Fixed, qfx_fixed::Error>| v.unwrap_or_else(|_| Fixed::zero(to));
+            match node.op() {
+                Op::Quantize => each(&value),
+                Op::Relu { clip } => {
+                    let clip = relu_clip(*clip);
+                    each(&|i| relu(value(i), clip))
+                }
+                Op::Flatten | Op::MaxPool2d { .. } | Op::Shortcut { .. } => {
+                    let moved = move_values(node.op(), x);
+                    moved
+                        .iter()
+                        .map(|&c| put(&fixed(c as i128, x.format)))
+                        .collect()
+                }
+                Op::Add => {
+                    let b = operand(1);
+                    each(&|i| or_zero(value(i).add(&fixed(b.codes[i] as i128, b.format))))
+                }
+                Op::Sign => each(&|i| sign_value(!value(i).is_negative())),
+                Op::Prelu { slope } => each(&|i| {
+                    let v = value(i);
+                    if v.is_negative() {
+                        or_zero(slope.value(i / inner).mul(&v))
+                    } else {
+                        v
+                    }
+                }),
+                Op::BatchNorm { scale, shift } => each(&|i| {
+                    let ch = i / inner;
+                    or_zero(
+                        scale
+                            .value(ch)
+                            .mul(&value(i))
+                            .and_then(|p| p.add(&shift.value(ch))),
+                    )
+                }),
+                Op::GlobalAvgPool { reciprocal } => {
+                    let r = reciprocal.value(0);
+                    let sum_fmt = window_sum_format(x.format, inner)
+                        .map_err(|e| EngineError(format!("layer `{}`: {e}", node.layer.name)))?;
+                    x.codes
+                        .chunks(inner)
+                        .map(|ch| {
+                            let sum: i128 = ch.iter().map(|&c| c as i128).sum();
+                            put(&or_zero(fixed(sum, sum_fmt).mul(&r)))
+                        })
+                        .collect()
+                }
+                Op::Dense { .. } | Op::Conv2d { .. } => {
+                    let mac = node.mac().expect("a sum of products");
+                    mac_outputs(&mac, x, &mut acc_count)
+                        .iter()
+                        .map(put)
+                        .collect()
+                }
             }
         };
         overflows.push(count.get() + acc_count);
         outs.push(Tensor {
-            shape: shapes[i].clone(),
-            format: layer.output,
+            shape: node.shape.clone(),
+            format: to,
             codes,
         });
     }
@@ -239,6 +129,21 @@ pub fn run(model: &Model, input: &[f32]) -> Result<Output, EngineError> {
         output: outs.pop().expect("at least one layer"),
         overflows,
     })
+}
+
+/// Refuses an input of the wrong length or with a non-finite value.
+pub(crate) fn check_input(graph: &Graph, input: &[f32]) -> Result<(), EngineError> {
+    if input.len() != graph.input_len() {
+        return Err(EngineError(format!(
+            "{} input values for shape {:?}",
+            input.len(),
+            graph.model().input_shape
+        )));
+    }
+    if let Some(bad) = input.iter().find(|x| !x.is_finite()) {
+        return Err(EngineError(format!("non-finite input value {bad}")));
+    }
+    Ok(())
 }
 
 /// A format with `to`'s binary point and rounding and room for any integer part: comparing a
@@ -262,28 +167,16 @@ pub(crate) fn from_input(v: f32, to: Format) -> (i64, bool) {
     (out.code().unwrap_or(0) as i64, overflowed)
 }
 
-pub(crate) fn relu(v: Fixed, zero: Fixed, clip: Option<f64>) -> Fixed {
-    let v = if v.is_negative() { zero } else { v };
-    match clip {
-        Some(c) => {
-            let c = Fixed::from_f64(
-                c,
-                Format::new(64, 32, true, qfx_fixed::Quant::Trn, Overflow::Sat, 0).expect("valid"),
-            );
-            match c {
-                Ok(c) if v > c => c,
-                _ => v,
-            }
-        }
-        None => v,
-    }
-}
-
-pub(crate) fn acc_format(acc: &[Format], channel: usize) -> Format {
-    if acc.len() == 1 {
-        acc[0]
+/// `max(v, 0)`, then the clip where `v` exceeds it.
+pub(crate) fn relu(v: Fixed, clip: Option<Fixed>) -> Fixed {
+    let v = if v.is_negative() {
+        Fixed::zero(v.format())
     } else {
-        acc[channel]
+        v
+    };
+    match clip {
+        Some(c) if v > c => c,
+        _ => v,
     }
 }
 
@@ -308,18 +201,9 @@ pub(crate) fn accumulate(
         let shift = acc.frac_bits() - x_format.frac_bits() - wf.frac_bits();
         (0..=40).contains(&shift)
     };
-    let simple_overflow = matches!(
-        acc.overflow(),
-        Overflow::Sat | Overflow::SatSym | Overflow::SatZero
-    ) || (acc.overflow() == Overflow::Wrap && acc.sat_bits() == 0);
-    let (lo, hi) = (
-        if acc.overflow() == Overflow::SatSym && acc.is_signed() {
-            acc.min_code() | 1
-        } else {
-            acc.min_code()
-        },
-        acc.max_code(),
-    );
+    let rule = acc.overflow_rule();
+    let simple_overflow = rule != OverflowRule::General;
+    let (lo, hi) = acc.assignable_range();
     let mut sum = start;
     let mut general: Option<Fixed> = None;
     for (w, wf, xc) in terms {
@@ -347,10 +231,10 @@ pub(crate) fn accumulate(
         sum += (w as i128 * xc as i128) << shift;
         if sum < lo || sum > hi {
             *overflows += 1;
-            sum = match acc.overflow() {
-                Overflow::Sat | Overflow::SatSym => sum.clamp(lo, hi),
-                Overflow::SatZero => 0,
-                _ => wrap_to(sum, &acc),
+            sum = match rule {
+                OverflowRule::Clamp => sum.clamp(lo, hi),
+                OverflowRule::Zero => 0,
+                OverflowRule::Wrap | OverflowRule::General => wrap_to(sum, &acc),
             };
         }
     }
@@ -362,47 +246,24 @@ pub(crate) fn wrap_to(sum: i128, f: &Format) -> i128 {
     Fixed::from_raw_bits(sum as u128, *f).code().unwrap_or(0)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn conv(
-    x: &Tensor,
-    weight: &Codes,
-    bias: Option<&Codes>,
-    stride: usize,
-    padding: usize,
-    accumulator: &[Format],
-    out_shape: &[usize],
-    overflows: &mut u64,
-) -> Vec<Fixed> {
-    let (c_out, c_in, k) = (weight.shape[0], weight.shape[1], weight.shape[2]);
-    let (h, w) = (x.shape[1], x.shape[2]);
-    let (oh, ow) = (out_shape[1], out_shape[2]);
-    let mut out = Vec::with_capacity(c_out * oh * ow);
-    for o in 0..c_out {
-        for y in 0..oh {
-            for xo in 0..ow {
-                // Bias first, then input channels, kernel rows, kernel columns (the IR's order).
-                let terms = (0..c_in).flat_map(move |ci| {
-                    (0..k).flat_map(move |ky| {
-                        (0..k).filter_map(move |kx| {
-                            let iy = (y * stride + ky) as isize - padding as isize;
-                            let ix = (xo * stride + kx) as isize - padding as isize;
-                            if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
-                                return None; // zero padding adds nothing
-                            }
-                            let wi = ((o * c_in + ci) * k + ky) * k + kx;
-                            let xi = (ci * h + iy as usize) * w + ix as usize;
-                            Some((weight.codes[wi], weight.format_of(wi), x.codes[xi]))
-                        })
-                    })
-                });
-                out.push(accumulate(
-                    terms,
-                    x.format,
-                    bias.map(|b| b.value(o)),
-                    acc_format(accumulator, o),
-                    overflows,
-                ));
-            }
+/// Every accumulator of a sum of products, output-major (`[out][position]`), accumulated step
+/// by step in the IR's order.
+fn mac_outputs(mac: &Mac, x: &Tensor, overflows: &mut u64) -> Vec<Fixed> {
+    let mut out = Vec::with_capacity(mac.outputs() * mac.positions());
+    for o in 0..mac.outputs() {
+        let wf = mac.weight_format(o);
+        for p in 0..mac.positions() {
+            let terms = (0..mac.terms()).filter_map(|j| {
+                let xi = mac.input_index(o, p, j)?;
+                Some((mac.weight.codes[mac.weight_index(o, j)], wf, x.codes[xi]))
+            });
+            out.push(accumulate(
+                terms,
+                x.format,
+                mac.bias.map(|b| b.value(o)),
+                mac.accumulator(o),
+                overflows,
+            ));
         }
     }
     out

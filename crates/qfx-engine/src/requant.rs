@@ -6,7 +6,7 @@
 //! result is computed here; anything else returns `None` and the caller takes the `Fixed` path.
 //! Every answer is checked against `Fixed::cast` by this module's property tests.
 
-use qfx_fixed::{Format, Overflow, Quant};
+use qfx_fixed::{Format, OverflowRule, Quant};
 
 use crate::reference::unbounded;
 
@@ -41,27 +41,22 @@ pub(crate) struct Target {
 
 impl Target {
     pub fn new(format: Format) -> Target {
-        // (For one signed bit, `min | 1` is the minimum itself: the headers' −max is −1 there.)
-        let lo = if format.overflow() == Overflow::SatSym && format.is_signed() {
-            format.min_code() | 1
-        } else {
-            format.min_code()
-        };
+        let (lo, hi) = format.assignable_range();
         let repair = if unbounded(format).is_none() {
             Repair::General
         } else {
-            match format.overflow() {
-                Overflow::Sat | Overflow::SatSym => Repair::Clamp,
-                Overflow::SatZero => Repair::Zero,
-                Overflow::Wrap if format.sat_bits() == 0 => Repair::Wrap,
-                Overflow::Wrap | Overflow::WrapSm => Repair::InRangeOnly,
+            match format.overflow_rule() {
+                OverflowRule::Clamp => Repair::Clamp,
+                OverflowRule::Zero => Repair::Zero,
+                OverflowRule::Wrap => Repair::Wrap,
+                OverflowRule::General => Repair::InRangeOnly,
             }
         };
         Target {
             format,
             frac: format.frac_bits(),
             lo,
-            hi: format.max_code(),
+            hi,
             repair,
         }
     }
@@ -159,7 +154,7 @@ pub(crate) fn decompose_f32(x: f32) -> Option<(i128, i64)> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use qfx_fixed::Fixed;
+    use qfx_fixed::{Fixed, Overflow};
 
     fn format_strategy() -> impl Strategy<Value = Format> {
         (

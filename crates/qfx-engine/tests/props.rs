@@ -100,7 +100,7 @@ fn bad_models_and_inputs_are_errors() {
             q.clone(),
             layer("a", &["q", INPUT], Op::Add, "ap_fixed<8,3>"),
         ]),
-        "adds the raw input",
+        "reads the raw input",
     );
     refused(
         &model(vec![layer(
@@ -109,7 +109,7 @@ fn bad_models_and_inputs_are_errors() {
             Op::Relu { clip: None },
             "ap_fixed<8,3>",
         )]),
-        "not a quantizer",
+        "reads the raw input",
     );
     refused(
         &model(vec![layer("q", &[INPUT], Op::Quantize, "ap_fixed<65,10>")]),

@@ -66,6 +66,23 @@ pub enum Overflow {
     SatSym,
 }
 
+/// How an overflow mode repairs a rounded code that lies outside the format's
+/// [assignable range](Format::assignable_range), classified for fast paths that work on the
+/// rounded code alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OverflowRule {
+    /// Clamp into the assignable range (`AP_SAT`, `AP_SAT_SYM`).
+    Clamp,
+    /// Replace by zero (`AP_SAT_ZERO`).
+    Zero,
+    /// Keep the low `W` bits, two's complement (`AP_WRAP` with `N = 0`).
+    Wrap,
+    /// `AP_WRAP` with `N > 0` and `AP_WRAP_SM`: the result also depends on bits the rounding
+    /// deleted, so only the full assignment procedure ([`Fixed::cast`](crate::Fixed::cast))
+    /// decides.
+    General,
+}
+
 impl Quant {
     /// Every mode, in the order the headers declare them.
     pub const ALL: [Quant; 7] = [
@@ -274,6 +291,42 @@ impl Format {
             i128::MAX
         } else {
             (1i128 << magnitude_bits) - 1
+        }
+    }
+
+    /// The smallest and largest code an assignment to this format can produce: `−max` rather
+    /// than the minimum code for a signed `AP_SAT_SYM` format, which treats the most negative
+    /// code as an overflow (for one signed bit `min | 1` is the minimum itself: the headers'
+    /// `−max` is −1 there). This is the one place that rule is written; every kernel, engine and
+    /// analysis asks for it here.
+    ///
+    /// ```
+    /// # use qfx_fixed::Format;
+    /// let f: Format = "ap_fixed<4,4,AP_TRN,AP_SAT_SYM>".parse()?;
+    /// assert_eq!(f.assignable_range(), (-7, 7));
+    /// let g: Format = "ap_fixed<4,4,AP_TRN,AP_SAT>".parse()?;
+    /// assert_eq!(g.assignable_range(), (-8, 7));
+    /// # Ok::<(), qfx_fixed::Error>(())
+    /// ```
+    pub const fn assignable_range(&self) -> (i128, i128) {
+        let lo = if matches!(self.overflow, Overflow::SatSym) && self.signed {
+            self.min_code() | 1
+        } else {
+            self.min_code()
+        };
+        (lo, self.max_code())
+    }
+
+    /// What an assignment does with a rounded code outside [`assignable_range`]
+    /// (see [`OverflowRule`]).
+    ///
+    /// [`assignable_range`]: Format::assignable_range
+    pub const fn overflow_rule(&self) -> OverflowRule {
+        match self.overflow {
+            Overflow::Sat | Overflow::SatSym => OverflowRule::Clamp,
+            Overflow::SatZero => OverflowRule::Zero,
+            Overflow::Wrap if self.sat_bits == 0 => OverflowRule::Wrap,
+            Overflow::Wrap | Overflow::WrapSm => OverflowRule::General,
         }
     }
 

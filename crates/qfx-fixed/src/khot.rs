@@ -113,25 +113,93 @@ impl fmt::Display for KHot {
 }
 
 /// Non-zero digits of the canonical signed-digit (non-adjacent) form of `n`.
-pub fn csd_weight(mut n: u128) -> u32 {
-    let mut count = 0;
-    while n != 0 {
-        if n & 1 == 1 {
-            count += 1;
-            // Digit +1 when n ≡ 1 (mod 4), −1 when n ≡ 3: either way the next bit becomes 0.
-            if n & 2 == 0 {
-                n -= 1;
-            } else {
-                n = n.wrapping_add(1);
-                if n == 0 {
-                    // 2^128 − 1 + 1 overflowed: the remaining digit is the +1 at 2^128.
-                    return count + 1;
-                }
+pub fn csd_weight(n: u128) -> u32 {
+    Digits::of_magnitude(n, true, false).count() as u32
+}
+
+/// One non-zero digit of a code's decomposition: `±2^shift`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SignedDigit {
+    /// The power of two.
+    pub shift: u32,
+    /// True for `−2^shift`.
+    pub negative: bool,
+}
+
+/// The signed powers of two whose sum is `code`, lowest first: the ones of `|code|` carrying
+/// `code`'s sign, or with `csd` the non-adjacent form (fewest non-zero digits, no two adjacent).
+/// Empty for 0. This is the decomposition the K-hot constraint counts ([`KHot::digits`]) and
+/// the multiplier-free back ends emit as shifts and adds, so both agree digit for digit.
+///
+/// ```
+/// use qfx_fixed::khot::{signed_digits, SignedDigit};
+/// let d = |shift, negative| SignedDigit { shift, negative };
+/// assert_eq!(signed_digits(7, false).collect::<Vec<_>>(), [d(0, false), d(1, false), d(2, false)]);
+/// assert_eq!(signed_digits(7, true).collect::<Vec<_>>(), [d(0, true), d(3, false)]); // 8 − 1
+/// assert_eq!(signed_digits(-7, true).collect::<Vec<_>>(), [d(0, false), d(3, true)]);
+/// ```
+pub fn signed_digits(code: i128, csd: bool) -> Digits {
+    Digits::of_magnitude(code.unsigned_abs(), csd, code < 0)
+}
+
+/// Iterator of [`signed_digits`].
+#[derive(Clone, Debug)]
+pub struct Digits {
+    /// What is left of the magnitude, shifted down by `shift`.
+    rest: u128,
+    shift: u32,
+    csd: bool,
+    negative: bool,
+    /// The CSD carry ran out of the 128 bits: one more digit, `+2^128`, is due.
+    carry_out: bool,
+}
+
+impl Digits {
+    fn of_magnitude(m: u128, csd: bool, negative: bool) -> Digits {
+        Digits {
+            rest: m,
+            shift: 0,
+            csd,
+            negative,
+            carry_out: false,
+        }
+    }
+}
+
+impl Iterator for Digits {
+    type Item = SignedDigit;
+
+    fn next(&mut self) -> Option<SignedDigit> {
+        while self.rest != 0 {
+            let shift = self.shift;
+            let one = self.rest & 1 == 1;
+            // CSD: a run of ones …11 becomes digit −1 here and a carry upward (n ≡ 3 mod 4);
+            // n ≡ 1 (mod 4) gives digit +1. Either way the next bit becomes 0.
+            let minus = one && self.csd && self.rest & 2 != 0;
+            if minus {
+                let (r, over) = self.rest.overflowing_add(1);
+                self.rest = r;
+                self.carry_out |= over;
+            } else if one {
+                self.rest -= 1;
+            }
+            self.rest >>= 1;
+            self.shift += 1;
+            if one {
+                return Some(SignedDigit {
+                    shift,
+                    negative: self.negative != minus,
+                });
             }
         }
-        n >>= 1;
+        if std::mem::take(&mut self.carry_out) {
+            return Some(SignedDigit {
+                shift: 128,
+                negative: self.negative,
+            });
+        }
+        None
     }
-    count
 }
 
 /// The most non-zero digits any magnitude below `2^width` can have in the variant: beyond it
@@ -242,12 +310,8 @@ impl KHotQuantizer {
                 "K-hot projection supports binary points within ±1000 bits, not {format}"
             )));
         }
-        let hi_code = format.max_code() as i64;
-        let lo_code = if format.overflow() == Overflow::SatSym && format.is_signed() {
-            (format.min_code() | 1) as i64
-        } else {
-            format.min_code() as i64
-        };
+        let (lo_code, hi_code) = format.assignable_range();
+        let (lo_code, hi_code) = (lo_code as i64, hi_code as i64);
         let mags = if khot.k >= max_digits(w, khot.csd) {
             Magnitudes::All
         } else {
@@ -496,5 +560,53 @@ impl KHotQuantizer {
             stats.below += (k == CLIP_BELOW) as usize;
         }
         stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every code of up to 13 bits, and the extremes: the digits sum to the code; CSD digits are
+    /// non-adjacent; the counts are what the K-hot constraint counts.
+    #[test]
+    fn signed_digits_sum_to_the_code() {
+        // Modulo 2^128: i128::MAX in CSD is 2^127 − 1, whose top digit wraps to i128::MIN.
+        let value = |d: &[SignedDigit]| -> i128 {
+            d.iter().fold(0i128, |acc, d| {
+                let p = 1i128.wrapping_shl(d.shift);
+                acc.wrapping_add(if d.negative { p.wrapping_neg() } else { p })
+            })
+        };
+        let codes = (-4096i128..4096).chain([i128::MAX, i128::MIN + 1, i64::MIN as i128]);
+        for code in codes {
+            for csd in [false, true] {
+                let d: Vec<SignedDigit> = signed_digits(code, csd).collect();
+                assert_eq!(value(&d), code, "{code} csd={csd}: {d:?}");
+                let khot = KHot { k: 1, csd };
+                assert_eq!(d.len() as u32, khot.digits(code), "{code} csd={csd}");
+                if csd {
+                    assert!(d.windows(2).all(|p| p[1].shift > p[0].shift + 1), "{code}");
+                }
+            }
+        }
+        let top: Vec<SignedDigit> = signed_digits(i128::MIN, true).collect();
+        assert_eq!(
+            top,
+            [SignedDigit {
+                shift: 127,
+                negative: true
+            }]
+        );
+        // 2^128 − 1 = 2^128 − 2^0: the carry runs out of the word.
+        let all_ones: Vec<SignedDigit> = Digits::of_magnitude(u128::MAX, true, false).collect();
+        assert_eq!(
+            all_ones.iter().map(|d| d.shift).collect::<Vec<_>>(),
+            [0, 128]
+        );
+        assert_eq!(
+            all_ones.iter().map(|d| d.negative).collect::<Vec<_>>(),
+            [true, false]
+        );
     }
 }

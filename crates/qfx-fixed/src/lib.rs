@@ -53,7 +53,7 @@ mod text;
 mod value;
 
 pub use error::{Error, ParseFormatError};
-pub use format::{Format, Overflow, Quant, MAX_WIDTH};
+pub use format::{Format, Overflow, OverflowRule, Quant, MAX_WIDTH};
 pub use khot::{csd_weight, KHot, KHotQuantizer, MAX_KHOT_WIDTH};
 pub use slice::{
     available_threads, codes_to_f32, QuantizeStats, SliceQuantizer, CLIP_ABOVE, CLIP_BELOW,

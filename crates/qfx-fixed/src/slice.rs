@@ -24,7 +24,7 @@
 //! converted exactly as the headers convert them (see [`Fixed::from_f64_hls`]).
 
 use crate::error::Error;
-use crate::format::{Format, Overflow, Quant};
+use crate::format::{Format, Overflow, OverflowRule, Quant};
 use crate::value::Fixed;
 
 /// Clip marker for an element whose quantized value lay below the format's range.
@@ -59,17 +59,6 @@ impl QuantizeStats {
 const MIN_PER_THREAD: usize = 1 << 16;
 /// Elements per block; a block with any element outside the fast domain is patched up after.
 const BLOCK: usize = 2048;
-/// Overflow handling of the fast path.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum FastOverflow {
-    /// Clamp to `[lo, hi]` (AP_SAT, and AP_SAT_SYM with `lo = −hi`).
-    Clamp,
-    /// Out of `[lo, hi]` gives 0.
-    Zero,
-    /// Modulo `2^W` into `[lo, hi]`.
-    Wrap,
-}
-
 /// The floating-point type the fast path computes in.
 trait Lane:
     Copy
@@ -148,11 +137,11 @@ struct Consts<L> {
     hi: L,
     modulus: L,
     inv_modulus: L,
-    overflow: FastOverflow,
+    overflow: OverflowRule,
 }
 
 impl<L: Lane> Consts<L> {
-    fn new(format: &Format, lo: i128, hi: i128, overflow: FastOverflow) -> Consts<L> {
+    fn new(format: &Format, lo: i128, hi: i128, overflow: OverflowRule) -> Consts<L> {
         let pow2 =
             |e: i64| L::from_f64(f64::from_bits(((e.clamp(-1022, 1023) + 1023) as u64) << 52));
         let (f, w) = (format.frac_bits(), format.width() as i64);
@@ -208,20 +197,9 @@ impl SliceQuantizer {
     /// A quantizer for `format`.
     pub fn new(format: Format) -> SliceQuantizer {
         let (f, w) = (format.frac_bits(), format.width());
-        let hi_code = format.max_code();
-        let lo_code = if format.overflow() == Overflow::SatSym && format.is_signed() {
-            // −max, which for a 1-bit signed format is the minimum code itself (the headers
-            // set the LSB of the minimum code: 100…0 | 1).
-            format.min_code() | 1
-        } else {
-            format.min_code()
-        };
-        let overflow = match format.overflow() {
-            Overflow::Sat | Overflow::SatSym => Some(FastOverflow::Clamp),
-            Overflow::SatZero => Some(FastOverflow::Zero),
-            Overflow::Wrap if format.sat_bits() == 0 => Some(FastOverflow::Wrap),
-            _ => None,
-        };
+        let (lo_code, hi_code) = format.assignable_range();
+        // The fast path repairs rounded codes on its own; the general rule needs `Fixed::cast`.
+        let overflow = Some(format.overflow_rule()).filter(|&o| o != OverflowRule::General);
         let fast = overflow.and_then(|o| {
             if w <= 21 && (0..=100).contains(&f) {
                 Some(Fast::Narrow(Consts::new(&format, lo_code, hi_code, o)))
@@ -553,11 +531,12 @@ fn block_generic<L: Lane, T: Output, const Q: u8, const O: u8>(
 /// baseline target and with AVX2 enabled, chosen at run time.
 macro_rules! block_table {
     ($($q:ident),*) => {
-        fn select_block<L: Lane, T: Output>(quant: Quant, fast: FastOverflow) -> BlockFn<L, T> {
+        fn select_block<L: Lane, T: Output>(quant: Quant, fast: OverflowRule) -> BlockFn<L, T> {
             let o = match fast {
-                FastOverflow::Clamp => O_CLAMP,
-                FastOverflow::Zero => O_ZERO,
-                FastOverflow::Wrap => O_WRAP,
+                OverflowRule::Clamp => O_CLAMP,
+                OverflowRule::Zero => O_ZERO,
+                OverflowRule::Wrap => O_WRAP,
+                OverflowRule::General => unreachable!("the fast path is never built for it"),
             };
             #[cfg(target_arch = "x86_64")]
             let avx2 = std::is_x86_feature_detected!("avx2");

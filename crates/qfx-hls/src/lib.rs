@@ -7,10 +7,14 @@
 //! of the IR. [`verify`] compiles the project's testbench with g++ against the real Xilinx
 //! `ap_types` headers, runs it, and compares every output code with [`qfx_engine::run`].
 //!
+//! [`cost`] estimates what the emitted design costs in DSP slices and LUTs (a counting model of
+//! the code this crate writes, documented in the module).
+//!
 //! User-provided names never reach the code: identifiers are `l<index>_<letters and digits>`
 //! and `qfx_<letters and digits>`, and names in comments are percent-encoded
 //! ([`names`]).
 
+pub mod cost;
 mod emit;
 pub mod names;
 mod template;

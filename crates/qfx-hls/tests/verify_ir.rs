@@ -665,11 +665,8 @@ fn unsupported_models_are_refused_clearly() {
     let mut relu_first = wide_mlp();
     relu_first.layers[0].op = Op::Relu { clip: None };
     relu_first.input_shape = vec![18];
-    refused(
-        &relu_first,
-        ErrorKind::Unsupported,
-        "reads the raw input but is not a quantizer",
-    );
+    // The IR itself refuses it: only quantize and flatten layers convert the raw input.
+    refused(&relu_first, ErrorKind::InvalidModel, "reads the raw input");
 
     let two_inputs = Model {
         version: IR_VERSION,

@@ -4,28 +4,36 @@
 //! A [`Model`] is a versioned JSON document. Layers are listed in execution order; each names
 //! its inputs (earlier layers, or [`INPUT`]) and the `ap_fixed` format its result is assigned
 //! to. Constants are [`Codes`]: integer codes with one format per channel, so no decimal float
-//! ever stands between training and hardware. [`Model::validate`] checks shapes, formats and
-//! references; [`Model::from_json`] refuses anything inconsistent or from a newer version.
+//! ever stands between training and hardware. [`Model::resolve`] checks shapes, formats and
+//! references once and returns the resolved [`Graph`] every consumer walks;
+//! [`Model::from_json`] refuses anything inconsistent or from a newer version.
 //!
 //! Arithmetic semantics (what the engine and the generated C++ both compute):
 //! - `Dense`/`Conv2d`: the accumulator (format per output channel) starts as the bias cast to
 //!   it, then `acc += w·x` is assigned back to the accumulator after every product, in the
 //!   order of [`AccumulationOrder`]; the accumulator is then cast to the layer's output format.
 //! - `BatchNorm`: `out = cast(scale[c]·x + shift[c])`, the product and sum at full precision.
-//! - `Add`: `out = cast(a + b)` at full precision. `Relu`: `out = cast(x > 0 ? x : 0)`.
+//! - `Add`: `out = cast(a + b)` at full precision. `Relu`: `out = cast(x > 0 ? x : 0)`, or the
+//!   clip ([`relu_clip`]) where `x` exceeds it. `Sign`: `out = cast(x ≥ 0 ? +1 : −1)`.
+//!   `Prelu`: `out = cast(x ≥ 0 ? x : slope[c]·x)`, exact product.
 //! - `MaxPool2d`, `Shortcut`, `Flatten` move values without changing them (output format =
-//!   input format). `GlobalAvgPool`: `out = cast(sum · reciprocal)` with the sum at full precision.
+//!   input format). `GlobalAvgPool`: `out = cast(sum · reciprocal)` with the sum exact
+//!   ([`window_sum_format`]).
+//! - Only `Quantize` and `Flatten` read the raw network input: they convert its `f32` values to
+//!   their output format as the `ap_fixed` float constructor does.
 
-use std::collections::HashSet;
 use std::fmt;
 
 use qfx_fixed::{Fixed, Format, KHot};
 use serde::{Deserialize, Serialize};
 
 mod atomic;
-pub mod cost;
+mod graph;
+mod op;
 
 pub use atomic::write_atomic;
+pub use graph::{per_channel, Conv2dGeometry, Graph, Mac, MacGeometry, Node, Operand};
+pub use op::{relu_clip, sign_value, window_sum_format, Op};
 
 /// Version written by this crate; newer documents are refused. Version 2 added `sign` and
 /// `prelu` (binarized networks); version-1 documents read unchanged.
@@ -79,18 +87,10 @@ impl Preprocess {
             .enumerate()
             .map(|(i, &p)| {
                 let c = (i / plane.max(1)) % shape[0].max(1);
-                let (m, s) = (self.pick(&self.mean, c), self.pick(&self.std, c));
+                let (m, s) = (per_channel(&self.mean, c), per_channel(&self.std, c));
                 (p as f32 / 255.0 - m) / s
             })
             .collect()
-    }
-
-    fn pick(&self, v: &[f32], c: usize) -> f32 {
-        if v.len() == 1 {
-            v[0]
-        } else {
-            v[c]
-        }
     }
 
     /// Checks the values are finite (std positive) and there is one per channel or one in all.
@@ -191,7 +191,7 @@ impl Codes {
         Fixed::from_code(self.codes[i] as i128, f).unwrap_or_else(|_| Fixed::zero(f))
     }
 
-    fn validate(&self, what: &str) -> Result<(), IrError> {
+    pub(crate) fn validate(&self, what: &str) -> Result<(), IrError> {
         let n = elements(&self.shape)
             .ok_or_else(|| IrError::new(format!("{what}: bad shape {:?}", self.shape)))?;
         if self.codes.len() != n {
@@ -240,104 +240,6 @@ impl Codes {
     }
 }
 
-/// The operations, declared once: the engine and the emitter match on this exhaustively.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Op {
-    /// Assign the input to the output format (the network's input quantizer).
-    Quantize,
-    /// Fully connected: weight `[in, out]`, bias `[out]`.
-    Dense {
-        /// `[in, out]`, formats per output (axis 1) or one.
-        weight: Codes,
-        /// `[out]`.
-        bias: Option<Codes>,
-        /// Accumulator format per output, or one.
-        accumulator: Vec<Format>,
-        /// Summation order.
-        #[serde(default)]
-        order: AccumulationOrder,
-    },
-    /// 2-D convolution, square kernel, zero padding: weight `[out, in, k, k]`.
-    Conv2d {
-        /// `[out, in, k, k]`, formats per output channel (axis 0) or one.
-        weight: Codes,
-        /// `[out]`.
-        bias: Option<Codes>,
-        /// Stride.
-        stride: usize,
-        /// Zero padding on each side.
-        padding: usize,
-        /// Accumulator format per output channel, or one.
-        accumulator: Vec<Format>,
-        /// Summation order.
-        #[serde(default)]
-        order: AccumulationOrder,
-    },
-    /// Folded BatchNorm: `cast(scale[c]·x + shift[c])`, channels on axis 0 of `[c, h, w]`.
-    BatchNorm {
-        /// `[c]`.
-        scale: Codes,
-        /// `[c]`.
-        shift: Codes,
-    },
-    /// `max(x, 0)` (clipped at `clip` when given).
-    Relu {
-        /// Upper clip, if any.
-        clip: Option<f64>,
-    },
-    /// Sum of the two inputs.
-    Add,
-    /// `kernel × kernel` max pooling with stride `kernel`.
-    MaxPool2d {
-        /// Window and stride.
-        kernel: usize,
-    },
-    /// Mean over `h × w`: the sum times `reciprocal` (exact `2^-k` or rounded `1/(h·w)`).
-    GlobalAvgPool {
-        /// The multiplier as a fixed-point constant.
-        reciprocal: Codes,
-    },
-    /// `[c, h, w] → [c·h·w]`.
-    Flatten,
-    /// ResNet option-A shortcut: subsample by `stride`, then append `pad_channels` zero channels.
-    Shortcut {
-        /// Subsampling stride.
-        stride: usize,
-        /// Zero channels appended.
-        pad_channels: usize,
-    },
-    /// Binarization: `+1` where `x ≥ 0`, else `−1`, assigned to the output format (the
-    /// activations of a binarized network; `ap_int<2>` holds both exactly).
-    Sign,
-    /// PReLU with one slope per channel: `x` where `x ≥ 0`, else `slope[c]·x` (exact), assigned to
-    /// the output format; channels on axis 0 of `[c, …]`.
-    Prelu {
-        /// `[c]`, formats per channel (axis 0) or one.
-        slope: Codes,
-    },
-}
-
-impl Op {
-    /// The operation's name, as the `kind` tag of the JSON document spells it.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Op::Quantize => "quantize",
-            Op::Dense { .. } => "dense",
-            Op::Conv2d { .. } => "conv2d",
-            Op::BatchNorm { .. } => "batch_norm",
-            Op::Relu { .. } => "relu",
-            Op::Add => "add",
-            Op::MaxPool2d { .. } => "max_pool2d",
-            Op::GlobalAvgPool { .. } => "global_avg_pool",
-            Op::Flatten => "flatten",
-            Op::Shortcut { .. } => "shortcut",
-            Op::Sign => "sign",
-            Op::Prelu { .. } => "prelu",
-        }
-    }
-}
-
 /// An inconsistent or unsupported IR document.
 #[derive(Clone, Debug, PartialEq)]
 pub struct IrError {
@@ -346,7 +248,7 @@ pub struct IrError {
 }
 
 impl IrError {
-    fn new(message: impl Into<String>) -> IrError {
+    pub(crate) fn new(message: impl Into<String>) -> IrError {
         IrError {
             message: message.into(),
         }
@@ -386,243 +288,17 @@ impl Model {
         serde_json::to_string_pretty(self).expect("IR serializes")
     }
 
-    /// Output shape of every layer (per sample), after checking the whole document.
-    pub fn validate(&self) -> Result<Vec<Vec<usize>>, IrError> {
-        if self.version == 0 || self.version > IR_VERSION {
-            return Err(IrError::new(format!(
-                "unsupported version {}",
-                self.version
-            )));
-        }
-        if self.layers.is_empty() {
-            return Err(IrError::new("no layers"));
-        }
-        if elements(&self.input_shape).is_none() {
-            return Err(IrError::new(format!(
-                "input shape {:?} is empty or too large",
-                self.input_shape
-            )));
-        }
-        if let Some(p) = &self.preprocess {
-            if self.input_shape.len() != 3 {
-                return Err(IrError::new(format!(
-                    "image preprocessing needs a [c, h, w] input, not {:?}",
-                    self.input_shape
-                )));
-            }
-            p.validate(self.input_shape[0])?;
-        }
-        let mut names: HashSet<&str> = HashSet::new();
-        let mut shapes: Vec<Vec<usize>> = Vec::new();
-        let shape_of = |name: &str, shapes: &[Vec<usize>]| -> Option<Vec<usize>> {
-            if name == INPUT {
-                return Some(self.input_shape.clone());
-            }
-            self.layers
-                .iter()
-                .position(|l| l.name == name)
-                .and_then(|i| shapes.get(i).cloned())
-        };
-        for layer in &self.layers {
-            let err = |m: String| IrError::new(format!("layer `{}`: {m}", layer.name));
-            if layer.name == INPUT || !names.insert(&layer.name) {
-                return Err(err("duplicate or reserved name".into()));
-            }
-            let ins: Vec<Vec<usize>> = layer
-                .inputs
-                .iter()
-                .map(|i| {
-                    shape_of(i, &shapes)
-                        .ok_or_else(|| err(format!("input `{i}` is not an earlier layer")))
-                })
-                .collect::<Result<_, _>>()?;
-            let arity = if matches!(layer.op, Op::Add) { 2 } else { 1 };
-            if ins.len() != arity {
-                return Err(err(format!("takes {arity} input(s), has {}", ins.len())));
-            }
-            let x = &ins[0];
-            let out = match &layer.op {
-                Op::Quantize | Op::Relu { .. } | Op::Sign => x.clone(),
-                Op::Dense {
-                    weight,
-                    bias,
-                    accumulator,
-                    ..
-                } => {
-                    weight.validate("weight").map_err(|e| err(e.message))?;
-                    let [d_in, d_out] = weight.shape[..] else {
-                        return Err(err(format!(
-                            "dense weight must be [in, out], is {:?}",
-                            weight.shape
-                        )));
-                    };
-                    if !matches!(weight.axis, None | Some(1)) {
-                        return Err(err(
-                            "dense weight formats must be one, or one per output (axis 1)".into(),
-                        ));
-                    }
-                    if x != &[d_in] {
-                        return Err(err(format!(
-                            "input {x:?} does not match weight [in={d_in}, out]"
-                        )));
-                    }
-                    check_bias_acc(bias, accumulator, d_out).map_err(err)?;
-                    vec![d_out]
-                }
-                Op::Conv2d {
-                    weight,
-                    bias,
-                    stride,
-                    padding,
-                    accumulator,
-                    ..
-                } => {
-                    weight.validate("weight").map_err(|e| err(e.message))?;
-                    let [c_out, c_in, k, k2] = weight.shape[..] else {
-                        return Err(err(format!(
-                            "conv weight must be [out, in, k, k], is {:?}",
-                            weight.shape
-                        )));
-                    };
-                    if !matches!(weight.axis, None | Some(0)) {
-                        return Err(err(
-                            "conv weight formats must be one, or one per output channel (axis 0)"
-                                .into(),
-                        ));
-                    }
-                    if k != k2 || *stride == 0 {
-                        return Err(err("kernel must be square and stride positive".into()));
-                    }
-                    let [c, h, w] = x[..] else {
-                        return Err(err(format!("input must be [c, h, w], is {x:?}")));
-                    };
-                    let padded = |d: usize| padding.checked_mul(2).and_then(|p| p.checked_add(d));
-                    let (Some(ph), Some(pw)) = (padded(h), padded(w)) else {
-                        return Err(err(format!("padding {padding} is too large")));
-                    };
-                    if c != c_in || ph < k || pw < k {
-                        return Err(err(format!(
-                            "input {x:?} does not fit weight {:?}",
-                            weight.shape
-                        )));
-                    }
-                    check_bias_acc(bias, accumulator, c_out).map_err(err)?;
-                    vec![c_out, (ph - k) / stride + 1, (pw - k) / stride + 1]
-                }
-                Op::BatchNorm { scale, shift } => {
-                    scale.validate("scale").map_err(|e| err(e.message))?;
-                    shift.validate("shift").map_err(|e| err(e.message))?;
-                    if x.is_empty() || scale.shape != [x[0]] || shift.shape != [x[0]] {
-                        return Err(err(format!(
-                            "scale/shift must be [{}]",
-                            x.first().copied().unwrap_or(0)
-                        )));
-                    }
-                    x.clone()
-                }
-                Op::Prelu { slope } => {
-                    slope.validate("slope").map_err(|e| err(e.message))?;
-                    if x.is_empty() || slope.shape != [x[0]] {
-                        return Err(err(format!(
-                            "slope must be [{}]",
-                            x.first().copied().unwrap_or(0)
-                        )));
-                    }
-                    x.clone()
-                }
-                Op::Add => {
-                    if ins[0] != ins[1] {
-                        return Err(err(format!("adds shapes {:?} and {:?}", ins[0], ins[1])));
-                    }
-                    x.clone()
-                }
-                Op::MaxPool2d { kernel } => {
-                    let [c, h, w] = x[..] else {
-                        return Err(err(format!("input must be [c, h, w], is {x:?}")));
-                    };
-                    if *kernel == 0 || h < *kernel || w < *kernel {
-                        return Err(err("bad pooling window".into()));
-                    }
-                    vec![c, h / kernel, w / kernel]
-                }
-                Op::GlobalAvgPool { reciprocal } => {
-                    reciprocal
-                        .validate("reciprocal")
-                        .map_err(|e| err(e.message))?;
-                    if reciprocal.codes.len() != 1 {
-                        return Err(err("the reciprocal must be a single constant".into()));
-                    }
-                    let [c, _, _] = x[..] else {
-                        return Err(err(format!("input must be [c, h, w], is {x:?}")));
-                    };
-                    vec![c]
-                }
-                Op::Flatten => vec![elements(x).unwrap_or(0)],
-                Op::Shortcut {
-                    stride,
-                    pad_channels,
-                } => {
-                    let [c, h, w] = x[..] else {
-                        return Err(err(format!("input must be [c, h, w], is {x:?}")));
-                    };
-                    if *stride == 0 {
-                        return Err(err("stride must be positive".into()));
-                    }
-                    let channels = c.checked_add(*pad_channels).ok_or_else(|| {
-                        err(format!("{pad_channels} padding channels is too many"))
-                    })?;
-                    vec![channels, h.div_ceil(*stride), w.div_ceil(*stride)]
-                }
-            };
-            // Every tensor must be non-empty and of a size that fits in memory arithmetic.
-            if elements(&out).is_none() {
-                return Err(err(format!("output shape {out:?} is empty or too large")));
-            }
-            if matches!(
-                layer.op,
-                Op::Flatten | Op::MaxPool2d { .. } | Op::Shortcut { .. }
-            ) {
-                let from = self
-                    .layers
-                    .iter()
-                    .find(|l| l.name == layer.inputs[0])
-                    .map(|l| l.output);
-                if from.is_some_and(|f| f != layer.output) {
-                    return Err(err(
-                        "moves values, so its output format must be its input's".into(),
-                    ));
-                }
-            }
-            shapes.push(out);
-        }
-        Ok(shapes)
+    /// Checks the whole document: shapes, formats, references, constants. [`Model::resolve`]
+    /// does the same and also returns the resolved graph.
+    pub fn validate(&self) -> Result<(), IrError> {
+        self.resolve().map(drop)
     }
 }
 
 /// The number of elements of `shape`: `None` for an empty, zero-sized or overflowing shape.
-fn elements(shape: &[usize]) -> Option<usize> {
+pub(crate) fn elements(shape: &[usize]) -> Option<usize> {
     if shape.is_empty() || shape.contains(&0) {
         return None;
     }
     shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
-}
-
-fn check_bias_acc(
-    bias: &Option<Codes>,
-    accumulator: &[Format],
-    outputs: usize,
-) -> Result<(), String> {
-    if let Some(b) = bias {
-        b.validate("bias").map_err(|e| e.message)?;
-        if b.shape != [outputs] {
-            return Err(format!("bias must be [{outputs}], is {:?}", b.shape));
-        }
-    }
-    if accumulator.len() != 1 && accumulator.len() != outputs {
-        return Err(format!(
-            "{} accumulator formats for {outputs} outputs",
-            accumulator.len()
-        ));
-    }
-    Ok(())
 }

@@ -67,7 +67,7 @@ fn op_kind_is_the_json_tag() {
 #[test]
 fn round_trip_and_shapes() {
     let m = tiny();
-    assert_eq!(m.validate().unwrap().last().unwrap(), &vec![32]);
+    assert_eq!(m.resolve().unwrap().output().shape, [32]);
     let json = m.to_json();
     assert!(
         json.contains("\"ap_fixed<4,1>\""),

@@ -381,9 +381,9 @@ impl Builder {
             layers: self.layers.clone(),
             preprocess: None,
         };
-        let shapes = probe
-            .validate()
+        let graph = probe
+            .resolve()
             .map_err(|e| TrainError::Shape(e.to_string()))?;
-        Ok(shapes.last().map_or(1, |d| d[1..].iter().product()))
+        Ok(graph.output().shape[1..].iter().product())
     }
 }

@@ -116,10 +116,10 @@ fn khot_bnn_learns_exports_needs_no_dsp_and_matches_the_engine() {
     }
     // 3 binary convolutions; stem, classifier, 4 BatchNorms and 4 PReLUs are K-hot.
     assert_eq!((binary, constrained), (3, 10));
-    let cost = qfx_ir::cost::estimate(&ir).unwrap();
+    let cost = qfx_hls::cost::estimate(&ir).unwrap();
     println!("{cost}");
     assert_eq!(cost.dsp(), 0, "{cost}");
-    let twin_cost = qfx_ir::cost::estimate(&export(&twin, "bnn", [1, 28, 28]).unwrap()).unwrap();
+    let twin_cost = qfx_hls::cost::estimate(&export(&twin, "bnn", [1, 28, 28]).unwrap()).unwrap();
     assert!(twin_cost.dsp() > 0, "{twin_cost}");
 
     // The integer engine computes exactly what the model computes.

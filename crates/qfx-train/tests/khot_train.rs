@@ -246,7 +246,7 @@ fn small_cnn_with_two_hot_weights_learns_and_exports_khot_codes() {
         declared += 1;
     }
     assert!(declared >= 5, "only {declared} constrained tensors");
-    let cost = qfx_ir::cost::estimate(&ir).unwrap();
+    let cost = qfx_hls::cost::estimate(&ir).unwrap();
     let full: u64 = cost
         .layers
         .iter()

@@ -25,7 +25,7 @@ pub fn input_of(ir: &qfx_ir::Model, data: &Dataset, i: usize) -> Result<Vec<f32>
 
 /// Runs the engine on the first `limit` images (0: all).
 pub fn evaluate(ir: &qfx_ir::Model, data: &Dataset, limit: usize) -> Result<ExactReport> {
-    let shapes = ir.validate()?;
+    let graph = ir.resolve()?;
     let engine = qfx_engine::Engine::new(ir)?;
     let n = if limit == 0 {
         data.len()
@@ -46,12 +46,11 @@ pub fn evaluate(ir: &qfx_ir::Model, data: &Dataset, limit: usize) -> Result<Exac
             *o += e;
         }
     }
-    let overflows = ir
-        .layers
+    let overflows = graph
+        .nodes()
         .iter()
-        .zip(&shapes)
         .zip(overflows)
-        .map(|((l, s), e)| (l.name.clone(), e, (s.iter().product::<usize>() * n) as u64))
+        .map(|(node, e)| (node.layer.name.clone(), e, (node.len() * n) as u64))
         .collect();
     Ok(ExactReport {
         images: n,

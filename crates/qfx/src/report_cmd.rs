@@ -185,7 +185,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
             }
         }
         writeln!(md)?;
-        let cost = qfx_ir::cost::estimate(&ir)?;
+        let cost = qfx_hls::cost::estimate(&ir)?;
         writeln!(
             md,
             "## Resource estimate\n\nFirst-order counts for a fully parallel implementation \

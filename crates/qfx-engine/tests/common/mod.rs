@@ -313,7 +313,8 @@ pub fn cast(v: &Fixed, to: Format, overflows: &mut u64) -> Fixed {
 pub fn literal(model: &Model, input: &[f32]) -> (Vec<i64>, Vec<u64>) {
     let mut outs: Vec<(Vec<usize>, Vec<Fixed>)> = Vec::new();
     let mut counts = Vec::new();
-    let shapes = model.validate().unwrap();
+    let graph = model.resolve().unwrap();
+    let shapes: Vec<Vec<usize>> = graph.nodes().iter().map(|n| n.shape.clone()).collect();
     for (li, l) in model.layers.iter().enumerate() {
         let mut n = 0u64;
         let get = |name: &str| {

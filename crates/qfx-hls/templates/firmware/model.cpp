@@ -4,7 +4,9 @@
 
 #include "model_weights.h"
 #include "qfx_layers.h"
-{{functions}}
+
+// One configuration per layer call: the types and sizes the layer template reads.
+{{configs}}{{functions}}
 void {{top_name}}(const input_t input[{{n_in}}], output_t output[{{n_out}}]) {
 #pragma HLS INTERFACE mode = ap_memory port = input
 #pragma HLS INTERFACE mode = ap_memory port = output

@@ -11,7 +11,14 @@
 //   - batchnorm: y = scale[c] * x + shift[c] at full precision, assigned to the output type;
 //   - prelu: y = x where x >= 0, else slope[c] * x at full precision; sign: y = x >= 0 ? 1 : -1;
 //   - per-channel formats: a layer's channels are processed in groups that share their weight /
-//     bias / accumulator types (`ch` lists a group's channels; IDENTITY means "all, in order").
+//     bias / accumulator types (`ch` lists a group's channels; `all_channels` means "all, in
+//     order").
+//
+// Every layer template takes one configuration struct, written per layer (and per channel group)
+// in model.cpp, in the manner of hls4ml's configs: its typedefs name the tensor, constant and
+// accumulator types (x_t input, y_t output, w_t/b_t/acc_t weights, bias, accumulator, wc_t/bc_t
+// the integer containers of the constants' codes) and its constants the sizes, so a call reads
+// `qfx::conv2d<l3_conv_cfg0>(x, w, b, ch, y)` and the struct says what each number is.
 #ifndef QFX_LAYERS_H_
 #define QFX_LAYERS_H_
 
@@ -37,33 +44,35 @@ inline T from_code(const C code) {
 }
 
 // y = x assigned to the output type (quantize, flatten, copies).
-template <class x_t, class y_t, int N>
-void cast(const x_t x[N], y_t y[N]) {
+template <class CFG>
+void cast(const typename CFG::x_t x[CFG::n], typename CFG::y_t y[CFG::n]) {
 Cast:
-  for (int i = 0; i < N; i++) {
+  for (int i = 0; i < CFG::n; i++) {
 #pragma HLS PIPELINE II = 1
     y[i] = x[i];
   }
 }
 
-template <class a_t, class b_t, class y_t, int N>
-void add(const a_t a[N], const b_t b[N], y_t y[N]) {
+template <class CFG>
+void add(const typename CFG::a_t a[CFG::n], const typename CFG::b_t b[CFG::n],
+         typename CFG::y_t y[CFG::n]) {
 Add:
-  for (int i = 0; i < N; i++) {
+  for (int i = 0; i < CFG::n; i++) {
 #pragma HLS PIPELINE II = 1
     y[i] = a[i] + b[i];
   }
 }
 
-// max(x, 0), then min(., clip) when CLIP.
-template <class x_t, class y_t, int N, bool CLIP>
-void relu(const x_t x[N], y_t y[N], const clip_t clip) {
+// max(x, 0), then min(., clip) when CFG::has_clip (the clip's code in clip_t is CFG::clip_code).
+template <class CFG>
+void relu(const typename CFG::x_t x[CFG::n], typename CFG::y_t y[CFG::n]) {
+  const clip_t clip = from_code<clip_t>(CFG::clip_code);
 Relu:
-  for (int i = 0; i < N; i++) {
+  for (int i = 0; i < CFG::n; i++) {
 #pragma HLS PIPELINE II = 1
-    x_t v = x[i];
+    typename CFG::x_t v = x[i];
     if (v < 0) v = 0;
-    if (CLIP && v > clip) {
+    if (CFG::has_clip && v > clip) {
       y[i] = clip;
     } else {
       y[i] = v;
@@ -71,36 +80,39 @@ Relu:
   }
 }
 
-template <class x_t, class w_t, class b_t, class acc_t, class y_t, class wc_t, class bc_t,
-          int N_IN, int N_OUT, int N_CH, bool IDENTITY>
-void dense(const x_t x[N_IN], const wc_t w[N_IN * N_OUT], const bc_t b[N_OUT], const int ch[],
-           y_t y[N_OUT]) {
+template <class CFG>
+void dense(const typename CFG::x_t x[CFG::n_in], const typename CFG::wc_t w[CFG::n_in * CFG::n_out],
+           const typename CFG::bc_t b[CFG::n_out], const int ch[],
+           typename CFG::y_t y[CFG::n_out]) {
 DenseOut:
-  for (int k = 0; k < N_CH; k++) {
-    const int o = IDENTITY ? k : ch[k];
-    acc_t acc = from_code<b_t>(b[o]);
+  for (int k = 0; k < CFG::n_channels; k++) {
+    const int o = CFG::all_channels ? k : ch[k];
+    typename CFG::acc_t acc = from_code<typename CFG::b_t>(b[o]);
   DenseIn:
-    for (int i = 0; i < N_IN; i++) {
+    for (int i = 0; i < CFG::n_in; i++) {
 #pragma HLS PIPELINE II = 1
-      acc = acc + from_code<w_t>(w[i * N_OUT + o]) * x[i];
+      acc = acc + from_code<typename CFG::w_t>(w[i * CFG::n_out + o]) * x[i];
     }
     y[o] = acc;
   }
 }
 
-template <class x_t, class w_t, class b_t, class acc_t, class y_t, class wc_t, class bc_t,
-          int C_IN, int H, int W, int C_OUT, int K, int S, int P, int OH, int OW, int N_CH,
-          bool IDENTITY>
-void conv2d(const x_t x[C_IN * H * W], const wc_t w[C_OUT * C_IN * K * K], const bc_t b[C_OUT],
-            const int ch[], y_t y[C_OUT * OH * OW]) {
+template <class CFG>
+void conv2d(const typename CFG::x_t x[CFG::in_channels * CFG::in_height * CFG::in_width],
+            const typename CFG::wc_t
+                w[CFG::out_channels * CFG::in_channels * CFG::kernel * CFG::kernel],
+            const typename CFG::bc_t b[CFG::out_channels], const int ch[],
+            typename CFG::y_t y[CFG::out_channels * CFG::out_height * CFG::out_width]) {
+  const int C_IN = CFG::in_channels, H = CFG::in_height, W = CFG::in_width, K = CFG::kernel;
+  const int S = CFG::stride, P = CFG::padding, OH = CFG::out_height, OW = CFG::out_width;
 ConvOut:
-  for (int k = 0; k < N_CH; k++) {
-    const int o = IDENTITY ? k : ch[k];
+  for (int k = 0; k < CFG::n_channels; k++) {
+    const int o = CFG::all_channels ? k : ch[k];
   ConvRow:
     for (int oy = 0; oy < OH; oy++) {
     ConvCol:
       for (int ox = 0; ox < OW; ox++) {
-        acc_t acc = from_code<b_t>(b[o]);
+        typename CFG::acc_t acc = from_code<typename CFG::b_t>(b[o]);
       ConvIn:
         for (int ci = 0; ci < C_IN; ci++) {
         ConvKy:
@@ -111,7 +123,7 @@ ConvOut:
               const int iy = oy * S + ky - P;
               const int ix = ox * S + kx - P;
               if (iy >= 0 && iy < H && ix >= 0 && ix < W) {  // zero padding adds nothing
-                acc = acc + from_code<w_t>(w[((o * C_IN + ci) * K + ky) * K + kx]) *
+                acc = acc + from_code<typename CFG::w_t>(w[((o * C_IN + ci) * K + ky) * K + kx]) *
                                 x[(ci * H + iy) * W + ix];
               }
             }
@@ -123,15 +135,17 @@ ConvOut:
   }
 }
 
-template <class x_t, class s_t, class t_t, class y_t, class sc_t, class tc_t, int C, int HW,
-          int N_CH, bool IDENTITY>
-void batchnorm(const x_t x[C * HW], const sc_t scale[C], const tc_t shift[C], const int ch[],
-               y_t y[C * HW]) {
+template <class CFG>
+void batchnorm(const typename CFG::x_t x[CFG::channels * CFG::per_channel],
+               const typename CFG::sc_t scale[CFG::channels],
+               const typename CFG::tc_t shift[CFG::channels], const int ch[],
+               typename CFG::y_t y[CFG::channels * CFG::per_channel]) {
+  const int HW = CFG::per_channel;
 BnChannel:
-  for (int k = 0; k < N_CH; k++) {
-    const int c = IDENTITY ? k : ch[k];
-    const s_t s = from_code<s_t>(scale[c]);
-    const t_t t = from_code<t_t>(shift[c]);
+  for (int k = 0; k < CFG::n_channels; k++) {
+    const int c = CFG::all_channels ? k : ch[k];
+    const typename CFG::s_t s = from_code<typename CFG::s_t>(scale[c]);
+    const typename CFG::t_t t = from_code<typename CFG::t_t>(shift[c]);
   BnPixel:
     for (int i = 0; i < HW; i++) {
 #pragma HLS PIPELINE II = 1
@@ -141,10 +155,10 @@ BnChannel:
 }
 
 // +1 where x >= 0, else -1 (a binarized network's activations), assigned to the output type.
-template <class x_t, class y_t, int N>
-void sign(const x_t x[N], y_t y[N]) {
+template <class CFG>
+void sign(const typename CFG::x_t x[CFG::n], typename CFG::y_t y[CFG::n]) {
 Sign:
-  for (int i = 0; i < N; i++) {
+  for (int i = 0; i < CFG::n; i++) {
 #pragma HLS PIPELINE II = 1
     const ap_int<2> s = x[i] >= 0 ? 1 : -1;
     y[i] = s;
@@ -152,16 +166,19 @@ Sign:
 }
 
 // PReLU: y = x where x >= 0, else slope[c] * x at full precision; assigned to the output type.
-template <class x_t, class s_t, class y_t, class sc_t, int C, int HW, int N_CH, bool IDENTITY>
-void prelu(const x_t x[C * HW], const sc_t slope[C], const int ch[], y_t y[C * HW]) {
+template <class CFG>
+void prelu(const typename CFG::x_t x[CFG::channels * CFG::per_channel],
+           const typename CFG::sc_t slope[CFG::channels], const int ch[],
+           typename CFG::y_t y[CFG::channels * CFG::per_channel]) {
+  const int HW = CFG::per_channel;
 PreluChannel:
-  for (int k = 0; k < N_CH; k++) {
-    const int c = IDENTITY ? k : ch[k];
-    const s_t s = from_code<s_t>(slope[c]);
+  for (int k = 0; k < CFG::n_channels; k++) {
+    const int c = CFG::all_channels ? k : ch[k];
+    const typename CFG::s_t s = from_code<typename CFG::s_t>(slope[c]);
   PreluPixel:
     for (int i = 0; i < HW; i++) {
 #pragma HLS PIPELINE II = 1
-      const x_t v = x[c * HW + i];
+      const typename CFG::x_t v = x[c * HW + i];
       if (v >= 0) {
         y[c * HW + i] = v;
       } else {
@@ -221,10 +238,17 @@ CodesOf:
 }
 
 // The codes of one convolution window, c[(ci * K + ky) * K + kx]; a padded tap reads 0, whose
-// product is 0 and leaves the accumulator unchanged (the same as skipping it).
-template <int WC, bool XS, class x_t, int C_IN, int H, int W, int K, int S, int P>
-void window_codes(const x_t x[C_IN * H * W], int oy, int ox,
-                  typename code_type<WC>::type c[C_IN * K * K]) {
+// product is 0 and leaves the accumulator unchanged (the same as skipping it). CFG is the
+// layer's configuration (a conv2d one) plus code_width (WC) and x_signed (XS).
+template <class CFG>
+void window_codes(const typename CFG::x_t x[CFG::in_channels * CFG::in_height * CFG::in_width],
+                  int oy, int ox,
+                  typename code_type<CFG::code_width>::type
+                      c[CFG::in_channels * CFG::kernel * CFG::kernel]) {
+  const int WC = CFG::code_width;
+  const bool XS = CFG::x_signed;
+  const int C_IN = CFG::in_channels, H = CFG::in_height, W = CFG::in_width, K = CFG::kernel;
+  const int S = CFG::stride, P = CFG::padding;
 WindowIn:
   for (int ci = 0; ci < C_IN; ci++) {
   WindowKy:
@@ -252,8 +276,12 @@ QFX_CSIM_NOINLINE void mac(acc_t &acc, const C product) {
 }
 
 // K x K max pooling with stride K (values only move: the output type is the input type).
-template <class x_t, class y_t, int C, int H, int W, int K>
-void maxpool2d(const x_t x[C * H * W], y_t y[C * (H / K) * (W / K)]) {
+template <class CFG>
+void maxpool2d(const typename CFG::x_t x[CFG::channels * CFG::in_height * CFG::in_width],
+               typename CFG::y_t y[CFG::channels * (CFG::in_height / CFG::kernel) *
+                                   (CFG::in_width / CFG::kernel)]) {
+  typedef typename CFG::x_t x_t;
+  const int C = CFG::channels, H = CFG::in_height, W = CFG::in_width, K = CFG::kernel;
 PoolChannel:
   for (int c = 0; c < C; c++) {
   PoolRow:
@@ -273,9 +301,12 @@ PoolChannel:
 }
 
 // Mean over H*W: the exact sum (sum_t is wide enough) times the reciprocal constant.
-template <class x_t, class sum_t, class r_t, class y_t, class rc_t, int C, int HW>
-void global_avg_pool(const x_t x[C * HW], const rc_t reciprocal, y_t y[C]) {
-  const r_t r = from_code<r_t>(reciprocal);
+template <class CFG>
+void global_avg_pool(const typename CFG::x_t x[CFG::channels * CFG::per_channel],
+                     const typename CFG::rc_t reciprocal, typename CFG::y_t y[CFG::channels]) {
+  typedef typename CFG::sum_t sum_t;
+  const int C = CFG::channels, HW = CFG::per_channel;
+  const typename CFG::r_t r = from_code<typename CFG::r_t>(reciprocal);
 GapChannel:
   for (int c = 0; c < C; c++) {
     sum_t s = 0;
@@ -288,9 +319,14 @@ GapChannel:
   }
 }
 
-// ResNet option-A shortcut: subsample by S, then PAD zero channels.
-template <class x_t, class y_t, int C, int H, int W, int S, int PAD>
-void shortcut(const x_t x[C * H * W], y_t y[(C + PAD) * ((H + S - 1) / S) * ((W + S - 1) / S)]) {
+// ResNet option-A shortcut: subsample by `stride`, then append `pad_channels` zero channels.
+template <class CFG>
+void shortcut(const typename CFG::x_t x[CFG::channels * CFG::in_height * CFG::in_width],
+              typename CFG::y_t y[(CFG::channels + CFG::pad_channels) *
+                                  ((CFG::in_height + CFG::stride - 1) / CFG::stride) *
+                                  ((CFG::in_width + CFG::stride - 1) / CFG::stride)]) {
+  const int C = CFG::channels, H = CFG::in_height, W = CFG::in_width, S = CFG::stride;
+  const int PAD = CFG::pad_channels;
   const int OH = (H + S - 1) / S, OW = (W + S - 1) / S;
 ShortcutChannel:
   for (int c = 0; c < C + PAD; c++) {

@@ -152,12 +152,7 @@ impl QuantSpec {
     /// The smallest and largest code after overflow handling of a saturating mode
     /// (`AP_SAT_SYM` excludes the most negative code).
     pub fn code_bounds(&self) -> (f64, f64) {
-        let f = self.format(0).expect("validated spec");
-        let lo = if self.overflow == Overflow::SatSym && self.signed {
-            f.min_code() | 1
-        } else {
-            f.min_code()
-        };
-        (lo as f64, f.max_code() as f64)
+        let (lo, hi) = self.format(0).expect("validated spec").assignable_range();
+        (lo as f64, hi as f64)
     }
 }

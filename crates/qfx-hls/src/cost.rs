@@ -12,7 +12,7 @@
 //! width of the producing layer's output format; [`CostModel::input_bits`] for the raw input):
 //! - `w = 0`: pruned, no hardware (but counted in MACs and BOPs, as BOPs conventionally are).
 //! - `|w|` with one non-zero binary digit (a power of two): a shift, free.
-//! - a tensor declared K-hot ([`crate::Codes::khot`]): shifts and `d − 1` adders of the full product
+//! - a tensor declared K-hot ([`qfx_ir::Codes::khot`]): shifts and `d − 1` adders of the full product
 //!   width `W_w + W_x`, `d` = the code's non-zero digits (binary ones or CSD digits); no DSP.
 //! - otherwise a full multiplier. **DSP rule**: when both operands are wider than
 //!   [`CostModel::fabric_max_bits`] (default 10, after hls4ml's observation that Vivado/Vitis
@@ -53,9 +53,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use qfx_fixed::{Format, KHot};
+use qfx_fixed::KHot;
 
-use crate::{IrError, Model, Op, INPUT};
+use qfx_ir::{IrError, Model, Op};
 
 /// The parameters of the cost model (see the [module docs](self)).
 #[derive(Clone, Debug, PartialEq)]
@@ -217,69 +217,34 @@ pub fn estimate(model: &Model) -> Result<CostReport, IrError> {
 
 /// The estimate with the given cost model. Errors if the model does not validate.
 pub fn estimate_with(model: &Model, m: &CostModel) -> Result<CostReport, IrError> {
-    let shapes = model.validate()?;
+    let graph = model.resolve()?;
     let mut layers = Vec::with_capacity(model.layers.len());
-    for (li, layer) in model.layers.iter().enumerate() {
-        let input_format = |i: usize| -> Option<Format> {
-            let name = layer.inputs.get(i)?;
-            if name == INPUT {
-                return None;
-            }
-            model
-                .layers
-                .iter()
-                .find(|l| &l.name == name)
-                .map(|l| l.output)
-        };
+    for node in graph.nodes() {
+        let layer = node.layer;
+        let input_format = |i: usize| node.operands[i].format;
         let x_bits = input_format(0).map_or(m.input_bits, |f| f.width());
-        let in_shape: Vec<usize> = match layer.inputs.first().map(String::as_str) {
-            Some(INPUT) | None => model.input_shape.clone(),
-            Some(name) => model
-                .layers
-                .iter()
-                .position(|l| l.name == name)
-                .map(|i| shapes[i].clone())
-                .unwrap_or_default(),
-        };
-        let out_shape = &shapes[li];
+        let in_shape = &node.x().shape[..];
+        let out_shape = &node.shape;
         let mut c = LayerCost::new(&layer.name, layer.op.kind());
         let mut lut = 0f64;
         match &layer.op {
-            Op::Dense {
-                weight,
-                bias,
-                accumulator,
-                ..
-            } => {
-                let d_out = weight.shape[1];
-                let mut nonzero = vec![0u64; d_out];
-                for (i, &code) in weight.codes.iter().enumerate() {
-                    let w_bits = weight.format_of(i).width();
-                    c.macs += 1;
-                    c.bops += (w_bits * x_bits) as u64;
-                    c.constant_product(m, code, w_bits, x_bits, weight.khot, &mut lut);
-                    nonzero[i % d_out] += (code != 0) as u64;
+            Op::Dense { .. } | Op::Conv2d { .. } => {
+                let mac = node.mac().expect("dense and conv2d are sums of products");
+                let positions = mac.positions() as u64;
+                for o in 0..mac.outputs() {
+                    let w_bits = mac.weight_format(o).width();
+                    let mut nonzero = 0u64;
+                    for j in 0..mac.terms() {
+                        let code = mac.weight.codes[mac.weight_index(o, j)];
+                        c.macs += positions;
+                        c.bops += positions * (w_bits * x_bits) as u64;
+                        c.constant_product(m, code, w_bits, x_bits, mac.weight.khot, &mut lut);
+                        nonzero += (code != 0) as u64;
+                    }
+                    // One accumulator adder per non-zero product; the bias is one more term.
+                    let terms = nonzero + mac.bias.is_some() as u64;
+                    c.add_adders(mac.accumulator(o).width(), terms.saturating_sub(1));
                 }
-                accumulate(&mut c, &nonzero, bias.is_some(), accumulator);
-            }
-            Op::Conv2d {
-                weight,
-                bias,
-                accumulator,
-                ..
-            } => {
-                let c_out = weight.shape[0];
-                let per_out = weight.codes.len() / c_out.max(1);
-                let positions = (out_shape[1] * out_shape[2]) as u64;
-                let mut nonzero = vec![0u64; c_out];
-                for (i, &code) in weight.codes.iter().enumerate() {
-                    let w_bits = weight.format_of(i).width();
-                    c.macs += positions;
-                    c.bops += positions * (w_bits * x_bits) as u64;
-                    c.constant_product(m, code, w_bits, x_bits, weight.khot, &mut lut);
-                    nonzero[i / per_out.max(1)] += (code != 0) as u64;
-                }
-                accumulate(&mut c, &nonzero, bias.is_some(), accumulator);
             }
             Op::BatchNorm { scale, shift } => {
                 let positions: u64 = in_shape.iter().skip(1).map(|&d| d as u64).product();
@@ -316,10 +281,7 @@ pub fn estimate_with(model: &Model, m: &CostModel) -> Result<CostReport, IrError
             }
             Op::GlobalAvgPool { reciprocal } => {
                 let [ch, h, w] = in_shape[..] else {
-                    return Err(IrError::new(format!(
-                        "layer `{}`: pooling input must be [c, h, w]",
-                        layer.name
-                    )));
+                    unreachable!("validated: pooling input is [c, h, w]")
                 };
                 let window = (h * w) as u64;
                 let sum_bits = x_bits + (64 - (window.max(1) - 1).leading_zeros());
@@ -366,15 +328,6 @@ fn lanes(shape: &[usize]) -> u64 {
     match shape {
         [c, _, _] => *c as u64,
         s => s.iter().map(|&d| d as u64).product(),
-    }
-}
-
-/// One accumulator adder per non-zero product (the bias counts as one more term).
-fn accumulate(c: &mut LayerCost, nonzero: &[u64], bias: bool, accumulator: &[Format]) {
-    for (o, &n) in nonzero.iter().enumerate() {
-        let acc = accumulator[if accumulator.len() == 1 { 0 } else { o }];
-        let terms = n + bias as u64;
-        c.add_adders(acc.width(), terms.saturating_sub(1));
     }
 }
 

@@ -1,7 +1,7 @@
 //! The resource estimate on small IRs computed by hand, and the K-hot declaration on codes.
 
 use qfx_fixed::{Format, KHot};
-use qfx_ir::cost::{estimate, CostModel, LayerCost};
+use qfx_hls::cost::{estimate, CostModel, LayerCost};
 use qfx_ir::{AccumulationOrder, Codes, Layer, Model, Op, INPUT, IR_VERSION};
 
 fn fmt(s: &str) -> Format {
