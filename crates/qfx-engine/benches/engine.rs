@@ -12,24 +12,7 @@ use qfx_engine::{reference, Engine};
 use qfx_fixed::Format;
 use qfx_ir::{AccumulationOrder, Codes, Layer, Model, Op, INPUT, IR_VERSION};
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn code(&mut self, f: Format) -> i64 {
-        let span = (f.max_code() - f.min_code() + 1) as u64;
-        f.min_code() as i64 + (self.next() % span) as i64
-    }
-}
-
-fn fmt(s: &str) -> Format {
-    s.parse().unwrap()
-}
+use qfx_testkit::{fmt, Rng};
 
 /// Formats of one benchmark variant.
 struct Formats {
@@ -79,7 +62,7 @@ impl Builder<'_> {
         let n: usize = shape.iter().product();
         let formats = vec![f; axis.map_or(1, |a| shape[a])];
         Codes {
-            codes: (0..n).map(|_| self.rng.code(f)).collect(),
+            codes: (0..n).map(|_| self.rng.uniform_code(f)).collect(),
             shape,
             axis,
             formats,
@@ -142,7 +125,7 @@ impl Builder<'_> {
 
 fn builder<'a>(f: &'a Formats, input_shape: &[usize]) -> Builder<'a> {
     let mut b = Builder {
-        rng: Rng(0x2545_F491_4F6C_DD1D),
+        rng: Rng::xorshift(0x2545_F491_4F6C_DD1D),
         f,
         layers: Vec::new(),
         shape: input_shape.to_vec(),
@@ -274,9 +257,9 @@ fn main() {
     for (label, f) in &variants {
         for model in [mlp(f), cnn(f), resnet20(f)] {
             let n: usize = model.input_shape.iter().product();
-            let mut rng = Rng(77);
+            let mut rng = Rng::xorshift(77);
             let input: Vec<f32> = (0..n)
-                .map(|_| (rng.next() % 2001) as f32 / 250.0 - 4.0)
+                .map(|_| (rng.next_u64() % 2001) as f32 / 250.0 - 4.0)
                 .collect();
             let engine = Engine::new(&model).unwrap();
             let (fast, out) = rate(budget, || engine.run(&input).unwrap());

@@ -10,6 +10,34 @@
 //! is kept as the slow reference; the property tests (`tests/props.rs`) also compare both with
 //! a literal `Fixed`-only interpreter of the IR on random models.
 //!
+//! ```
+//! use qfx_ir::{AccumulationOrder, Codes, Layer, Model, Op, INPUT, IR_VERSION};
+//! let f = |s: &str| s.parse::<qfx_fixed::Format>().unwrap();
+//! // y = 0.5·x0 − 0.25·x1 + 0.125, in a 5-bit accumulator that saturates beyond ±1.
+//! let dense = Op::Dense {
+//!     weight: Codes::new(vec![2, 1], None, vec![f("ap_fixed<4,1>")], vec![4, -2]),
+//!     bias: Some(Codes::new(vec![1], None, vec![f("ap_fixed<4,1>")], vec![1])),
+//!     accumulator: vec![f("ap_fixed<5,1,AP_TRN,AP_SAT>")],
+//!     order: AccumulationOrder::default(),
+//! };
+//! let layer = |name: &str, input: &str, op, out: &str| Layer {
+//!     name: name.into(), inputs: vec![input.into()], op, output: f(out),
+//! };
+//! let model = Model {
+//!     version: IR_VERSION, name: "tiny".into(), input_shape: vec![2], preprocess: None,
+//!     layers: vec![
+//!         layer("q", INPUT, Op::Quantize, "ap_fixed<4,2>"),
+//!         layer("fc", "q", dense, "ap_fixed<6,2>"),
+//!     ],
+//! };
+//! let out = qfx_engine::run(&model, &[1.0, 1.5])?;
+//! assert_eq!(out.output.values(), vec![0.25]); // 0.5 − 0.375 + 0.125
+//! // The static analysis knows the accumulator can saturate for some input in range.
+//! let report = qfx_engine::analyze(&model)?;
+//! assert!(report.layers[1].accumulator.as_ref().unwrap().can_overflow());
+//! # Ok::<(), qfx_engine::EngineError>(())
+//! ```
+//!
 //! # Fast paths, and when the general path runs
 //! - **Sums of products.** An output channel whose accumulator holds every product exactly
 //!   (`0 ≤ F_acc − F_x − F_w ≤ 40`) and whose overflow mode is `AP_SAT`, `AP_SAT_SYM`,
@@ -45,7 +73,7 @@
 //! [`float_forward`] computes what an `f32` fake-quantization framework computes for the same
 //! IR: `f32` sums in order, the accumulator cast once at the end of the sum, and a cast to the
 //! output format after every layer. It equals the engine while all values fit in 24-bit codes
-//! and differs when wide accumulators make `f32` round (DESIGN §4, level 1 against level 2).
+//! and differs when wide accumulators make `f32` round (`ARCHITECTURE.md` §6, level 1 against level 2).
 
 use std::fmt;
 

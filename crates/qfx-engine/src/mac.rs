@@ -182,6 +182,10 @@ impl Mac {
         self.fast_body(w, &x, out, count);
     }
 
+    /// The same loops compiled with AVX2 enabled (plain safe Rust otherwise).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2; the only caller checks it at run time.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn fast_avx2<T: Word>(&self, w: &[T], x: &[T], out: &mut [i128], count: &mut u64) {

@@ -4,10 +4,7 @@
 
 use qfx_fixed::{Fixed, Format};
 use qfx_ir::{AccumulationOrder, Codes, Layer, Model, Op, INPUT, IR_VERSION};
-
-fn fmt(s: &str) -> Format {
-    s.parse().unwrap()
-}
+use qfx_testkit::fmt;
 
 fn dense(acc: &str, weights: Vec<i64>, bias: i64) -> Model {
     let n = weights.len();

@@ -151,7 +151,7 @@ fn witness(model: &Model, maximize: bool) -> Vec<f32> {
 
 #[test]
 fn worst_case_inputs_overflow_exactly_when_flagged() {
-    let mut rng = Rng::new(99);
+    let mut rng = Rng::seeded(99);
     let (mut flagged, mut safe) = (0, 0);
     for _ in 0..600 {
         let q = common::random_format(
@@ -218,7 +218,7 @@ fn worst_case_inputs_overflow_exactly_when_flagged() {
 /// range the analysis assumes) was predicted by the analysis.
 #[test]
 fn analysis_is_sound_on_random_models() {
-    let mut rng = Rng::new(2024);
+    let mut rng = Rng::seeded(2024);
     let mut predicted = 0;
     for _ in 0..300 {
         let model = random_model(&mut rng);

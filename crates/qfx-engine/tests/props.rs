@@ -14,7 +14,7 @@ proptest! {
 
     #[test]
     fn fast_engine_equals_literal_reference(seed in any::<u64>()) {
-        let mut rng = Rng::new(seed);
+        let mut rng = Rng::seeded(seed);
         let model = random_model(&mut rng);
         let engine = Engine::new(&model).unwrap();
         let n: usize = model.input_shape.iter().product();
@@ -33,7 +33,7 @@ proptest! {
 /// Overflow appears in the generated cases often enough for the comparison to mean something.
 #[test]
 fn random_models_exercise_overflow() {
-    let mut rng = Rng::new(7);
+    let mut rng = Rng::seeded(7);
     let (mut with_overflow, mut total) = (0, 0);
     for _ in 0..200 {
         let model = random_model(&mut rng);
@@ -52,7 +52,7 @@ fn random_models_exercise_overflow() {
 /// The batch API equals one-by-one runs, in order, on any number of threads.
 #[test]
 fn batch_equals_single_runs() {
-    let mut rng = Rng::new(11);
+    let mut rng = Rng::seeded(11);
     for _ in 0..10 {
         let model = random_model(&mut rng);
         let engine = Engine::new(&model).unwrap();

@@ -135,6 +135,17 @@ impl Overflow {
         }
     }
 
+    /// What this mode, with `sat_bits` saturation bits, does with an out-of-range rounded code
+    /// (see [`OverflowRule`]; [`Format::overflow_rule`] is the same for a format).
+    pub const fn rule(self, sat_bits: u32) -> OverflowRule {
+        match self {
+            Overflow::Sat | Overflow::SatSym => OverflowRule::Clamp,
+            Overflow::SatZero => OverflowRule::Zero,
+            Overflow::Wrap if sat_bits == 0 => OverflowRule::Wrap,
+            Overflow::Wrap | Overflow::WrapSm => OverflowRule::General,
+        }
+    }
+
     /// True for the clamping family (`AP_SAT`, `AP_SAT_ZERO`, `AP_SAT_SYM`).
     pub const fn is_saturating(self) -> bool {
         matches!(self, Overflow::Sat | Overflow::SatZero | Overflow::SatSym)
@@ -322,12 +333,7 @@ impl Format {
     ///
     /// [`assignable_range`]: Format::assignable_range
     pub const fn overflow_rule(&self) -> OverflowRule {
-        match self.overflow {
-            Overflow::Sat | Overflow::SatSym => OverflowRule::Clamp,
-            Overflow::SatZero => OverflowRule::Zero,
-            Overflow::Wrap if self.sat_bits == 0 => OverflowRule::Wrap,
-            Overflow::Wrap | Overflow::WrapSm => OverflowRule::General,
-        }
+        self.overflow.rule(self.sat_bits)
     }
 
     /// Mask of the low `W` bits.

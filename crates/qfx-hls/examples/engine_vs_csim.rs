@@ -11,24 +11,10 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use qfx_fixed::Format;
 use qfx_hls::{emit, verify_with, VerifyOptions};
 use qfx_ir::{AccumulationOrder, Codes, Layer, Model, Op, INPUT, IR_VERSION};
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
-fn f(s: &str) -> Format {
-    s.parse().expect("format")
-}
+use qfx_testkit::{fmt as f, Rng};
 
 fn codes(rng: &mut Rng, shape: &[usize], format: &str, max: i64) -> Codes {
     let n: usize = shape.iter().product();
@@ -37,7 +23,7 @@ fn codes(rng: &mut Rng, shape: &[usize], format: &str, max: i64) -> Codes {
         axis: None,
         formats: vec![f(format)],
         codes: (0..n)
-            .map(|_| (rng.next() % (2 * max as u64 + 1)) as i64 - max)
+            .map(|_| (rng.next_u64() % (2 * max as u64 + 1)) as i64 - max)
             .collect(),
         khot: None,
     }
@@ -53,7 +39,7 @@ fn layer(name: &str, input: &str, op: Op, out: &str) -> Layer {
 }
 
 fn cnn() -> Model {
-    let mut r = Rng(1);
+    let mut r = Rng::star(1);
     let act = "ap_fixed<8,3,AP_RND,AP_SAT>";
     let relu = "ap_ufixed<8,3,AP_RND,AP_SAT>";
     let conv = |r: &mut Rng, o: usize, i: usize| Op::Conv2d {
@@ -125,11 +111,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let model = Model::from_json(&std::fs::read_to_string(dir.join(qfx_hls::IR_FILE))?)?;
     let n_in: usize = model.input_shape.iter().product();
-    let mut r = Rng(7);
+    let mut r = Rng::star(7);
     let inputs: Vec<Vec<f32>> = (0..samples)
         .map(|_| {
             (0..n_in)
-                .map(|_| ((r.next() >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0)
+                .map(|_| ((r.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0)
                 .collect()
         })
         .collect();

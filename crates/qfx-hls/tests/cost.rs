@@ -1,12 +1,10 @@
 //! The resource estimate on small IRs computed by hand, and the K-hot declaration on codes.
 
-use qfx_fixed::{Format, KHot};
+use qfx_fixed::KHot;
 use qfx_hls::cost::{estimate, CostModel, LayerCost};
 use qfx_ir::{AccumulationOrder, Codes, Layer, Model, Op, INPUT, IR_VERSION};
 
-fn fmt(s: &str) -> Format {
-    s.parse().unwrap()
-}
+use qfx_testkit::fmt;
 
 fn model(input_shape: Vec<usize>, input: &str, layer: Op, output: &str) -> Model {
     Model {

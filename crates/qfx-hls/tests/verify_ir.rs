@@ -9,64 +9,17 @@
 
 use std::path::{Path, PathBuf};
 
-use qfx_fixed::{Format, KHot};
+use qfx_fixed::KHot;
 use qfx_hls::{emit, verify_with, ErrorKind, VerifyOptions, VerifyReport};
-use qfx_ir::{AccumulationOrder, Codes, Layer, Model, Op, INPUT, IR_VERSION};
+use qfx_ir::{AccumulationOrder, Codes, Model, Op, INPUT, IR_VERSION};
 
-/// Deterministic pseudo-random numbers (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn f32(&mut self, scale: f32) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 * scale - scale
-    }
-}
-
-fn fmt(s: &str) -> Format {
-    s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
-}
-
-/// Random codes for `shape` with one format per index along `axis` (or one format).
-fn codes(rng: &mut Rng, shape: &[usize], axis: Option<usize>, formats: &[&str]) -> Codes {
-    let formats: Vec<Format> = formats.iter().map(|s| fmt(s)).collect();
-    let n: usize = shape.iter().product();
-    let mut c = Codes {
-        shape: shape.to_vec(),
-        axis,
-        formats,
-        codes: vec![0; n],
-        khot: None,
-    };
-    for i in 0..n {
-        let f = c.format_of(i);
-        let (lo, hi) = (f.min_code(), f.max_code());
-        let span = (hi - lo + 1) as u64;
-        c.codes[i] = (lo + rng.below(span) as i128) as i64;
-    }
-    c
-}
-
-fn layer(name: &str, inputs: &[&str], op: Op, output: &str) -> Layer {
-    Layer {
-        name: name.to_string(),
-        inputs: inputs.iter().map(|s| s.to_string()).collect(),
-        op,
-        output: fmt(output),
-    }
-}
+/// Random codes, uniform over each element's format.
+use qfx_testkit::random_codes as codes;
+use qfx_testkit::{fmt, layer, Rng};
 
 /// Every layer kind, per-channel formats everywhere they are allowed, every overflow mode.
 fn all_ops_model(names: &[&str; 12], model_name: &str) -> Model {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::star(0x9e37_79b9_7f4a_7c15);
     let a = "ap_fixed<8,3,AP_RND,AP_SAT>";
     let n = names;
     let layers = vec![
@@ -218,7 +171,7 @@ fn all_ops_model(names: &[&str; 12], model_name: &str) -> Model {
 /// Flatten straight from the input, unsigned activations, no bias, wide accumulators and a
 /// 40-bit output (two 32-bit words per code).
 fn wide_mlp() -> Model {
-    let mut rng = Rng(7);
+    let mut rng = Rng::star(7);
     let layers = vec![
         layer(
             "flat",
@@ -272,7 +225,7 @@ const PLAIN_NAMES: [&str; 12] = [
 
 /// Inputs that exercise rounding ties, saturation and small values.
 fn inputs(model: &Model, n: usize, seed: u64) -> Vec<Vec<f32>> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::star(seed);
     let len: usize = model.input_shape.iter().product();
     (0..n)
         .map(|s| {
@@ -425,7 +378,7 @@ fn khot_layers_become_shift_adds_and_match_the_engine() {
 /// convolution of `±1` weights with a narrow wrapping accumulator, a K-hot (CSD) PReLU, and a
 /// sign into a format that cannot hold `+1` (it saturates), then a dense head.
 fn binarized_model() -> Model {
-    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut rng = Rng::star(0x2545_f491_4f6c_dd1d);
     let mut binary = codes(&mut rng, &[3, 2, 3, 3], None, &["ap_fixed<2,2>"]);
     for c in &mut binary.codes {
         *c = if rng.below(2) == 0 { -1 } else { 1 };

@@ -1,11 +1,8 @@
 //! IR documents: round trip, and a clear error for each kind of inconsistency.
 
-use qfx_fixed::Format;
 use qfx_ir::{AccumulationOrder, Codes, Layer, Model, Op, INPUT, IR_VERSION};
 
-fn fmt(s: &str) -> Format {
-    s.parse().unwrap()
-}
+use qfx_testkit::fmt;
 
 fn tiny() -> Model {
     Model {

@@ -15,7 +15,7 @@ use crate::layers::{
 };
 use crate::quant::{is_flex, QuantPath};
 use crate::quantizer::{Calibration, QTensor, Quantizer};
-use qfx_fixed::Overflow;
+use qfx_fixed::OverflowRule;
 
 /// ResNet shortcut when the shape changes between stages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -199,11 +199,9 @@ impl ModelConfig {
         let composed =
             q.path == QuantPath::Composed || (q.path == QuantPath::Auto && !is_flex(device));
         if q.enabled && composed {
+            // Training formats have no saturation bits (N = 0).
             for o in [q.overflow, q.acc_overflow] {
-                if !matches!(
-                    o,
-                    Overflow::Sat | Overflow::SatSym | Overflow::SatZero | Overflow::Wrap
-                ) {
+                if o.rule(0) == OverflowRule::General {
                     return Err(TrainError::Spec(format!(
                         "{o} is only implemented by the fused quantizer (Flex CPU backend), not by the \
                          composed one this device uses"

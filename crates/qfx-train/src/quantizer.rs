@@ -138,7 +138,7 @@ impl Quantizer {
 
     /// Chooses the binary points from observed values `x`: `I = floor(log2 m) + 1`, plus the
     /// sign bit for signed formats, with `m` the max-abs or a percentile of `|x|`, per channel;
-    /// `F = W − I`. This is DESIGN §3's `ceil(log2 m) + 1` except at exact powers of two, which
+    /// `F = W − I`. This is the common `ceil(log2 m) + 1` except at exact powers of two, which
     /// it keeps in range instead of clipping them by one LSB. All-zero channels keep their point.
     pub fn calibrate<const D: usize>(&mut self, x: &Tensor<D>, method: Calibration) {
         let dims = x.dims();

@@ -6,45 +6,7 @@
 use qfx_fixed::{Fixed, Format, Overflow, Quant};
 use qfx_ir::{AccumulationOrder, Codes, Layer, Model, Op, INPUT, IR_VERSION};
 
-/// xorshift64*: deterministic, seeded.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// Uniform in `lo..=hi`.
-    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next() % ((hi - lo + 1) as u64)) as i64
-    }
-    pub fn coin(&mut self, p_percent: u64) -> bool {
-        self.next() % 100 < p_percent
-    }
-    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.next() as usize % items.len()]
-    }
-    /// A code of `f`, biased toward the range ends.
-    pub fn code(&mut self, f: Format) -> i64 {
-        let (lo, hi) = (f.min_code() as i64, f.max_code() as i64);
-        match self.range(0, 5) {
-            0 => lo,
-            1 => hi,
-            2 => self.range(lo, (lo + 2).min(hi)),
-            3 => self.range((hi - 2).max(lo), hi),
-            _ => self.range(lo, hi),
-        }
-    }
-}
-
-pub fn fmt(s: &str) -> Format {
-    s.parse().unwrap()
-}
+pub use qfx_testkit::{fmt, Rng};
 
 /// A random format: `W` in `widths`, any quantization, the given overflow modes.
 pub fn random_format(rng: &mut Rng, widths: (i64, i64), overflows: &[Overflow]) -> Format {

@@ -7,7 +7,7 @@
 use std::f64::consts::LN_2;
 
 use burn::tensor::{Tensor, TensorData};
-use qfx_fixed::{Overflow, Quant};
+use qfx_fixed::{OverflowRule, Quant};
 
 use super::spec::{Granularity, QuantSpec, MAX_FRAC_BITS};
 use crate::host::HostValues;
@@ -116,15 +116,15 @@ pub fn quantize_composed<const D: usize>(
     let clipped = above.clone() + below;
     let in_range = clipped.clone().neg() + 1.0;
     let saturated = q.clone().clamp(lo, hi);
-    let q = match (spec.overflow, spec.sat_bits) {
-        (Overflow::Sat | Overflow::SatSym, _) => saturated.clone(),
-        (Overflow::SatZero, _) => q * in_range.clone(),
-        (Overflow::Wrap, 0) => {
+    let q = match spec.overflow.rule(spec.sat_bits) {
+        OverflowRule::Clamp => saturated.clone(),
+        OverflowRule::Zero => q * in_range.clone(),
+        OverflowRule::Wrap => {
             let modulus = 2f64.powi(spec.width as i32);
             let wraps = ((q.clone() - lo) / modulus).floor();
             q - wraps * modulus
         }
-        _ => panic!(
+        OverflowRule::General => panic!(
             "the composed quantizer does not implement {:?} with N = {}",
             spec.overflow, spec.sat_bits
         ),

@@ -3,7 +3,7 @@
 //! forward kernel with its hand-written backward.
 //!
 //! Forward: `x̂ = cast(x; W, F = round(f), Q, O)` per tensor or per channel.
-//! Backward (DESIGN §3), with `k` the clip side of each element:
+//! Backward (`ARCHITECTURE.md` §5), with `k` the clip side of each element:
 //! - `∂x̂/∂x` = 1 in range; 0 where a saturating mode clipped; 1 for the wrap modes (see below);
 //! - `∂x̂/∂F` = `ln2·(x − x̂)` in range; `−ln2·b` at a clip bound `b` (the saturated value;
 //!   0 for `AP_SAT_ZERO`); `∂F/∂f` = 1 (straight-through rounding of the binary point).
