@@ -7,19 +7,44 @@
 //! of the IR. [`verify`] compiles the project's testbench with g++ against the real Xilinx
 //! `ap_types` headers, runs it, and compares every output code with [`qfx_engine::run`].
 //!
+//! [`emit`] writes only into a folder that is new, empty or an earlier export (marked by
+//! [`EXPORT_MARKER`]); [`export`] can force a folder holding other files. Neither writes
+//! through a symbolic link out of the folder ([`project`]).
+//!
 //! User-provided names never reach the code: identifiers are `l<index>_<letters and digits>`
 //! and `qfx_<letters and digits>`, and names in comments are percent-encoded
 //! ([`names`]).
 
 mod emit;
 pub mod names;
+pub mod project;
 mod template;
 mod verify;
 
 use std::fmt;
+use std::path::Path;
 
-pub use emit::{emit, emit_with, EmitOptions, EmitReport, IR_FILE};
+use qfx_ir::Model;
+
+pub use emit::{EmitOptions, EmitReport, IR_FILE};
+pub use project::{check_out_dir, export, OutDir, EXPORT_MARKER};
 pub use verify::{default_cache_dir, verify, verify_with, Mismatch, VerifyOptions, VerifyReport};
+
+/// Writes the Vitis HLS project for `model` into `out_dir` with the default part and clock.
+/// `out_dir` is created if needed; it must be new, empty or an earlier export (see
+/// [`check_out_dir`]), and the files the export writes are replaced atomically.
+pub fn emit(model: &Model, out_dir: &Path) -> Result<EmitReport, HlsError> {
+    project::export_with(out_dir, false, || emit::emit(model, out_dir))
+}
+
+/// [`emit`] with explicit options.
+pub fn emit_with(
+    model: &Model,
+    out_dir: &Path,
+    options: &EmitOptions,
+) -> Result<EmitReport, HlsError> {
+    export(model, out_dir, options, false)
+}
 
 /// What went wrong.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,11 +59,13 @@ pub enum ErrorKind {
     Template,
     /// Bad verification inputs.
     BadInput,
-    /// No C++ compiler.
+    /// No C++ compiler is installed.
     NoCompiler,
+    /// The C++ compiler is installed but does not work.
+    BrokenCompiler,
     /// The `ap_types` headers could not be obtained.
     Headers,
-    /// The generated C++ did not compile.
+    /// The generated C++ did not compile, or the compiler wrote no executable.
     Compile,
     /// The testbench failed or wrote unreadable output.
     Run,
