@@ -166,10 +166,7 @@ impl Build {
             .map_err(|e| CppError::io(format!("cannot create {}", self.out_dir.display()), e))?;
         let exe = self.fresh_path()?;
         let stderr = match &self.log {
-            Some(path) => Stdio::from(
-                std::fs::File::create(path)
-                    .map_err(|e| CppError::io(format!("cannot write {}", path.display()), e))?,
-            ),
+            Some(path) => Stdio::from(new_file(path)?),
             None => Stdio::piped(),
         };
         let child = Command::new(compiler.program())
@@ -210,6 +207,23 @@ impl Build {
         }
         Ok(exe)
     }
+}
+
+/// Creates `path` afresh: whatever had its name (a link to a file elsewhere included) is
+/// removed first, and the file is created only if nothing took the name meanwhile, so it is
+/// never written through a link.
+fn new_file(path: &Path) -> Result<std::fs::File, CppError> {
+    let cannot = |e| CppError::io(format!("cannot write {}", path.display()), e);
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(cannot(e)),
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(cannot)
 }
 
 /// A compilation under way.

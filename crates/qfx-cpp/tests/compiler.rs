@@ -116,6 +116,21 @@ fn stand_in_compilers() {
     assert!(err.message.contains("wrote no executable"), "{err}");
     assert!(first.path().is_file(), "the earlier build is untouched");
 
+    // The log replaces whatever has its name, a link included, and never writes through it.
+    let outside = dir.join("outside.txt");
+    std::fs::write(&outside, "keep me").unwrap();
+    let log = dir.join("compile.log");
+    std::os::unix::fs::symlink(&outside, &log).unwrap();
+    let logged = Build::new(&source, &out)
+        .log(&log)
+        .start(&gxx)
+        .unwrap()
+        .finish()
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep me");
+    assert!(std::fs::symlink_metadata(&log).unwrap().is_file());
+    drop(logged);
+
     // Dropping a program removes its file: nothing stale is left behind.
     let path = first.path().to_path_buf();
     drop(first);
