@@ -1,4 +1,6 @@
-//! The `qfx fixed` command-line contract (scripts depend on it) and its errors.
+//! The `qfx fixed` command-line contract (scripts depend on it) and its errors; what `qfx
+//! export hls` and `qfx train` refuse (foreign files, links out of the project, a FIFO as the
+//! model, an incomplete CIFAR-10).
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -410,5 +412,51 @@ fn a_fifo_as_the_model_is_refused_not_waited_on() {
         stderr.contains("model.json") && stderr.contains("not a regular file"),
         "{stderr}"
     );
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn training_on_an_incomplete_cifar10_needs_the_flag() {
+    let root = scratch("partial-cifar");
+    let data = root.join("cifar");
+    std::fs::create_dir(&data).unwrap();
+    for name in ["data_batch_1.bin", "data_batch_2.bin", "test_batch.bin"] {
+        std::fs::write(data.join(name), vec![1u8; 2 * 3073]).unwrap();
+    }
+    let run = root.join("run");
+    let train = |flag: Option<&str>| {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "train".as_ref(),
+            "--run".as_ref(),
+            run.as_os_str(),
+            "--data".as_ref(),
+            data.as_os_str(),
+            "--model".as_ref(),
+            "mlp".as_ref(),
+        ];
+        args.extend(flag.map(std::ffi::OsStr::new));
+        qfx_timed(&args)
+    };
+    let out = train(None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for f in [
+        "incomplete CIFAR-10",
+        "found 2 of the 5 training batch files",
+        "4 training images",
+        "--allow-partial-data",
+    ] {
+        assert!(stderr.contains(f), "`{stderr}` lacks `{f}`");
+    }
+    // With the flag the data loads, with a warning naming what is missing; this MLP then
+    // refuses the 3×32×32 images, which shows the loading got through.
+    let out = train(Some("--allow-partial-data"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("partial dataset") && stderr.contains("batches 3, 4, 5 absent"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("incomplete CIFAR-10"), "{stderr}");
     std::fs::remove_dir_all(&root).unwrap();
 }
