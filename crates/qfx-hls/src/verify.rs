@@ -1,6 +1,8 @@
 //! Bit-exact verification: the project's testbench compiled with g++ against the real Xilinx
 //! `ap_types` headers, run on the inputs, every output code compared with the integer engine
-//! running the project's own copy of the IR.
+//! running the project's own copy of the IR. The testbench is built into a fresh path every
+//! time and must exist after g++ exits 0 ([`qfx_cpp::Build`]), so an earlier binary can never
+//! answer for a new project.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -10,10 +12,10 @@ use qfx_cpp::{Build, Compiler, CppError};
 use qfx_ir::Model;
 
 use crate::emit::{write_atomic, IR_FILE};
+use crate::{ErrorKind, HlsError};
 
 /// The folder inside a project where verification writes its inputs, outputs and testbench.
 pub(crate) const WORK_DIR: &str = ".qfx-verify";
-use crate::{ErrorKind, HlsError};
 
 /// How to build and run the C simulation.
 #[derive(Clone, Debug, PartialEq)]
@@ -220,14 +222,22 @@ pub fn verify_with(
         }
     }
     for f in ["firmware/model.cpp", "tb/testbench.cpp"] {
-        if !project_dir.join(f).is_file() {
-            return Err(HlsError::new(
-                ErrorKind::Io,
-                format!(
-                    "{} is missing from the project",
-                    project_dir.join(f).display()
-                ),
-            ));
+        let path = project_dir.join(f);
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() => {}
+            // g++ would wait forever on a FIFO.
+            Ok(_) => {
+                return Err(HlsError::new(
+                    ErrorKind::BadInput,
+                    format!("{} is not a regular file", path.display()),
+                ))
+            }
+            Err(_) => {
+                return Err(HlsError::new(
+                    ErrorKind::Io,
+                    format!("{} is missing from the project", path.display()),
+                ))
+            }
         }
     }
     // Checked before anything is written: a link here would send files out of the project.

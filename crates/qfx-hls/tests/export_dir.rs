@@ -169,24 +169,29 @@ fn verification_never_writes_through_a_link() {
 }
 
 #[test]
-fn verification_refuses_a_special_file_in_place_of_the_ir() {
-    let project = scratch("fifo-ir");
-    emit(&model(), &project).unwrap();
-    let ir = project.join(IR_FILE);
-    std::fs::remove_file(&ir).unwrap();
-    let status = std::process::Command::new("mkfifo")
-        .arg(&ir)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(verify(&project, &[vec![0.5; 4]]));
-    });
-    let result = rx
-        .recv_timeout(std::time::Duration::from_secs(20))
-        .expect("verification hung on a FIFO");
-    refused(result, &[IR_FILE, "not a regular file"]);
+fn verification_refuses_special_files_in_the_project() {
+    for (i, name) in [IR_FILE, "firmware/model.cpp", "tb/testbench.cpp"]
+        .into_iter()
+        .enumerate()
+    {
+        let project = scratch(&format!("fifo-{i}"));
+        emit(&model(), &project).unwrap();
+        let path = project.join(name);
+        std::fs::remove_file(&path).unwrap();
+        let status = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(verify(&project, &[vec![0.5; 4]]));
+        });
+        let result = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("verification hung on a FIFO as {name}"));
+        refused(result, &[name, "not a regular file"]);
+    }
 }
 
 #[test]
