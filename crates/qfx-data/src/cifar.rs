@@ -3,9 +3,11 @@
 //! the `[c, h, w]` order of [`Dataset`], so records are copied as they are.
 
 use std::fmt;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-use crate::{DataError, Dataset, Splits};
+use crate::files::{check_regular, open_regular, present};
+use crate::{DataError, Dataset, LoadOptions, Splits};
 
 /// CIFAR-10's class names, by label (as in its `batches.meta.txt`).
 pub const CIFAR10_CLASSES: [&str; 10] = [
@@ -51,9 +53,15 @@ pub struct CifarFiles {
     pub test: PathBuf,
 }
 
-/// True when `dir` holds any CIFAR-10 batch file.
+/// The number of training batches of the full dataset.
+const TRAIN_BATCHES: usize = 5;
+/// Training images of the full dataset.
+const TRAIN_IMAGES: usize = 50_000;
+
+/// True when `dir` holds any CIFAR-10 batch file (of any kind: one that is not a regular file
+/// is then refused by name rather than overlooked).
 pub(crate) fn has_batches(dir: &Path) -> bool {
-    (1..=5).any(|i| dir.join(train_name(i)).is_file()) || dir.join(TEST_NAME).is_file()
+    (1..=TRAIN_BATCHES).any(|i| present(&dir.join(train_name(i)))) || present(&dir.join(TEST_NAME))
 }
 
 /// Finds the batch files in `dir`, or in `dir/cifar-10-batches-bin` when `dir` itself holds
@@ -68,22 +76,26 @@ pub fn find_cifar10(dir: &Path) -> Result<CifarFiles, DataError> {
     let expected = "a CIFAR-10 directory holds data_batch_1.bin … data_batch_5.bin and \
                     test_batch.bin (records of 1 label byte + 3072 pixel bytes)";
     let test = dir.join(TEST_NAME);
-    if !test.is_file() {
+    if !present(&test) {
         return Err(DataError::format(
             &dir,
             format!("missing {TEST_NAME}: {expected}"),
         ));
     }
-    let (present, missing): (Vec<usize>, Vec<usize>) =
-        (1..=5).partition(|&i| dir.join(train_name(i)).is_file());
-    if present.is_empty() {
+    check_regular(&test)?;
+    let (found, missing): (Vec<usize>, Vec<usize>) =
+        (1..=TRAIN_BATCHES).partition(|&i| present(&dir.join(train_name(i))));
+    for &i in &found {
+        check_regular(&dir.join(train_name(i)))?;
+    }
+    if found.is_empty() {
         return Err(DataError::format(
             &dir,
             format!("no training batch (data_batch_1.bin … data_batch_5.bin): {expected}"),
         ));
     }
     Ok(CifarFiles {
-        train: present.iter().map(|&i| dir.join(train_name(i))).collect(),
+        train: found.iter().map(|&i| dir.join(train_name(i))).collect(),
         missing_train: missing,
         test,
         dir,
@@ -117,14 +129,43 @@ impl fmt::Display for CifarFiles {
 }
 
 impl CifarFiles {
-    /// Reads the batches.
+    /// True when all five training batches are there.
+    pub fn is_complete(&self) -> bool {
+        self.missing_train.is_empty()
+    }
+
+    /// Reads the batches; refuses a directory missing a training batch (see
+    /// [`load_with`](CifarFiles::load_with)).
     pub fn load(&self) -> Result<Splits, DataError> {
+        self.load_with(&LoadOptions::default())
+    }
+
+    /// Reads the batches. A directory missing some training batches is refused, saying how
+    /// many files and images were found, unless `options.allow_partial`.
+    pub fn load_with(&self, options: &LoadOptions) -> Result<Splits, DataError> {
         let mut train = empty();
         for path in &self.train {
             read_batch(path, &mut train)?;
         }
         let mut test = empty();
         read_batch(&self.test, &mut test)?;
+        // Checked after reading, so that a corrupt file is reported first.
+        if !self.is_complete() && !options.allow_partial {
+            let missing: Vec<String> = self.missing_train.iter().map(|&i| train_name(i)).collect();
+            return Err(DataError::format(
+                &self.dir,
+                format!(
+                    "incomplete CIFAR-10: found {} of the {TRAIN_BATCHES} training batch files \
+                     ({} missing) holding {} training images, where the full dataset has \
+                     {TRAIN_IMAGES}; restore the missing files, or allow a partial dataset to \
+                     train on what is there (`allow_partial`; the `--allow-partial-data` flag \
+                     of qfx)",
+                    self.train.len(),
+                    missing.join(", "),
+                    train.len()
+                ),
+            ));
+        }
         Ok(Splits { train, test })
     }
 }
@@ -145,14 +186,24 @@ fn read_batch(path: &Path, out: &mut Dataset) -> Result<(), DataError> {
         path: path.to_path_buf(),
         source,
     };
-    let size = std::fs::metadata(path).map_err(io)?.len();
-    if size > MAX_BYTES {
-        return Err(DataError::format(
+    let (file, size) = open_regular(path)?;
+    let too_big = |size: u64| {
+        DataError::format(
             path,
             format!("{size} bytes: far larger than a CIFAR-10 batch (30,730,000 bytes)"),
-        ));
+        )
+    };
+    if size > MAX_BYTES {
+        return Err(too_big(size));
     }
-    let bytes = std::fs::read(path).map_err(io)?;
+    // Bounded even if the file grows while it is read.
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.take(MAX_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_BYTES {
+        return Err(too_big(bytes.len() as u64));
+    }
     let len = bytes.len();
     if len == 0 {
         return Err(DataError::format(
@@ -199,9 +250,10 @@ fn read_batch(path: &Path, out: &mut Dataset) -> Result<(), DataError> {
     Ok(())
 }
 
-/// Loads CIFAR-10's binary batches from `dir` (or `dir/cifar-10-batches-bin`): the training
-/// batches present among `data_batch_1.bin` … `data_batch_5.bin` (at least one; see
-/// [`find_cifar10`] for which are used) and `test_batch.bin`. Images are `[3, 32, 32]`.
+/// Loads CIFAR-10's binary batches from `dir` (or `dir/cifar-10-batches-bin`):
+/// `data_batch_1.bin` … `data_batch_5.bin` and `test_batch.bin`, all required (see
+/// [`CifarFiles::load_with`] to accept a directory missing training batches). Images are
+/// `[3, 32, 32]`.
 pub fn load_cifar10_dir(dir: &Path) -> Result<Splits, DataError> {
     find_cifar10(dir)?.load()
 }

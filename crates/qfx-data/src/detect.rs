@@ -4,7 +4,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::cifar::{self, CifarFiles};
-use crate::{DataError, Splits};
+use crate::files::present;
+use crate::{DataError, LoadOptions, Splits};
 
 const IDX_NAMES: [&str; 4] = [
     "train-images-idx3-ubyte",
@@ -25,11 +26,16 @@ pub enum Source {
 }
 
 impl Source {
-    /// Loads the dataset.
+    /// Loads the dataset (a partial one is refused).
     pub fn load(&self) -> Result<Splits, DataError> {
+        self.load_with(&LoadOptions::default())
+    }
+
+    /// Loads the dataset with `options`.
+    pub fn load_with(&self, options: &LoadOptions) -> Result<Splits, DataError> {
         match self {
             Source::Idx(dir) => crate::load_idx_dir(dir),
-            Source::Cifar10(files) => files.load(),
+            Source::Cifar10(files) => files.load_with(options),
             Source::ImageFolder(root) => crate::load_image_folder(root),
         }
     }
@@ -52,7 +58,7 @@ impl fmt::Display for Source {
 fn has_idx(dir: &Path) -> bool {
     IDX_NAMES
         .iter()
-        .any(|n| dir.join(n).is_file() || dir.join(format!("{n}.gz")).is_file())
+        .any(|n| present(&dir.join(n)) || present(&dir.join(format!("{n}.gz"))))
 }
 
 fn has_cifar(dir: &Path) -> bool {
@@ -118,7 +124,13 @@ pub fn detect(path: &Path) -> Result<Source, DataError> {
     })
 }
 
-/// Loads the dataset in `path`, whatever its format (see [`detect`]).
+/// Loads the dataset in `path`, whatever its format (see [`detect`]); a partial dataset (a
+/// CIFAR-10 directory missing training batches) is refused.
 pub fn load(path: &Path) -> Result<Splits, DataError> {
-    detect(path)?.load()
+    load_with(path, &LoadOptions::default())
+}
+
+/// [`load`] with `options`.
+pub fn load_with(path: &Path, options: &LoadOptions) -> Result<Splits, DataError> {
+    detect(path)?.load_with(options)
 }

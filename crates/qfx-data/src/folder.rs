@@ -4,7 +4,8 @@
 //!   and every class folder must hold at least one image. Labels follow that order.
 //! - Images are read in file-name order within a class; the format is recognised from the
 //!   content (a PNG named `.jpg` still loads). Files whose names start with `.` are skipped;
-//!   any other file that is not `.png`, `.jpg` or `.jpeg` is refused.
+//!   any other file that is not `.png`, `.jpg` or `.jpeg` is refused, and so is anything named
+//!   like an image that is not a regular file (a FIFO, a device).
 //! - Every image must have the size and the channel count of the first one: grayscale is one
 //!   channel, colour three. 16-bit images are reduced to 8 bits. An alpha channel is dropped when
 //!   every pixel is opaque, and refused otherwise (the colour under a transparent pixel is
@@ -74,8 +75,9 @@ fn classes(split: &Path) -> Result<Vec<(String, PathBuf)>, DataError> {
 }
 
 fn decode(path: &Path) -> Result<Image, DataError> {
-    let img = image::ImageReader::open(path)
-        .map_err(io(path))?
+    // A FIFO named like an image would block the open forever: regular files only.
+    let (file, _) = crate::files::open_regular(path)?;
+    let img = image::ImageReader::new(std::io::BufReader::new(file))
         .with_guessed_format()
         .map_err(io(path))?
         .decode()

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::{DataError, Dataset, Splits};
 
-/// Largest file accepted (decompressed): far above any IDX dataset, far below a memory bomb.
+/// Largest data accepted (decompressed): far above any IDX dataset, far below a memory bomb.
 const MAX_BYTES: u64 = 1 << 31;
 
 /// An IDX array of unsigned bytes: its dimensions and data.
@@ -18,44 +18,97 @@ pub struct IdxArray {
     pub data: Vec<u8>,
 }
 
-/// Reads one IDX file of unsigned bytes, gzip-compressed if its name ends in `.gz`.
+/// Reads one IDX file of unsigned bytes, gzip-compressed if its name ends in `.gz`. Only a
+/// regular file is read (a FIFO or device named like one is refused).
 pub fn read_idx(path: &Path) -> Result<IdxArray, DataError> {
-    let file = std::fs::File::open(path).map_err(|source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let (file, _) = crate::files::open_regular(path)?;
     let gz = path.extension().is_some_and(|e| e == "gz");
-    decode(file, gz, path)
+    decode(std::io::BufReader::new(file), gz, path)
 }
 
 /// Decompresses (if `gz`) and parses IDX bytes from `reader`; `path` names them in errors.
+///
+/// The header is read first, and then at most the data size it declares plus one byte (to
+/// notice trailing data): a small `.gz` that inflates to gigabytes is never inflated beyond
+/// what its header promises, nor beyond [`MAX_BYTES`].
 fn decode(reader: impl Read, gz: bool, path: &Path) -> Result<IdxArray, DataError> {
-    let reader: Box<dyn Read> = if gz {
+    let mut reader: Box<dyn Read> = if gz {
         Box::new(flate2::read::GzDecoder::new(reader))
     } else {
         Box::new(reader)
     };
-    let mut bytes = Vec::new();
-    reader
-        .take(MAX_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| DataError::format(path, format!("cannot decompress: {e}")))?;
-    if bytes.len() as u64 > MAX_BYTES {
-        return Err(DataError::format(
-            path,
-            "larger than 2 GiB: not an IDX dataset",
-        ));
+    let failed = |e: std::io::Error| {
+        if gz {
+            DataError::format(path, format!("cannot decompress: {e}"))
+        } else {
+            DataError::Io {
+                path: path.to_path_buf(),
+                source: e,
+            }
+        }
+    };
+    let bad = |m: String| DataError::format(path, m);
+    let mut magic = [0u8; 4];
+    let got = read_full(&mut reader, &mut magic).map_err(failed)?;
+    if got < 4 {
+        return Err(bad(format!("{got} bytes: too short for an IDX header")));
     }
-    parse_idx(&bytes).map_err(|m| DataError::format(path, m))
+    let ndims = check_magic(magic).map_err(bad)?;
+    let mut dims_bytes = vec![0u8; 4 * ndims];
+    if read_full(&mut reader, &mut dims_bytes).map_err(failed)? < dims_bytes.len() {
+        return Err(bad(format!(
+            "truncated header: {ndims} dimensions need {} bytes",
+            4 + 4 * ndims
+        )));
+    }
+    let dims: Vec<usize> = dims_bytes
+        .chunks(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
+        .collect();
+    let count = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n as u64 <= MAX_BYTES)
+        .ok_or_else(|| {
+            bad(format!(
+                "dimensions {dims:?} declare more than 2 GiB of data: not an IDX dataset"
+            ))
+        })?;
+    let mut data = Vec::new();
+    reader
+        .take(count as u64 + 1)
+        .read_to_end(&mut data)
+        .map_err(failed)?;
+    if data.len() < count {
+        return Err(bad(format!(
+            "truncated: dimensions {dims:?} need {count} data bytes, found {}",
+            data.len()
+        )));
+    }
+    if data.len() > count {
+        return Err(bad(format!(
+            "trailing bytes after the {count} data bytes of dimensions {dims:?}"
+        )));
+    }
+    Ok(IdxArray { dims, data })
 }
 
-fn parse_idx(bytes: &[u8]) -> Result<IdxArray, String> {
-    if bytes.len() < 4 {
-        return Err(format!(
-            "{} bytes: too short for an IDX header",
-            bytes.len()
-        ));
+/// Reads until `buf` is full or the input ends; returns how many bytes were read.
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match reader.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
+    Ok(n)
+}
+
+/// Checks the magic number `00 00 08 <dims>`; returns the number of dimensions.
+fn check_magic(bytes: [u8; 4]) -> Result<usize, String> {
     if bytes[0] != 0 || bytes[1] != 0 {
         return Err(format!(
             "wrong magic number {:02x}{:02x}{:02x}{:02x}: not an IDX file",
@@ -68,47 +121,17 @@ fn parse_idx(bytes: &[u8]) -> Result<IdxArray, String> {
             bytes[2]
         ));
     }
-    let ndims = bytes[3] as usize;
-    if ndims == 0 {
-        return Err("zero dimensions".to_string());
+    match bytes[3] as usize {
+        0 => Err("zero dimensions".to_string()),
+        n => Ok(n),
     }
-    let header = 4 + 4 * ndims;
-    if bytes.len() < header {
-        return Err(format!(
-            "truncated header: {} dimensions need {header} bytes",
-            ndims
-        ));
-    }
-    let dims: Vec<usize> = bytes[4..header]
-        .chunks(4)
-        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
-        .collect();
-    let count = dims
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or("dimensions overflow")?;
-    let have = bytes.len() - header;
-    if have < count {
-        return Err(format!(
-            "truncated: dimensions {dims:?} need {count} data bytes, found {have}"
-        ));
-    }
-    if have > count {
-        return Err(format!(
-            "{} trailing bytes after the data of dimensions {dims:?}",
-            have - count
-        ));
-    }
-    Ok(IdxArray {
-        dims,
-        data: bytes[header..].to_vec(),
-    })
 }
 
-/// `dir/name` or `dir/name.gz`, whichever exists.
+/// `dir/name` or `dir/name.gz`, whichever exists (and must then be a regular file).
 fn find(dir: &Path, name: &str) -> Result<PathBuf, DataError> {
     for candidate in [dir.join(name), dir.join(format!("{name}.gz"))] {
-        if candidate.is_file() {
+        if crate::files::present(&candidate) {
+            crate::files::check_regular(&candidate)?;
             return Ok(candidate);
         }
     }
@@ -205,4 +228,89 @@ pub fn embedded_fashion_mnist() -> Splits {
     };
     // The files are fixed at compile time and checked by the tests: failing here is a build bug.
     load().expect("the embedded Fashion-MNIST subset is valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+
+    /// A reader that fails the test once more than `limit` bytes have been pulled from it.
+    struct Limited<R> {
+        inner: R,
+        pulled: usize,
+        limit: usize,
+    }
+
+    impl<R: Read> Read for Limited<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            assert!(
+                self.pulled <= self.limit,
+                "read {} bytes, far past the size the header declares",
+                self.pulled
+            );
+            let n = self.inner.read(buf)?;
+            self.pulled += n;
+            Ok(n)
+        }
+    }
+
+    /// IDX header of a one-dimensional array of `n` bytes.
+    fn header(n: u32) -> Vec<u8> {
+        let mut h = vec![0, 0, 8, 1];
+        h.extend_from_slice(&n.to_be_bytes());
+        h
+    }
+
+    #[test]
+    fn reading_stops_one_byte_after_the_declared_size() {
+        // 1000 bytes declared, endless data after them: an error after 1001, not after 2 GiB.
+        let endless = std::io::Cursor::new(header(1000)).chain(std::io::repeat(7));
+        let reader = Limited {
+            inner: endless,
+            pulled: 0,
+            limit: 1 << 20,
+        };
+        let err = decode(reader, false, Path::new("endless")).unwrap_err();
+        assert!(err.to_string().contains("trailing bytes"), "{err}");
+        let exact = header(3).into_iter().chain([1, 2, 3]).collect::<Vec<u8>>();
+        assert_eq!(
+            decode(&exact[..], false, Path::new("exact")).unwrap().data,
+            [1, 2, 3]
+        );
+    }
+
+    #[test]
+    fn a_small_gz_is_inflated_only_as_far_as_its_header_declares() {
+        // 16 bytes declared, then 256 MiB of zeros: a .gz of about 256 KiB.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&header(16)).unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..256 {
+            gz.write_all(&zeros).unwrap();
+        }
+        let gz = gz.finish().unwrap();
+        let reader = Limited {
+            inner: &gz[..],
+            pulled: 0,
+            limit: gz.len() / 2,
+        };
+        let err = decode(reader, true, Path::new("bomb.gz")).unwrap_err();
+        assert!(err.to_string().contains("trailing bytes"), "{err}");
+    }
+
+    #[test]
+    fn a_header_declaring_more_than_the_limit_is_refused_before_reading() {
+        let mut h = vec![0, 0, 8, 2];
+        h.extend_from_slice(&65536u32.to_be_bytes());
+        h.extend_from_slice(&65536u32.to_be_bytes());
+        let reader = Limited {
+            inner: std::io::Cursor::new(h).chain(std::io::repeat(0)),
+            pulled: 0,
+            limit: 1 << 16,
+        };
+        let err = decode(reader, false, Path::new("huge")).unwrap_err();
+        assert!(err.to_string().contains("more than 2 GiB"), "{err}");
+    }
 }

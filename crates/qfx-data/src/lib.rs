@@ -6,12 +6,15 @@
 //!   `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte`, `t10k-labels-idx1-ubyte`, each
 //!   optionally `.gz`), so MNIST and Fashion-MNIST load the same way;
 //! - [`load_cifar10_dir`]: CIFAR-10's binary batches (`data_batch_1.bin` … `data_batch_5.bin`,
-//!   `test_batch.bin`, directly in the directory or in `cifar-10-batches-bin/`);
+//!   `test_batch.bin`, directly in the directory or in `cifar-10-batches-bin/`; a directory
+//!   missing a training batch is refused unless [`LoadOptions::allow_partial`]);
 //! - [`load_image_folder`]: `train/<class>/*.png|jpg|jpeg` and `test/<class>/…`.
 //!
 //! [`load`] detects which of the three a directory holds ([`detect`] says which, and which
 //! files it will read). Corrupt, truncated or mismatched files give a [`DataError`] naming the
-//! file and the problem; nothing here panics on bad input.
+//! file and the problem; nothing here panics on bad input. Only regular files are read (a FIFO
+//! or device named like a dataset file is refused, never waited on), and compressed files are
+//! inflated no further than their headers declare.
 //!
 //! For training: [`Rng`], a small seeded generator whose whole state can be stored in a
 //! checkpoint and restored exactly, [`epoch_order`] (the shuffled order of an epoch), and
@@ -21,6 +24,7 @@
 mod augment;
 mod cifar;
 mod detect;
+mod files;
 mod folder;
 mod idx;
 mod rng;
@@ -30,7 +34,7 @@ use std::path::{Path, PathBuf};
 
 pub use augment::{batch, crop_padded, hflip, Augment, Batch};
 pub use cifar::{find_cifar10, load_cifar10_dir, CifarFiles, CIFAR10_CLASSES};
-pub use detect::{detect, load, Source};
+pub use detect::{detect, load, load_with, Source};
 pub use folder::load_image_folder;
 pub use idx::{embedded_fashion_mnist, load_idx_dir, read_idx};
 pub use rng::{epoch_order, Rng};
@@ -129,6 +133,14 @@ impl Dataset {
         }
         Ok(())
     }
+}
+
+/// How strictly [`load_with`] loads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Accept a CIFAR-10 directory missing some of its five training batches (at least one
+    /// is still needed). Off by default: training on part of the data must be asked for.
+    pub allow_partial: bool,
 }
 
 /// A training and a test split.

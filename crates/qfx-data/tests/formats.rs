@@ -6,7 +6,11 @@ use std::path::{Path, PathBuf};
 use image::{DynamicImage, GrayImage, ImageFormat, RgbImage, RgbaImage};
 use qfx_data::{
     detect, embedded_fashion_mnist_dir, find_cifar10, load, load_cifar10_dir, load_image_folder,
-    DataError, Dataset, Source,
+    load_with, DataError, Dataset, LoadOptions, Source,
+};
+
+const PARTIAL: LoadOptions = LoadOptions {
+    allow_partial: true,
 };
 
 /// A fresh, empty temporary directory for one test.
@@ -72,7 +76,8 @@ fn cifar10_batches_load() {
     std::fs::write(dir.join("data_batch_2.bin"), cifar_records(&[(7, 4)])).unwrap();
     std::fs::write(dir.join("test_batch.bin"), cifar_records(&[(1, 5), (2, 6)])).unwrap();
 
-    let s = load_cifar10_dir(&dir).unwrap();
+    // Batches 3 to 5 are missing: used only when a partial dataset is allowed.
+    let s = find_cifar10(&dir).unwrap().load_with(&PARTIAL).unwrap();
     assert_eq!(s.train.labels, [3, 9, 0, 7]);
     assert_eq!(s.test.labels, [1, 2]);
     for d in [&s.train, &s.test] {
@@ -103,8 +108,47 @@ fn cifar10_batches_load() {
     std::fs::rename(&dir, root.join("cifar-10-batches-bin")).unwrap();
     let source = detect(&root).unwrap();
     assert!(matches!(source, Source::Cifar10(_)), "{source:?}");
-    assert_eq!(load(&root).unwrap(), s);
+    assert_eq!(load_with(&root, &PARTIAL).unwrap(), s);
     std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn incomplete_cifar10_is_refused_unless_allowed() {
+    let dir = scratch("cifar-partial");
+    for i in [1, 2, 4] {
+        let records: Vec<(u8, usize)> = (0..i).map(|k| (k as u8, k)).collect();
+        std::fs::write(
+            dir.join(format!("data_batch_{i}.bin")),
+            cifar_records(&records),
+        )
+        .unwrap();
+    }
+    std::fs::write(dir.join("test_batch.bin"), cifar_records(&[(1, 5)])).unwrap();
+    let want = [
+        "incomplete CIFAR-10",
+        "found 3 of the 5 training batch files",
+        "data_batch_3.bin, data_batch_5.bin missing",
+        "holding 7 training images",
+        "50000",
+        "allow_partial",
+        dir.to_str().unwrap(),
+    ];
+    assert_err(load_cifar10_dir(&dir), &want);
+    assert_err(load(&dir), &want);
+    assert_err(find_cifar10(&dir).unwrap().load(), &want);
+    let s = load_with(&dir, &PARTIAL).unwrap();
+    assert_eq!((s.train.len(), s.test.len()), (7, 1));
+
+    // All five: loaded without being asked.
+    for i in [3, 5] {
+        std::fs::write(
+            dir.join(format!("data_batch_{i}.bin")),
+            cifar_records(&[(9, i)]),
+        )
+        .unwrap();
+    }
+    assert_eq!(load_cifar10_dir(&dir).unwrap().train.len(), 9);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

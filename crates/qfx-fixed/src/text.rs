@@ -6,13 +6,15 @@ use crate::value::round_to_binary;
 /// Parses a decimal (`-0.1`, `1e-5`, `.5`) or C hexadecimal floating-point literal (`0x1.8p-3`,
 /// `-0X1P+4`, `0x.8`) to the nearest `f64`, ties to even, as C's `strtod` does. Surrounding
 /// whitespace is ignored. `inf`/`nan` spellings are accepted as `strtod` accepts them; the
-/// checked conversions then reject them.
+/// checked conversions then reject them. A finite literal whose magnitude rounds beyond the
+/// largest `f64` (`1e400`) is an error saying so, where `strtod` would give an infinity.
 ///
 /// ```
 /// use qfx_fixed::parse_f64;
 /// assert_eq!(parse_f64("0x1.8p-3").unwrap(), 0.1875);
 /// assert_eq!(parse_f64(" -1e-5 ").unwrap(), -1e-5);
 /// assert!(parse_f64("1.2.3").is_err());
+/// assert!(parse_f64("1e400").unwrap_err().to_string().contains("outside the range of a double"));
 /// ```
 pub fn parse_f64(text: &str) -> Result<f64, Error> {
     let t = text.trim();
@@ -30,6 +32,15 @@ pub fn parse_f64(text: &str) -> Result<f64, Error> {
         }
         body.parse::<f64>().map_err(|_| not_a_number(text))?
     };
+    let spelled_infinity = ["inf", "infinity"]
+        .iter()
+        .any(|s| body.eq_ignore_ascii_case(s));
+    if value.is_infinite() && !spelled_infinity {
+        return Err(Error::ParseNumber(format!(
+            "`{}` is outside the range of a double (largest magnitude about 1.8e308)",
+            text.trim()
+        )));
+    }
     Ok(if negative { -value } else { value })
 }
 
@@ -124,7 +135,7 @@ mod tests {
 
     #[test]
     fn parses_numbers() {
-        let table: [(&str, f64); 14] = [
+        let table: [(&str, f64); 16] = [
             ("0x1.8p-3", 0.1875),
             ("-0X1P+4", -16.0),
             ("0x.8", 0.5),
@@ -134,7 +145,9 @@ mod tests {
             ("0x1p-1074", f64::from_bits(1)),
             ("0x1p-1075", 0.0), // tie to even: 0
             ("0x1.8p-1075", f64::from_bits(1)),
-            ("0x1p1024", f64::INFINITY),
+            ("0x1.fffffffffffffp1023", f64::MAX),
+            ("inf", f64::INFINITY),
+            ("-Infinity", f64::NEG_INFINITY),
             ("-0.1", -0.1),
             ("1e-5", 1e-5),
             ("+.5", 0.5),
@@ -151,6 +164,27 @@ mod tests {
         ] {
             assert!(parse_f64(bad).is_err(), "{bad:?} parsed");
         }
+    }
+
+    #[test]
+    fn finite_literals_beyond_the_double_range_are_errors() {
+        for big in [
+            "1e400",
+            "-1e400",
+            "0x1p1024",
+            "-0x1p1024",
+            "1.8e308",
+            "0x1.fffffffffffff8p1023",
+        ] {
+            let err = parse_f64(big).unwrap_err().to_string();
+            assert!(
+                err.contains(big) && err.contains("outside the range of a double"),
+                "{big}: {err}"
+            );
+        }
+        // Underflow is rounding, as in strtod: tiny values become 0 or a subnormal.
+        assert_eq!(parse_f64("1e-400").unwrap(), 0.0);
+        assert_eq!(parse_f64("1.7976931348623157e308").unwrap(), f64::MAX);
     }
 
     #[test]

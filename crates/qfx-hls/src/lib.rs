@@ -7,6 +7,10 @@
 //! of the IR. [`verify`] compiles the project's testbench with g++ against the real Xilinx
 //! `ap_types` headers, runs it, and compares every output code with [`qfx_engine::run`].
 //!
+//! [`emit`] writes only into a folder that is new, empty or an earlier export (marked by
+//! [`EXPORT_MARKER`]); [`export`] can force a folder holding other files. Neither writes
+//! through a symbolic link out of the folder ([`project`]).
+//!
 //! [`cost`] estimates what the emitted design costs in DSP slices and LUTs (a counting model of
 //! the code this crate writes, documented in the module).
 //!
@@ -17,13 +21,65 @@
 pub mod cost;
 mod emit;
 pub mod names;
+pub mod project;
 mod template;
 mod verify;
 
 use std::fmt;
+use std::path::Path;
 
-pub use emit::{emit, emit_with, EmitOptions, EmitReport, IR_FILE};
+use qfx_ir::Model;
+
+pub use emit::{EmitOptions, EmitReport, IR_FILE};
+pub use project::{check_out_dir, export, OutDir, EXPORT_MARKER};
 pub use verify::{default_cache_dir, verify, verify_with, Mismatch, VerifyOptions, VerifyReport};
+
+/// Writes the Vitis HLS project for `model` into `out_dir` with the default part and clock.
+/// `out_dir` is created if needed; it must be new, empty or an earlier export (see
+/// [`check_out_dir`]), and the files the export writes are replaced atomically.
+///
+/// ```
+/// use qfx_ir::{AccumulationOrder, Codes, Layer, Model, Op, INPUT, IR_VERSION};
+/// let f = |s: &str| s.parse::<qfx_fixed::Format>().unwrap();
+/// let dense = Op::Dense {
+///     weight: Codes::new(vec![2, 1], None, vec![f("ap_fixed<4,1>")], vec![4, -2]),
+///     bias: None,
+///     accumulator: vec![f("ap_fixed<12,4>")],
+///     order: AccumulationOrder::default(),
+/// };
+/// let layer = |name: &str, input: &str, op, out: &str| Layer {
+///     name: name.into(), inputs: vec![input.into()], op, output: f(out),
+/// };
+/// let model = Model {
+///     version: IR_VERSION, name: "tiny".into(), input_shape: vec![2], preprocess: None,
+///     layers: vec![
+///         layer("q", INPUT, Op::Quantize, "ap_fixed<8,3>"),
+///         layer("fc", "q", dense, "ap_fixed<8,3>"),
+///     ],
+/// };
+/// let dir = std::env::temp_dir().join(format!("qfx-emit-doc-{}", std::process::id()));
+/// let report = qfx_hls::emit(&model, &dir)?;
+/// let top = std::fs::read_to_string(dir.join("firmware/model.cpp")).unwrap();
+/// assert!(top.contains("qfx::dense<l1_fc_cfg0>(l0_q_out, l1_fc_w, l1_fc_b, qfx::all_channels, output);"));
+/// assert_eq!(report.top, "qfx_tiny");
+/// // What it costs: 4 bits × 8 bits products go to fabric, not DSPs.
+/// let cost = qfx_hls::cost::estimate(&model).unwrap();
+/// assert_eq!((cost.dsp(), cost.layers[1].macs), (0, 2));
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// # Ok::<(), qfx_hls::HlsError>(())
+/// ```
+pub fn emit(model: &Model, out_dir: &Path) -> Result<EmitReport, HlsError> {
+    emit_with(model, out_dir, &EmitOptions::default())
+}
+
+/// [`emit`] with explicit options.
+pub fn emit_with(
+    model: &Model,
+    out_dir: &Path,
+    options: &EmitOptions,
+) -> Result<EmitReport, HlsError> {
+    export(model, out_dir, options, false)
+}
 
 /// What went wrong.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,11 +94,13 @@ pub enum ErrorKind {
     Template,
     /// Bad verification inputs.
     BadInput,
-    /// No C++ compiler.
+    /// No C++ compiler is installed.
     NoCompiler,
+    /// The C++ compiler is installed but does not work.
+    BrokenCompiler,
     /// The `ap_types` headers could not be obtained.
     Headers,
-    /// The generated C++ did not compile.
+    /// The generated C++ did not compile, or the compiler wrote no executable.
     Compile,
     /// The testbench failed or wrote unreadable output.
     Run,

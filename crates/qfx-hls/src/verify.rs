@@ -1,16 +1,21 @@
 //! Bit-exact verification: the project's testbench compiled with g++ against the real Xilinx
 //! `ap_types` headers, run on the inputs, every output code compared with the integer engine
-//! running the project's own copy of the IR.
+//! running the project's own copy of the IR. The testbench is built into a fresh path every
+//! time and must exist after g++ exits 0 ([`qfx_cpp::Build`]), so an earlier binary can never
+//! answer for a new project.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Instant;
 
+use qfx_cpp::{Build, Compiler, CppError};
 use qfx_ir::Model;
 
 use crate::emit::{write_atomic, IR_FILE};
 use crate::{ErrorKind, HlsError};
+
+/// The folder inside a project where verification writes its inputs, outputs and testbench.
+pub(crate) const WORK_DIR: &str = ".qfx-verify";
 
 /// How to build and run the C simulation.
 #[derive(Clone, Debug, PartialEq)]
@@ -22,6 +27,8 @@ pub struct VerifyOptions {
     pub opt: String,
     /// Extra `-D` defines, e.g. `QFX_AP_INT_ROMS` (ap_int constant containers in C simulation).
     pub defines: Vec<String>,
+    /// The C++ compiler: a name looked up on `PATH` (default `g++`) or a path.
+    pub compiler: PathBuf,
 }
 
 impl Default for VerifyOptions {
@@ -30,22 +37,28 @@ impl Default for VerifyOptions {
             cache_dir: default_cache_dir(),
             opt: "-O2".to_string(),
             defines: Vec::new(),
+            compiler: PathBuf::from("g++"),
         }
     }
 }
 
 /// The user cache: `$QFX_CACHE_DIR`, else `$XDG_CACHE_HOME/qfx`, else `$HOME/.cache/qfx`, else a
-/// folder in the system's temporary directory.
+/// folder in the system's temporary directory ([`qfx_cpp::default_cache_dir`]).
 pub fn default_cache_dir() -> PathBuf {
-    let var = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
+    qfx_cpp::default_cache_dir()
+}
+
+/// An [`HlsError`] of the matching kind for a C++ tooling error.
+fn cpp_error(e: CppError, context: impl FnOnce() -> String) -> HlsError {
+    let kind = match e.kind {
+        qfx_cpp::ErrorKind::NotInstalled => ErrorKind::NoCompiler,
+        qfx_cpp::ErrorKind::Broken => ErrorKind::BrokenCompiler,
+        qfx_cpp::ErrorKind::Headers => ErrorKind::Headers,
+        qfx_cpp::ErrorKind::Compile => ErrorKind::Compile,
+        qfx_cpp::ErrorKind::Run => ErrorKind::Run,
+        qfx_cpp::ErrorKind::Io => ErrorKind::Io,
     };
-    var("QFX_CACHE_DIR")
-        .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("qfx")))
-        .or_else(|| var("HOME").map(|d| d.join(".cache").join("qfx")))
-        .unwrap_or_else(|| std::env::temp_dir().join("qfx-cache"))
+    HlsError::new(kind, format!("{}{}", context(), e.message))
 }
 
 /// The first output value where the C simulation and the engine differ.
@@ -147,6 +160,15 @@ pub fn verify_with(
     options: &VerifyOptions,
 ) -> Result<VerifyReport, HlsError> {
     let ir_path = project_dir.join(IR_FILE);
+    // A FIFO or device in its place would block the read forever.
+    if let Ok(m) = std::fs::metadata(&ir_path) {
+        if !m.is_file() {
+            return Err(HlsError::new(
+                ErrorKind::BadInput,
+                format!("{} is not a regular file", ir_path.display()),
+            ));
+        }
+    }
     let text = std::fs::read_to_string(&ir_path).map_err(|e| {
         HlsError::io(
             format!(
@@ -200,33 +222,37 @@ pub fn verify_with(
         }
     }
     for f in ["firmware/model.cpp", "tb/testbench.cpp"] {
-        if !project_dir.join(f).is_file() {
-            return Err(HlsError::new(
-                ErrorKind::Io,
-                format!(
-                    "{} is missing from the project",
-                    project_dir.join(f).display()
-                ),
-            ));
+        let path = project_dir.join(f);
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() => {}
+            // g++ would wait forever on a FIFO.
+            Ok(_) => {
+                return Err(HlsError::new(
+                    ErrorKind::BadInput,
+                    format!("{} is not a regular file", path.display()),
+                ))
+            }
+            Err(_) => {
+                return Err(HlsError::new(
+                    ErrorKind::Io,
+                    format!("{} is missing from the project", path.display()),
+                ))
+            }
         }
     }
-    if !qfx_oracle::headers::have_gxx() {
-        return Err(HlsError::new(
-            ErrorKind::NoCompiler,
-            "g++ was not found: install a C++ compiler (e.g. `apt-get install g++`) to run the C simulation",
-        ));
-    }
-    let headers = qfx_oracle::headers::ensure_headers(&options.cache_dir).map_err(|e| {
-        HlsError::new(
-            ErrorKind::Headers,
+    // Checked before anything is written: a link here would send files out of the project.
+    let work = project_dir.join(WORK_DIR);
+    crate::project::refuse_symlink(&work)?;
+    let compiler = Compiler::probe(&options.compiler).map_err(|e| cpp_error(e, String::new))?;
+    let headers = qfx_cpp::headers::ensure_headers(&options.cache_dir).map_err(|e| {
+        cpp_error(e, || {
             format!(
-                "cannot obtain the Xilinx ap_types headers into {}: {e}",
+                "cannot obtain the Xilinx ap_types headers into {}: ",
                 options.cache_dir.display()
-            ),
-        )
+            )
+        })
     })?;
 
-    let work = project_dir.join(".qfx-verify");
     std::fs::create_dir_all(&work)
         .map_err(|e| HlsError::io(format!("cannot create {}", work.display()), e))?;
     let mut input_text = format!("qfx-inputs 1 {} {n_in}\n", inputs.len());
@@ -240,38 +266,39 @@ pub fn verify_with(
     write_atomic(&in_path, input_text.as_bytes())?;
     let _ = std::fs::remove_file(&out_path);
 
-    // Compile in the background while the engine runs.
-    let exe = work.join("testbench");
-    let log_path = work.join("compile.log");
-    let log = std::fs::File::create(&log_path)
-        .map_err(|e| HlsError::io(format!("cannot write {}", log_path.display()), e))?;
-    let mut flags = vec![
-        "-std=c++14".to_string(),
-        options.opt.clone(),
-        "-DNDEBUG".to_string(),
-    ];
-    flags.extend(options.defines.iter().map(|d| format!("-D{d}")));
+    // Compile in the background while the engine runs, into a fresh path (a compiler that
+    // exits 0 without writing is an error, never a stale testbench from an earlier run).
+    let mut build = Build::new(project_dir.join("firmware/model.cpp"), &work)
+        .source(project_dir.join("tb/testbench.cpp"))
+        .name("testbench")
+        .flag("-std=c++14")
+        .flag(&options.opt);
+    for d in &options.defines {
+        build = build.flag(format!("-D{d}"));
+    }
+    let build = build
+        .against_headers(&headers)
+        .flag("-Wno-unknown-pragmas")
+        .log(work.join("compile.log"));
+    let flags = format!(
+        "-std=c++14 {} -DNDEBUG{}",
+        options.opt,
+        options
+            .defines
+            .iter()
+            .map(|d| format!(" -D{d}"))
+            .collect::<String>()
+    );
     let started = Instant::now();
-    let mut compiler = Command::new("g++")
-        .args(&flags)
-        .arg("-isystem")
-        .arg(&headers)
-        .args(["-Wno-unknown-pragmas", "-o"])
-        .arg(&exe)
-        .arg(project_dir.join("firmware/model.cpp"))
-        .arg(project_dir.join("tb/testbench.cpp"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .map_err(|e| HlsError::new(ErrorKind::NoCompiler, format!("cannot run g++: {e}")))?;
+    let compiling = build
+        .start(&compiler)
+        .map_err(|e| cpp_error(e, String::new))?;
 
     let engine_started = Instant::now();
     let outputs = match run_engine(&model, inputs) {
         Ok(o) => o,
         Err(e) => {
-            let _ = compiler.kill();
-            let _ = compiler.wait();
+            compiling.cancel();
             return Err(e);
         }
     };
@@ -289,41 +316,15 @@ pub fn verify_with(
     let engine_secs = engine_started.elapsed().as_secs_f64();
     let out_format = out_format.expect("at least one sample");
 
-    let status = compiler
-        .wait()
-        .map_err(|e| HlsError::new(ErrorKind::Compile, format!("g++ did not finish: {e}")))?;
+    let testbench = compiling
+        .finish()
+        .map_err(|e| cpp_error(e, || "g++ failed to compile the project: ".to_string()))?;
     let compile_secs = started.elapsed().as_secs_f64();
-    if !status.success() {
-        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-        let head: Vec<&str> = log.lines().take(25).collect();
-        return Err(HlsError::new(
-            ErrorKind::Compile,
-            format!(
-                "g++ failed to compile the project ({status}); full log in {}; first lines:\n{}",
-                log_path.display(),
-                head.join("\n")
-            ),
-        ));
-    }
 
-    let run = Command::new(&exe)
-        .arg(&in_path)
-        .arg(&out_path)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| HlsError::new(ErrorKind::Run, format!("cannot run the testbench: {e}")))?;
+    let run = testbench
+        .run(&[in_path.as_os_str(), out_path.as_os_str()], None)
+        .map_err(|e| cpp_error(e, || "the testbench failed: ".to_string()))?;
     let stdout = String::from_utf8_lossy(&run.stdout);
-    if !run.status.success() {
-        return Err(HlsError::new(
-            ErrorKind::Run,
-            format!(
-                "the testbench failed ({}): {}{}",
-                run.status,
-                String::from_utf8_lossy(&run.stderr).trim(),
-                stdout.trim()
-            ),
-        ));
-    }
     let csim_secs = stdout
         .split_whitespace()
         .zip(stdout.split_whitespace().skip(1))
@@ -364,7 +365,7 @@ pub fn verify_with(
         mismatches,
         first_mismatch,
         compile_secs,
-        compile_flags: flags.join(" "),
+        compile_flags: flags,
         csim_secs,
         engine_secs,
         overflows,

@@ -3,8 +3,8 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 
+use qfx_cpp::{Build, Compiler, Program};
 use qfx_fixed::Format;
 
 use crate::cases::Suite;
@@ -98,50 +98,12 @@ fn op_program(suite: &Suite) -> String {
     s
 }
 
-fn spawn_compile(headers: &Path, source: &Path, binary: &Path) -> Result<Child, String> {
-    Command::new("g++")
-        // NDEBUG: the hls4ml copy of ap_private.h asserts when a narrowing assignment reads the
-        // rounding bit beyond the source's MSB (`ap_fixed<5,7> o = ap_fixed<3,1>(...)`), a bit
-        // whose value it then ignores; C simulation flows build without those asserts.
-        .args(["-std=c++17", "-O0", "-w", "-DNDEBUG", "-isystem"])
-        .arg(headers)
-        .arg(source)
-        .arg("-o")
-        .arg(binary)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run g++: {e}"))
-}
-
-fn finish_compile(child: Child, source: &Path) -> Result<(), String> {
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("g++ failed: {e}"))?;
-    if out.status.success() {
-        return Ok(());
-    }
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let head: String = stderr.lines().take(20).collect::<Vec<_>>().join("\n");
-    Err(format!(
-        "g++ could not compile {}:\n{head}",
-        source.display()
-    ))
-}
-
-fn run_program(binary: &Path, input: &str) -> Result<String, String> {
-    let input_file = binary.with_extension("in");
-    std::fs::write(&input_file, input)
-        .map_err(|e| format!("cannot write {}: {e}", input_file.display()))?;
-    let stdin = std::fs::File::open(&input_file).map_err(|e| e.to_string())?;
-    let out = Command::new(binary)
-        .stdin(stdin)
-        .stderr(Stdio::null()) // the headers warn on NaN inputs; expected
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
-    if !out.status.success() {
-        return Err(format!("{} exited with {}", binary.display(), out.status));
-    }
+/// Runs `program` on `input` and returns its standard output (its standard error holds the
+/// headers' warnings about NaN inputs, which are expected).
+fn run_program(program: &Program, input: &str) -> Result<String, String> {
+    let out = program
+        .run(&[], Some(input.as_bytes()))
+        .map_err(|e| e.to_string())?;
     String::from_utf8(out.stdout).map_err(|e| e.to_string())
 }
 
@@ -169,21 +131,44 @@ fn parse_op_line(line: &str) -> Result<OpOutcome, String> {
     })
 }
 
-/// Compiles the suite's two programs (in parallel) in `work` and runs them on its inputs.
-pub fn run_suite(headers: &Path, work: &Path, suite: &Suite) -> Result<Outcomes, String> {
+/// Compiles the suite's two programs (in parallel) with `compiler` in `work` and runs them on
+/// its inputs.
+pub fn run_suite(
+    compiler: &Compiler,
+    headers: &Path,
+    work: &Path,
+    suite: &Suite,
+) -> Result<Outcomes, String> {
     std::fs::create_dir_all(work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
-    let paths =
-        |name: &str| -> (PathBuf, PathBuf) { (work.join(format!("{name}.cpp")), work.join(name)) };
-    let (cast_src, cast_bin) = paths("oracle_casts");
-    let (op_src, op_bin) = paths("oracle_ops");
+    let source = |name: &str| -> PathBuf { work.join(format!("{name}.cpp")) };
+    let (cast_src, op_src) = (source("oracle_casts"), source("oracle_ops"));
     std::fs::write(&cast_src, cast_program(&suite.cast_types)).map_err(|e| e.to_string())?;
     std::fs::write(&op_src, op_program(suite)).map_err(|e| e.to_string())?;
-    let cast_job = spawn_compile(headers, &cast_src, &cast_bin)?;
-    let op_job = spawn_compile(headers, &op_src, &op_bin)?;
-    let cast_done = finish_compile(cast_job, &cast_src);
-    let op_done = finish_compile(op_job, &op_src);
-    cast_done?;
-    op_done?;
+    // -O0: the programs are huge switch statements run once; optimizing them costs more than
+    // it saves. -w: the headers warn about narrowing on purpose.
+    let build = |src: &Path| {
+        Build::new(src, work)
+            .flag("-std=c++17")
+            .flag("-O0")
+            .flag("-w")
+            .against_headers(headers)
+    };
+    let cast_job = build(&cast_src)
+        .start(compiler)
+        .map_err(|e| e.to_string())?;
+    let op_job = match build(&op_src).start(compiler) {
+        Ok(job) => job,
+        Err(e) => {
+            cast_job.cancel();
+            return Err(e.to_string());
+        }
+    };
+    let cast_bin = cast_job.finish();
+    let op_bin = op_job.finish();
+    let (cast_bin, op_bin) = (
+        cast_bin.map_err(|e| e.to_string())?,
+        op_bin.map_err(|e| e.to_string())?,
+    );
 
     let mut input = String::new();
     for (k, x) in &suite.casts {

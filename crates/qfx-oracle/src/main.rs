@@ -45,14 +45,17 @@ fn run() -> Result<ExitCode, String> {
         "golden" => SuiteSize::GOLDEN,
         _ => return Err("usage: qfx-oracle run|golden [--seed N]".to_string()),
     };
-    if !headers::have_gxx() {
-        return Err("g++ not found".to_string());
-    }
+    let compiler = qfx_cpp::Compiler::find().map_err(|e| e.to_string())?;
     let cache = target_dir().join("qfx-oracle");
-    let headers = headers::ensure_headers(&cache)?;
+    let headers = headers::ensure_headers(&cache).map_err(|e| e.to_string())?;
     eprintln!("seed {seed}: generating and compiling...");
     let suite = generate(seed, size);
-    let outcomes = run_suite(&headers, &cache.join(format!("work-{command}")), &suite)?;
+    let outcomes = run_suite(
+        &compiler,
+        &headers,
+        &cache.join(format!("work-{command}")),
+        &suite,
+    )?;
     let report = compare(&suite, &outcomes);
     println!(
         "seed {seed}: {} cases compared, {} mismatches",

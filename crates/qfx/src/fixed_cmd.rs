@@ -1,6 +1,7 @@
 //! `qfx fixed cast` and `qfx fixed op`: a stable, scriptable interface to the fixed-point core.
 //!
-//! Output contract (other tools parse it; keep it stable): one line per input line; a raw code
+//! Output contract (other tools parse it; keep it stable): one line per input line, so output
+//! line N answers input line N (an empty or blank input line gives an empty output line); a raw code
 //! is lowercase hex with `0x`, exactly `W` bits (two's complement), zero-padded to `ceil(W/4)`
 //! digits; a value is its exact decimal with no trailing zeros and never `-0`. The first bad
 //! input line stops the run with a message naming it and exit status 1; nothing is printed for
@@ -16,7 +17,7 @@ use qfx_fixed::{parse_f64, Fixed, Format};
 pub enum FixedCommand {
     /// Casts each number on stdin (one per line) into a type; prints its raw code and exact value.
     #[command(
-        after_help = "Example:\n  printf '0.046875\\n100\\n-0x1.8p-3\\n' | qfx fixed cast --type 'ap_fixed<8,3,AP_RND_CONV,AP_SAT>'\n  0x02 0.0625\n  0x7f 3.96875\n  0xfa -0.1875"
+        after_help = "One output line per input line: an empty or blank input line gives an empty output line, so the output lines up with the input.\n\nExample:\n  printf '0.046875\\n100\\n-0x1.8p-3\\n' | qfx fixed cast --type 'ap_fixed<8,3,AP_RND_CONV,AP_SAT>'\n  0x02 0.0625\n  0x7f 3.96875\n  0xfa -0.1875"
     )]
     Cast {
         /// Target type, e.g. 'ap_fixed<8,3,AP_RND_CONV,AP_SAT>', 'ap_ufixed<4,2>', 'ap_int<12>'.
@@ -28,7 +29,7 @@ pub enum FixedCommand {
     /// Prints the HLS result type, the result's raw code and exact value, and with --out the raw
     /// code and value after assigning the result to OUT.
     #[command(
-        after_help = "Example:\n  echo '1.5 -2.25' | qfx fixed op --op mul --lhs 'ap_fixed<8,3>' --rhs 'ap_fixed<8,3>' --out 'ap_fixed<6,2,AP_RND,AP_SAT>'\n  ap_fixed<16,6> 0xf280 -3.375 0x20 -2"
+        after_help = "One output line per input line: an empty or blank input line gives an empty output line, so the output lines up with the input.\n\nExample:\n  echo '1.5 -2.25' | qfx fixed op --op mul --lhs 'ap_fixed<8,3>' --rhs 'ap_fixed<8,3>' --out 'ap_fixed<6,2,AP_RND,AP_SAT>'\n  ap_fixed<16,6> 0xf280 -3.375 0x20 -2"
     )]
     Op {
         /// The operator.
@@ -101,7 +102,9 @@ pub fn run(cmd: FixedCommand) -> Result<()> {
     result
 }
 
-/// Applies `f` to each non-blank line holding exactly `arity` numbers; stops at the first bad one.
+/// Applies `f` to each line holding exactly `arity` numbers, writing one output line per input
+/// line (an empty one for a blank line, so the output lines up with the input); stops at the
+/// first bad line.
 fn process_lines(
     input: impl BufRead,
     out: &mut impl Write,
@@ -112,6 +115,7 @@ fn process_lines(
         let n = index + 1;
         let line = line.with_context(|| format!("line {n}: cannot read input (not UTF-8?)"))?;
         if line.trim().is_empty() {
+            writeln!(out)?;
             continue;
         }
         let fields: Vec<&str> = line.split_whitespace().collect();

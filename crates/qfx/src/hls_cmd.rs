@@ -24,9 +24,14 @@ pub struct ExportHls {
     /// The model IR: a `.json` file, or a run directory containing `model.ir.json`.
     #[arg(long, value_name = "PATH")]
     checkpoint: PathBuf,
-    /// Folder to write the project into (created if needed; generated files are replaced).
+    /// Folder to write the project into: new, empty, or an earlier export (whose generated
+    /// files are replaced). A folder holding other files is refused unless --force.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    /// Write into DIR even if it holds files that no export wrote (files of the same names
+    /// are replaced). Symbolic links out of DIR (firmware/, tb/) are refused all the same.
+    #[arg(long)]
+    force: bool,
     /// FPGA part for `set_part` in build.tcl.
     #[arg(long, default_value = "xcu250-figd2104-2L-e")]
     part: String,
@@ -69,6 +74,10 @@ fn load_ir(path: &Path) -> Result<Model> {
     } else {
         path.to_path_buf()
     };
+    // A FIFO or device in its place would block the read forever.
+    if std::fs::metadata(&file).is_ok_and(|m| !m.is_file()) {
+        bail!("{} is not a regular file", file.display());
+    }
     let text = std::fs::read_to_string(&file).with_context(|| {
         if path.is_dir() {
             format!("{} has no {IR_FILE}", path.display())
@@ -87,7 +96,7 @@ pub fn run_export(cmd: ExportCommand) -> Result<()> {
                 part: args.part,
                 clock_ns: args.clock_ns,
             };
-            let report = qfx_hls::emit_with(&model, &args.out, &options)?;
+            let report = qfx_hls::export(&model, &args.out, &options, args.force)?;
             println!(
                 "wrote {} ({} files): top function {}, {} layers, {} typedefs, {} integer constants",
                 report.dir.display(),
@@ -138,7 +147,11 @@ pub fn run_verify(args: VerifyHls) -> Result<()> {
     if args.samples == 0 {
         bail!("--samples must be at least 1");
     }
-    let data = qfx_data::load(&args.data)
+    // Only the test split is used: missing training batches do not matter here.
+    let partial = qfx_data::LoadOptions {
+        allow_partial: true,
+    };
+    let data = qfx_data::load_with(&args.data, &partial)
         .with_context(|| format!("cannot load the dataset {}", args.data.display()))?;
     verify_dataset(
         &args.project,
@@ -159,7 +172,9 @@ pub fn export_and_verify(
     samples: usize,
 ) -> Result<()> {
     let model = load_ir(run_dir)?;
-    let report = qfx_hls::emit(&model, out)?;
+    // `qfx demo` owns its run folder (it replaces float/, ptq/ and qat/ there as well), so its
+    // hls/ is written even when an older qfx left it without the export marker.
+    let report = qfx_hls::export(&model, out, &qfx_hls::EmitOptions::default(), true)?;
     println!(
         "wrote {} (top function {}, {} typedefs, {} integer constants)",
         out.display(),

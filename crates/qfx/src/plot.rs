@@ -1,6 +1,12 @@
-//! Self-contained SVG line charts for `qfx report`: axes with nice ticks, a legend, distinct
-//! colours, XML-escaped text. Non-finite points (NaN, ±∞) are skipped and break the line
-//! there; empty series, a single point and constant values draw without dividing by zero.
+//! Self-contained SVG charts for `qfx report`.
+//!
+//! - [`line_chart`]: axes with nice ticks (whole numbers when every x is a whole number, such
+//!   as epochs), a legend, distinct colours, XML-escaped text. Non-finite points (NaN, ±∞) are
+//!   skipped and break the line there; empty series, a single point and constant values draw
+//!   without dividing by zero.
+//! - [`binary_point_panels`]: the binary point of many tensors over training, one small panel
+//!   per tensor (small multiples), so that no series hides another and every jump stays
+//!   inside its own panel.
 
 use std::fmt::Write;
 
@@ -67,8 +73,9 @@ fn nice_step(x: f64) -> f64 {
         .unwrap_or(10.0 * p)
 }
 
-/// About `target` nice ticks covering `[min, max]` (finite, `min <= max`).
-fn axis(min: f64, max: f64, target: usize) -> Axis {
+/// About `target` nice ticks covering `[min, max]` (finite, `min <= max`); with `whole`, the
+/// step is a whole number (for counts such as epochs, never 0.5).
+fn axis(min: f64, max: f64, target: usize, whole: bool) -> Axis {
     let (mut min, mut max) = (min, max);
     if max - min <= (max.abs().max(min.abs())) * 1e-12 {
         // A constant: a unit-wide window around it (or ±10 % of a large value).
@@ -77,6 +84,7 @@ fn axis(min: f64, max: f64, target: usize) -> Axis {
     }
     let span = max - min;
     let step = nice_step(span / target.max(1) as f64);
+    let step = if whole { step.max(1.0) } else { step };
     if !span.is_finite() || !step.is_finite() || step <= 0.0 {
         // Beyond f64's range: just the ends, unrounded.
         return Axis {
@@ -151,8 +159,13 @@ fn runs(points: &[(f64, f64)]) -> Vec<Vec<(f64, f64)>> {
 }
 
 fn shorten(name: &str) -> String {
-    if name.chars().count() > MAX_LEGEND_CHARS {
-        let head: String = name.chars().take(MAX_LEGEND_CHARS - 1).collect();
+    shorten_to(name, MAX_LEGEND_CHARS)
+}
+
+/// `name` cut to at most `max` characters, an ellipsis marking the cut.
+fn shorten_to(name: &str, max: usize) -> String {
+    if name.chars().count() > max {
+        let head: String = name.chars().take(max - 1).collect();
         format!("{head}…")
     } else {
         name.to_string()
@@ -177,8 +190,9 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
     let has_data = finite().next().is_some();
     let (xmin, xmax) = bounds(|p| p.0).unwrap_or((0.0, 1.0));
     let (ymin, ymax) = bounds(|p| p.1).unwrap_or((0.0, 1.0));
-    let xa = axis(xmin, xmax, 8);
-    let ya = axis(ymin, ymax, 6);
+    let whole_x = finite().all(|(x, _)| x.fract() == 0.0);
+    let xa = axis(xmin, xmax, 8, whole_x);
+    let ya = axis(ymin, ymax, 6, false);
     let px = |x: f64| xa.map(x, left, right);
     let py = |y: f64| ya.map(y, bottom, top);
 
@@ -328,6 +342,195 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
     }
     svg.push_str("</svg>\n");
     svg
+}
+
+/// One tensor's binary point over training: `(epoch, F)` pairs in epoch order, epoch 0 being
+/// the calibration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PointHistory {
+    /// The tensor's name.
+    pub name: String,
+    /// `(epoch, fractional bits)`.
+    pub points: Vec<(usize, i32)>,
+}
+
+/// Layout of [`binary_point_panels`]: names on the left, panels in the middle, the change on
+/// the right.
+const PANEL_LEFT: f64 = 224.0;
+const PANEL_RIGHT: f64 = 600.0;
+const PANEL_HEIGHT: f64 = 30.0;
+const PANEL_GAP: f64 = 8.0;
+const PANELS_TOP: f64 = 62.0;
+/// Room inside a panel above its highest and below its lowest value.
+const PANEL_PAD: f64 = 5.0;
+const MAX_NAME_CHARS: usize = 28;
+
+/// The learned binary points as small multiples: one panel per tensor, in the given order,
+/// each with its own vertical range (its lowest to highest `F`), a step line that holds each
+/// epoch's `F` until the next epoch, a marker per epoch, and on the right the change from
+/// the first point to the last (`F 4 → 6`), coloured by direction. The epoch axis below is
+/// shared and has whole-number ticks. Returns a whole SVG document.
+pub fn binary_point_panels(title: &str, histories: &[PointHistory]) -> String {
+    let last_epoch = histories
+        .iter()
+        .flat_map(|h| h.points.iter().map(|p| p.0))
+        .max()
+        .unwrap_or(0);
+    let xa = axis(0.0, last_epoch.max(1) as f64, 10, true);
+    let px = |e: f64| xa.map(e, PANEL_LEFT, PANEL_RIGHT);
+    let panels_bottom = PANELS_TOP + histories.len() as f64 * (PANEL_HEIGHT + PANEL_GAP);
+    let height = panels_bottom + 48.0;
+
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(
+        svg,
+        r#"<rect x="0" y="0" width="{WIDTH}" height="{height}" fill="white"/>"#
+    );
+    let _ = writeln!(
+        svg,
+        r#"<text x="{:.1}" y="22" text-anchor="middle" font-size="15" font-weight="bold">{}</text>"#,
+        WIDTH / 2.0,
+        xml_escape(title)
+    );
+    let _ = writeln!(
+        svg,
+        r##"<text x="{:.1}" y="42" text-anchor="middle" fill="#555">fractional bits F of each tensor, one panel each (its own scale); epoch 0 = calibration</text>"##,
+        WIDTH / 2.0
+    );
+    if histories.is_empty() {
+        let _ = writeln!(
+            svg,
+            r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="#888">no data</text>"##,
+            (PANEL_LEFT + PANEL_RIGHT) / 2.0,
+            PANELS_TOP + 10.0
+        );
+    }
+    for (i, h) in histories.iter().enumerate() {
+        let top = PANELS_TOP + i as f64 * (PANEL_HEIGHT + PANEL_GAP);
+        panel(&mut svg, h, top, &xa, &px);
+    }
+
+    // The shared epoch axis.
+    let _ = writeln!(svg, r##"<g class="tick-labels" fill="#333">"##);
+    for &t in &xa.ticks {
+        let _ = writeln!(
+            svg,
+            r#"<text x="{:.2}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            px(t),
+            panels_bottom + 10.0,
+            xml_escape(&xa.label(t))
+        );
+    }
+    let _ = writeln!(svg, "</g>");
+    let _ = writeln!(
+        svg,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">epoch</text>"#,
+        (PANEL_LEFT + PANEL_RIGHT) / 2.0,
+        panels_bottom + 30.0
+    );
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// One tensor's panel, `top` pixels down.
+fn panel(svg: &mut String, h: &PointHistory, top: f64, xa: &Axis, px: &dyn Fn(f64) -> f64) {
+    let bottom = top + PANEL_HEIGHT;
+    let (lo, hi) = h.points.iter().fold((i32::MAX, i32::MIN), |(lo, hi), p| {
+        (lo.min(p.1), hi.max(p.1))
+    });
+    // A constant sits in the middle; otherwise lowest F at the bottom, highest at the top.
+    let py = |f: i32| {
+        if hi <= lo {
+            (top + bottom) / 2.0
+        } else {
+            let t = (f - lo) as f64 / (hi - lo) as f64;
+            bottom - PANEL_PAD - t * (PANEL_HEIGHT - 2.0 * PANEL_PAD)
+        }
+    };
+    let (first, last) = (h.points.first().map(|p| p.1), h.points.last().map(|p| p.1));
+    let colour = match (first, last) {
+        (Some(a), Some(b)) if b > a => "#1f77b4", // more fractional bits
+        (Some(a), Some(b)) if b < a => "#d62728", // more integer bits
+        _ => "#555555",
+    };
+    let _ = writeln!(
+        svg,
+        r#"<g class="panel"><title>{}</title>"#,
+        xml_escape(&h.name)
+    );
+    let _ = writeln!(
+        svg,
+        r##"<rect class="panel-box" x="{PANEL_LEFT}" y="{top:.1}" width="{}" height="{PANEL_HEIGHT}" fill="#f7f7f7" stroke="#cccccc"/>"##,
+        PANEL_RIGHT - PANEL_LEFT
+    );
+    for &t in &xa.ticks {
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{0:.2}" y1="{top:.1}" x2="{0:.2}" y2="{bottom:.1}" stroke="#e4e4e4"/>"##,
+            px(t)
+        );
+    }
+    let _ = writeln!(
+        svg,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="end" dominant-baseline="middle">{}</text>"#,
+        PANEL_LEFT - 20.0,
+        (top + bottom) / 2.0,
+        xml_escape(&shorten_to(&h.name, MAX_NAME_CHARS))
+    );
+    // The panel's own scale, where F moves: its lowest and highest F, small, just left of
+    // the panel (a constant F is read on the right).
+    if hi > lo {
+        for f in [hi, lo] {
+            let _ = writeln!(
+                svg,
+                r##"<text class="panel-scale" x="{:.1}" y="{:.1}" font-size="9" fill="#777" text-anchor="end" dominant-baseline="middle">{f}</text>"##,
+                PANEL_LEFT - 4.0,
+                py(f)
+            );
+        }
+    }
+    if h.points.len() > 1 {
+        let mut d = String::new();
+        for (k, &(e, f)) in h.points.iter().enumerate() {
+            let (x, y) = (px(e as f64), py(f));
+            if k == 0 {
+                let _ = write!(d, "M{x:.2} {y:.2}");
+            } else {
+                let _ = write!(d, " H{x:.2} V{y:.2}");
+            }
+        }
+        let _ = writeln!(
+            svg,
+            r#"<path d="{d}" fill="none" stroke="{colour}" stroke-width="2"/>"#
+        );
+    }
+    if h.points.len() <= 60 {
+        for &(e, f) in &h.points {
+            let _ = writeln!(
+                svg,
+                r#"<circle cx="{:.2}" cy="{:.2}" r="2.5" fill="{colour}"/>"#,
+                px(e as f64),
+                py(f)
+            );
+        }
+    }
+    let change = match (first, last) {
+        (Some(a), Some(b)) if a != b => format!("F {a} → {b}"),
+        (Some(a), _) => format!("F {a}"),
+        _ => String::new(),
+    };
+    let _ = writeln!(
+        svg,
+        r#"<text class="panel-change" x="{:.1}" y="{:.1}" dominant-baseline="middle" fill="{colour}">{}</text>"#,
+        PANEL_RIGHT + 10.0,
+        (top + bottom) / 2.0,
+        xml_escape(&change)
+    );
+    let _ = writeln!(svg, "</g>");
 }
 
 #[cfg(test)]
@@ -580,24 +783,152 @@ mod tests {
 
     #[test]
     fn nice_ticks() {
-        let a = axis(0.0, 0.93, 6);
+        let a = axis(0.0, 0.93, 6, false);
         assert_eq!((a.lo, a.hi), (0.0, 1.0));
         assert_eq!(a.ticks.len(), 6);
         assert_eq!(a.label(a.ticks[1]), "0.2");
-        let a = axis(1.0, 30.0, 8);
+        let a = axis(1.0, 30.0, 8, false);
         assert_eq!(
             a.ticks.iter().map(|&t| a.label(t)).collect::<Vec<_>>(),
             ["0", "5", "10", "15", "20", "25", "30"]
         );
-        let a = axis(-0.3, 0.0, 6);
+        let a = axis(-0.3, 0.0, 6, false);
         assert!(a.ticks.iter().all(|&t| a.label(t) != "-0.0"), "{a:?}");
-        let a = axis(5.0, 5.0, 6);
+        let a = axis(5.0, 5.0, 6, false);
         assert!(a.lo < 5.0 && a.hi > 5.0);
-        let a = axis(-1e308, 1e308, 6);
+        let a = axis(-1e308, 1e308, 6, false);
         assert_eq!(a.ticks.len(), 2);
         assert_eq!(nice_step(0.13), 0.2);
         assert_eq!(nice_step(3.0), 5.0);
         assert_eq!(nice_step(7.0), 10.0);
         assert_eq!(nice_step(1.0), 1.0);
+    }
+
+    /// The x-axis tick labels (centred texts of the tick-label group).
+    fn x_tick_labels(svg: &str) -> Vec<String> {
+        let group = svg.split(r#"<g class="tick-labels""#).nth(1).unwrap();
+        let group = &group[..group.find("</g>").unwrap()];
+        group
+            .split("<text ")
+            .skip(1)
+            .filter(|t| t.contains(r#"text-anchor="middle""#))
+            .map(|t| t[t.find('>').unwrap() + 1..t.find("</text>").unwrap()].to_string())
+            .collect()
+    }
+
+    /// `attr="…"` of the first element in `text` that has it, as a number.
+    fn number_attr(text: &str, attr: &str) -> f64 {
+        let key = format!(r#" {attr}=""#);
+        let at = text.find(&key).unwrap_or_else(|| panic!("no {attr}")) + key.len();
+        text[at..at + text[at..].find('"').unwrap()]
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn curves_over_epochs_have_whole_number_ticks() {
+        for last in [2, 4, 7, 30] {
+            let points: Vec<(f64, f64)> = (1..=last).map(|e| (e as f64, 1.0 / e as f64)).collect();
+            let svg = line_chart("curves", "epoch", "loss", &[series("loss", &points, false)]);
+            let labels = x_tick_labels(&svg);
+            assert!(labels.len() >= 2, "{labels:?}");
+            for l in &labels {
+                assert!(
+                    l.parse::<u64>().is_ok(),
+                    "{last} epochs: tick {l:?} is not a whole number"
+                );
+            }
+        }
+        // Fractional data keeps fractional ticks.
+        let svg = line_chart(
+            "f",
+            "x",
+            "y",
+            &[series("s", &[(0.0, 1.0), (0.4, 2.0)], false)],
+        );
+        assert!(x_tick_labels(&svg).iter().any(|l| l.contains('.')));
+    }
+
+    fn history(name: &str, points: &[(usize, i32)]) -> PointHistory {
+        PointHistory {
+            name: name.to_string(),
+            points: points.to_vec(),
+        }
+    }
+
+    #[test]
+    fn binary_points_get_one_panel_per_tensor() {
+        let histories = [
+            history("conv1", &[(0, 4), (1, 5), (2, 5), (3, 7)]),
+            history("bn2", &[(0, 3), (1, 3), (2, 3), (3, 3)]),
+            history("dense<&>", &[(0, 6), (1, 2), (2, 2), (3, 1)]),
+            history("late", &[(2, 5), (3, 6)]),
+            history("single", &[(0, 9)]),
+        ];
+        let svg = binary_point_panels("Learned binary points", &histories);
+        well_formed(&svg);
+        let panels: Vec<&str> = svg
+            .split(r#"<g class="panel">"#)
+            .skip(1)
+            .map(|p| &p[..p.find("</g>").unwrap()])
+            .collect();
+        assert_eq!(panels.len(), histories.len());
+        assert_eq!(x_tick_labels(&svg), ["0", "1", "2", "3"]);
+        let mut last_bottom = 0.0;
+        for (panel, h) in panels.iter().zip(&histories) {
+            assert!(panel.contains(&xml_escape(&h.name)), "{panel}");
+            let rect = &panel[panel.find("<rect").unwrap()..];
+            let (top, height) = (number_attr(rect, "y"), number_attr(rect, "height"));
+            assert!(top >= last_bottom, "panels overlap");
+            last_bottom = top + height;
+            // Every point and every step of the line stays inside the tensor's own panel: no
+            // segment is taller than one panel, let alone the whole plot.
+            let mut group = String::from(r#"<g class="series">"#);
+            group.push_str(panel);
+            group.push_str("</g>");
+            let points = series_coordinates(&group);
+            assert!(!points.is_empty(), "{}: nothing drawn", h.name);
+            for (x, y) in points {
+                assert!(
+                    (top..=top + height).contains(&y),
+                    "{}: y {y} outside",
+                    h.name
+                );
+                assert!(
+                    (PANEL_LEFT..=PANEL_RIGHT).contains(&x),
+                    "{}: x {x} outside",
+                    h.name
+                );
+            }
+        }
+        let change = |i: usize| {
+            let p = panels[i];
+            let t = &p[p.find(r#"class="panel-change""#).unwrap()..];
+            t[t.find('>').unwrap() + 1..t.find("</text>").unwrap()].to_string()
+        };
+        assert_eq!(
+            (0..5).map(change).collect::<Vec<_>>(),
+            ["F 4 → 7", "F 3", "F 6 → 1", "F 5 → 6", "F 9"]
+        );
+        // The tallest possible step spans one panel's inner height, far less than the plot's.
+        assert!(PANEL_HEIGHT * 4.0 < last_bottom - PANELS_TOP);
+    }
+
+    #[test]
+    fn binary_point_panels_handle_long_runs_and_no_data() {
+        let long: Vec<(usize, i32)> = (0..=160).map(|e| (e, (e / 40) as i32)).collect();
+        let svg = binary_point_panels("t", &[history("x", &long)]);
+        well_formed(&svg);
+        let labels = x_tick_labels(&svg);
+        assert!(
+            labels.len() <= 12 && labels.iter().all(|l| l.parse::<u64>().is_ok()),
+            "{labels:?}"
+        );
+        let calibration_only = binary_point_panels("t", &[history("x", &[(0, 3)])]);
+        well_formed(&calibration_only);
+        assert_eq!(x_tick_labels(&calibration_only), ["0", "1"]);
+        let empty = binary_point_panels("t", &[]);
+        well_formed(&empty);
+        assert!(empty.contains("no data"));
     }
 }

@@ -10,7 +10,7 @@ use clap::Args;
 use qfx_fixed::Format;
 use qfx_train::run::{self, Checkpoint, EpochMetrics};
 
-use crate::plot::{line_chart, Series};
+use crate::plot::{binary_point_panels, line_chart, PointHistory, Series};
 
 /// `qfx report`.
 #[derive(Args, Debug)]
@@ -98,7 +98,8 @@ pub fn run(args: ReportArgs) -> Result<()> {
         let init = read_ir(&args.run.join("model.init.ir.json")).ok();
         let now = run::formats(&ir);
         let before = init.as_ref().map(run::formats).unwrap_or_default();
-        let data = crate::train_cmd::load_data(config)?;
+        // Only the test split is used: missing training batches are only warned about.
+        let data = crate::train_cmd::load_data_with(config, true)?;
         let stats = crate::exact::layer_stats(&ir, &data.test, args.samples)?;
         let analysis = qfx_engine::analyze(&ir)?;
         writeln!(
@@ -198,7 +199,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
             cost.bops()
         )?;
         if !metrics.is_empty() {
-            let svg = points_chart(&metrics);
+            let svg = points_chart(&metrics, &ir, &before);
             qfx_ir::write_atomic(&out_dir.join("binary_points.svg"), svg.as_bytes())?;
             writeln!(md, "![binary points](binary_points.svg)\n")?;
         }
@@ -252,32 +253,37 @@ fn curves_chart(metrics: &[EpochMetrics]) -> String {
     )
 }
 
-/// The output binary point of every layer over the epochs.
-fn points_chart(metrics: &[EpochMetrics]) -> String {
-    let mut by_layer: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
-    for m in metrics {
-        for (name, fs) in &m.formats {
-            if name.contains('.') || fs.len() != 1 {
-                continue; // layer outputs only: one format each
+/// The output binary point of every layer over the epochs, one panel per layer in execution
+/// order, the calibrated point (`calibrated`, from the initial IR) as epoch 0.
+fn points_chart(
+    metrics: &[EpochMetrics],
+    ir: &qfx_ir::Model,
+    calibrated: &BTreeMap<String, Vec<Format>>,
+) -> String {
+    // Layer outputs only, with one format each (per-channel outputs have no single point).
+    let single = |fs: Option<&Vec<Format>>| match fs.map(Vec::as_slice) {
+        Some([f]) => Some(f.frac_bits() as i32),
+        _ => None,
+    };
+    let histories: Vec<PointHistory> = ir
+        .layers
+        .iter()
+        .filter_map(|layer| {
+            let name = &layer.name;
+            let mut points: Vec<(usize, i32)> = Vec::new();
+            if let Some(f) = single(calibrated.get(name)) {
+                points.push((0, f));
             }
-            by_layer
-                .entry(name)
-                .or_default()
-                .push((m.epoch as f64, fs[0].frac_bits() as f64));
-        }
-    }
-    let series: Vec<Series> = by_layer
-        .into_iter()
-        .map(|(name, points)| Series {
-            name: name.to_string(),
-            points,
-            step: true,
+            for m in metrics {
+                if let Some(f) = single(m.formats.get(name)) {
+                    points.push((m.epoch, f));
+                }
+            }
+            (!points.is_empty()).then(|| PointHistory {
+                name: name.clone(),
+                points,
+            })
         })
         .collect();
-    line_chart(
-        "Learned binary points (layer outputs)",
-        "epoch",
-        "fractional bits F",
-        &series,
-    )
+    binary_point_panels("Learned binary points (layer outputs)", &histories)
 }

@@ -52,6 +52,9 @@ pub struct ConfigArgs {
     /// `--set train.optimizer='{ kind = "sgd" }'`. Repeatable; applied last.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Accept a CIFAR-10 directory missing some training batches (refused by default).
+    #[arg(long)]
+    pub allow_partial_data: bool,
 }
 
 impl ConfigArgs {
@@ -125,13 +128,28 @@ fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
 
-/// Loads the configured dataset (the embedded subset by default).
+/// Loads the configured dataset (the embedded subset by default); a partial dataset is
+/// refused.
 pub fn load_data(config: &RunConfig) -> Result<Splits> {
-    match &config.data {
-        Some(path) => qfx_data::load(path)
-            .with_context(|| format!("cannot load data from {}", path.display())),
-        None => Ok(qfx_data::embedded_fashion_mnist()),
+    load_data_with(config, false)
+}
+
+/// [`load_data`], accepting a partial dataset (CIFAR-10 missing training batches) when
+/// `allow_partial`, with a warning saying what is missing.
+pub fn load_data_with(config: &RunConfig, allow_partial: bool) -> Result<Splits> {
+    let Some(path) = &config.data else {
+        return Ok(qfx_data::embedded_fashion_mnist());
+    };
+    let context = || format!("cannot load data from {}", path.display());
+    let source = qfx_data::detect(path).with_context(context)?;
+    if let qfx_data::Source::Cifar10(files) = &source {
+        if allow_partial && !files.is_complete() {
+            eprintln!("qfx: warning: partial dataset: {files}");
+        }
     }
+    source
+        .load_with(&qfx_data::LoadOptions { allow_partial })
+        .with_context(context)
 }
 
 /// `qfx train`.
@@ -169,7 +187,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
         None
     };
     let config = args.config.resolve(base)?;
-    let data = load_data(&config)?;
+    let data = load_data_with(&config, args.config.allow_partial_data)?;
     let start = if args.resume {
         Start::Resume
     } else if let Some(f) = args.from.clone() {
@@ -294,7 +312,7 @@ pub fn ptq(args: PtqArgs) -> Result<()> {
     let mut base = Checkpoint::load(&args.from)?.meta.config;
     base.quant.enabled = true;
     let config = args.config.resolve(Some(base.to_toml()))?;
-    let data = load_data(&config)?;
+    let data = load_data_with(&config, args.config.allow_partial_data)?;
     let (_, acc) = run::ptq(&args.run, &args.from, &config, &data)?;
     println!(
         "PTQ at {} bits ({} calibration batches of {}): test {}",
@@ -337,7 +355,8 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     if let Some(d) = &args.data {
         config.data = Some(d.clone());
     }
-    let data = load_data(&config)?;
+    // Evaluation trains nothing: missing training batches are only warned about.
+    let data = load_data_with(&config, true)?;
     let set = if args.split == "test" {
         &data.test
     } else {

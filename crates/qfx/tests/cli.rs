@@ -1,4 +1,6 @@
-//! The `qfx fixed` command-line contract (scripts depend on it) and its errors.
+//! The `qfx fixed` command-line contract (scripts depend on it) and its errors; what `qfx
+//! export hls` and `qfx train` refuse (foreign files, links out of the project, a FIFO as the
+//! model, an incomplete CIFAR-10).
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -47,7 +49,7 @@ fn cast_prints_raw_code_and_exact_value() {
     ok(
         &["fixed", "cast", "--type", T8],
         "0.046875\n100\n-4.01\n0x1.8p-3\n-0.1\n1e-5\n-0.0\n\n  -0X1P-1  \n",
-        "0x02 0.0625\n0x7f 3.96875\n0x80 -4\n0x06 0.1875\n0xfd -0.09375\n0x00 0\n0x00 0\n0xf0 -0.5\n",
+        "0x02 0.0625\n0x7f 3.96875\n0x80 -4\n0x06 0.1875\n0xfd -0.09375\n0x00 0\n0x00 0\n\n0xf0 -0.5\n",
     );
     // Width of the hex field is ceil(W/4) digits; two's complement over exactly W bits.
     ok(
@@ -166,6 +168,47 @@ fn bad_input_names_the_line_and_prints_nothing_for_it() {
 }
 
 #[test]
+fn output_lines_up_with_input_blank_lines_included() {
+    let cast = ["fixed", "cast", "--type", T8];
+    ok(&cast, "1\n\n \t \n2\n\n", "0x20 1\n\n\n0x40 2\n\n");
+    ok(&cast, "\n", "\n");
+    let op = ["fixed", "op", "--op", "add", "--lhs", T8, "--rhs", T8];
+    ok(
+        &op,
+        "\n1 2\n\n0.5 0.25\n",
+        "\nap_fixed<9,4> 0x060 3\n\nap_fixed<9,4> 0x018 0.75\n",
+    );
+    // A bad line after a blank one is still named by its number in the input.
+    fails(&cast, "1\n\nx\n", 1, "0x20 1\n\n", "line 3");
+    let help = qfx(&["fixed", "cast", "--help"], "");
+    assert!(
+        String::from_utf8_lossy(&help.stdout)
+            .contains("an empty or blank input line gives an empty output line"),
+        "help does not document blank lines"
+    );
+}
+
+#[test]
+fn decimals_beyond_the_double_range_say_so() {
+    let cast = ["fixed", "cast", "--type", T8];
+    for big in ["1e400", "-1e400", "0x1p1024", "1.8e308"] {
+        let out = qfx(&cast, &format!("{big}\n"));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{big}: {stderr}");
+        assert!(
+            stderr.contains("line 1")
+                && stderr.contains(big)
+                && stderr.contains("outside the range of a double"),
+            "{big}: {stderr}"
+        );
+        assert!(!stderr.contains("cannot convert inf"), "{big}: {stderr}");
+    }
+    // Spelled-out infinities are still refused as such, and the largest double is fine.
+    fails(&cast, "inf\n", 1, "", "cannot convert inf");
+    ok(&cast, "1.7976931348623157e308\n", "0x7f 3.96875\n");
+}
+
+#[test]
 fn bad_types_are_usage_errors() {
     fails(
         &["fixed", "cast", "--type", "ap_fixed<8,3"],
@@ -207,4 +250,213 @@ fn tour_shows_the_overflow_modes() {
     ] {
         assert!(text.contains(line), "demo output lacks `{line}`:\n{text}");
     }
+}
+
+// ---------------------------------------------------------------- export hls: where it writes
+
+/// Runs qfx with `args` and no input; fails the test if it runs for more than 60 seconds (it
+/// is then waiting on something it should have refused).
+fn qfx_timed(args: &[&std::ffi::OsStr]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_qfx"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("qfx runs");
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("qfx {args:?} hung");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("qfx-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A tiny model IR (flatten, 4→2 dense) written to `dir/model.ir.json`.
+fn tiny_ir(dir: &std::path::Path) -> std::path::PathBuf {
+    use qfx_ir::{AccumulationOrder, Codes, Layer, Model, Op, INPUT, IR_VERSION};
+    let f = |s: &str| s.parse::<qfx_fixed::Format>().unwrap();
+    let model = Model {
+        version: IR_VERSION,
+        name: "tiny".to_string(),
+        input_shape: vec![4],
+        layers: vec![
+            Layer {
+                name: "flat".to_string(),
+                inputs: vec![INPUT.to_string()],
+                op: Op::Flatten,
+                output: f("ap_fixed<8,3,AP_RND,AP_SAT>"),
+            },
+            Layer {
+                name: "fc".to_string(),
+                inputs: vec!["flat".to_string()],
+                op: Op::Dense {
+                    weight: Codes {
+                        shape: vec![4, 2],
+                        axis: None,
+                        formats: vec![f("ap_fixed<8,2>")],
+                        codes: vec![3, -5, 7, 1, -2, 4, 0, 9],
+                        khot: None,
+                    },
+                    bias: None,
+                    accumulator: vec![f("ap_fixed<20,8>")],
+                    order: AccumulationOrder::BiasThenInputChannelMajor,
+                },
+                output: f("ap_fixed<12,6,AP_RND,AP_SAT>"),
+            },
+        ],
+        preprocess: None,
+    };
+    let path = dir.join("model.ir.json");
+    std::fs::write(&path, model.to_json()).unwrap();
+    path
+}
+
+#[test]
+fn export_never_overwrites_foreign_files_unless_forced() {
+    let root = scratch("export");
+    let ir = tiny_ir(&root);
+    let out = root.join("hls");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("README.md"), "my notes").unwrap();
+    let export = |dir: &std::path::Path, force: bool| {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "export".as_ref(),
+            "hls".as_ref(),
+            "--checkpoint".as_ref(),
+            ir.as_os_str(),
+            "--out".as_ref(),
+            dir.as_os_str(),
+        ];
+        if force {
+            args.push("--force".as_ref());
+        }
+        qfx_timed(&args)
+    };
+    let out1 = export(&out, false);
+    let stderr = String::from_utf8_lossy(&out1.stderr);
+    assert_eq!(out1.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--force") && stderr.contains("did not write"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("README.md")).unwrap(),
+        "my notes"
+    );
+
+    let forced = export(&out, true);
+    assert!(
+        forced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&forced.stderr)
+    );
+    assert!(out.join(".qfx-export").is_file());
+    let again = export(&out, false);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+
+    // A linked subfolder pointing out of the project: refused, forced or not.
+    let linked = root.join("linked");
+    let outside = root.join("outside");
+    std::fs::create_dir_all(&linked).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, linked.join("tb")).unwrap();
+    for force in [false, true] {
+        let o = export(&linked, force);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("symbolic link"), "{stderr}");
+    }
+    assert_eq!(
+        std::fs::read_dir(&outside).unwrap().count(),
+        0,
+        "wrote through the link"
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn a_fifo_as_the_model_is_refused_not_waited_on() {
+    let root = scratch("fifo");
+    let fifo = root.join("model.json");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let out = qfx_timed(&[
+        "export".as_ref(),
+        "hls".as_ref(),
+        "--checkpoint".as_ref(),
+        fifo.as_os_str(),
+        "--out".as_ref(),
+        root.join("hls").as_os_str(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("model.json") && stderr.contains("not a regular file"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn training_on_an_incomplete_cifar10_needs_the_flag() {
+    let root = scratch("partial-cifar");
+    let data = root.join("cifar");
+    std::fs::create_dir(&data).unwrap();
+    for name in ["data_batch_1.bin", "data_batch_2.bin", "test_batch.bin"] {
+        std::fs::write(data.join(name), vec![1u8; 2 * 3073]).unwrap();
+    }
+    let run = root.join("run");
+    let train = |flag: Option<&str>| {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "train".as_ref(),
+            "--run".as_ref(),
+            run.as_os_str(),
+            "--data".as_ref(),
+            data.as_os_str(),
+            "--model".as_ref(),
+            "mlp".as_ref(),
+        ];
+        args.extend(flag.map(std::ffi::OsStr::new));
+        qfx_timed(&args)
+    };
+    let out = train(None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for f in [
+        "incomplete CIFAR-10",
+        "found 2 of the 5 training batch files",
+        "4 training images",
+        "--allow-partial-data",
+    ] {
+        assert!(stderr.contains(f), "`{stderr}` lacks `{f}`");
+    }
+    // With the flag the data loads, with a warning naming what is missing; this MLP then
+    // refuses the 3×32×32 images, which shows the loading got through.
+    let out = train(Some("--allow-partial-data"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("partial dataset") && stderr.contains("batches 3, 4, 5 absent"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("incomplete CIFAR-10"), "{stderr}");
+    std::fs::remove_dir_all(&root).unwrap();
 }

@@ -1,6 +1,6 @@
 //! The generator: one pass over the resolved graph ([`plan`]) writes one typedef per tensor,
 //! accumulator and constant group, the constants as integer codes, one configuration struct per
-//! layer call and the top function as calls into `qfx_layers.h`; [`project`] renders the
+//! layer call and the top function as calls into `qfx_layers.h`; [`files`] renders the
 //! project's files from the templates.
 //!
 //! Each operation family has its own file: [`elementwise`] (casts, activations, `Add`,
@@ -16,12 +16,12 @@ use crate::template::Template;
 use crate::{ErrorKind, HlsError};
 
 mod elementwise;
+mod files;
 mod gen;
 mod khot;
 mod mac;
 mod plan;
 mod pool;
-mod project;
 
 use plan::Plan;
 
@@ -80,44 +80,8 @@ pub struct EmitReport {
 }
 
 /// Writes the Vitis HLS project for `model` into `out_dir` (created if needed; files it writes
-/// are replaced atomically), with the default part and clock.
-///
-/// ```
-/// use qfx_ir::{AccumulationOrder, Codes, Layer, Model, Op, INPUT, IR_VERSION};
-/// let f = |s: &str| s.parse::<qfx_fixed::Format>().unwrap();
-/// let dense = Op::Dense {
-///     weight: Codes::new(vec![2, 1], None, vec![f("ap_fixed<4,1>")], vec![4, -2]),
-///     bias: None,
-///     accumulator: vec![f("ap_fixed<12,4>")],
-///     order: AccumulationOrder::default(),
-/// };
-/// let layer = |name: &str, input: &str, op, out: &str| Layer {
-///     name: name.into(), inputs: vec![input.into()], op, output: f(out),
-/// };
-/// let model = Model {
-///     version: IR_VERSION, name: "tiny".into(), input_shape: vec![2], preprocess: None,
-///     layers: vec![
-///         layer("q", INPUT, Op::Quantize, "ap_fixed<8,3>"),
-///         layer("fc", "q", dense, "ap_fixed<8,3>"),
-///     ],
-/// };
-/// let dir = std::env::temp_dir().join(format!("qfx-emit-doc-{}", std::process::id()));
-/// let report = qfx_hls::emit(&model, &dir)?;
-/// let top = std::fs::read_to_string(dir.join("firmware/model.cpp")).unwrap();
-/// assert!(top.contains("qfx::dense<l1_fc_cfg0>(l0_q_out, l1_fc_w, l1_fc_b, qfx::all_channels, output);"));
-/// assert_eq!(report.top, "qfx_tiny");
-/// // What it costs: 4 bits × 8 bits products go to fabric, not DSPs.
-/// let cost = qfx_hls::cost::estimate(&model).unwrap();
-/// assert_eq!((cost.dsp(), cost.layers[1].macs), (0, 2));
-/// # std::fs::remove_dir_all(&dir).unwrap();
-/// # Ok::<(), qfx_hls::HlsError>(())
-/// ```
-pub fn emit(model: &Model, out_dir: &Path) -> Result<EmitReport, HlsError> {
-    emit_with(model, out_dir, &EmitOptions::default())
-}
-
-/// [`emit`] with explicit options.
-pub fn emit_with(
+/// are replaced atomically). The folder rules (`crate::project`) are checked by the caller.
+pub(crate) fn emit_with(
     model: &Model,
     out_dir: &Path,
     options: &EmitOptions,
@@ -141,7 +105,7 @@ pub fn emit_with(
         ));
     }
     let plan = Plan::new(model)?;
-    let files = project::render(&plan, model, options)?;
+    let files = files::render(&plan, model, options)?;
     std::fs::create_dir_all(out_dir)
         .map_err(|e| HlsError::io(format!("cannot create {}", out_dir.display()), e))?;
     let mut written = Vec::new();
