@@ -22,10 +22,11 @@ use std::fmt;
 use qfx_fixed::{Fixed, Format, KHot};
 use serde::{Deserialize, Serialize};
 
-mod atomic;
 pub mod cost;
+mod file;
 
-pub use atomic::write_atomic;
+pub use file::IR_FILE;
+pub use qfx_fs::write_atomic;
 
 /// Version written by this crate; newer documents are refused. Version 2 added `sign` and
 /// `prelu` (binarized networks); version-1 documents read unchanged.
