@@ -27,11 +27,11 @@ use std::fmt;
 use qfx_fixed::{Fixed, Format, KHot};
 use serde::{Deserialize, Serialize};
 
-mod atomic;
+mod file;
 mod graph;
 mod op;
 
-pub use atomic::write_atomic;
+pub use file::IR_FILE;
 pub use graph::{per_channel, Conv2dGeometry, Graph, Mac, MacGeometry, Node, Operand};
 pub use op::{relu_clip, sign_value, window_sum_format, Op};
 

@@ -1,15 +1,21 @@
-//! A small reader and writer for the safetensors format (f32 tensors only), so checkpoints are
-//! readable by every other tool (PyTorch, numpy, burn) without a burn-specific container.
+//! Checkpoint tensors in the safetensors format (f32 tensors only), read and written with the
+//! format's reference implementation (the `safetensors` crate), so checkpoints are readable by
+//! every other tool (PyTorch, numpy, burn) without a burn-specific container.
 //!
 //! Layout: an 8-byte little-endian header length `n`, `n` bytes of JSON mapping each tensor name
 //! to `{"dtype", "shape", "data_offsets": [begin, end]}` (plus an optional `__metadata__` map of
-//! strings), then the raw little-endian data. Every offset and size is checked on read, so a
-//! truncated or corrupted file is an error naming the problem, never a panic.
+//! strings), then the raw little-endian data, tensors sorted by name. The reader accepts exactly
+//! the files the format allows: tensors that tile the data without gaps or overlaps, and no
+//! bytes after the last one; anything else (a truncated or corrupted file) is an error naming
+//! the file and the problem, never a panic. Files written before the switch to the crate (the
+//! same layout, the JSON keys of a tensor in another order) read unchanged.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
-use serde_json::{json, Map, Value};
+use safetensors::tensor::{SafeTensorError, SafeTensors, View};
+use safetensors::Dtype;
 
 use crate::error::TrainError;
 
@@ -24,133 +30,122 @@ pub struct NamedTensor {
     pub data: Vec<f32>,
 }
 
-/// The bytes of a safetensors file holding `tensors` (sorted by name) and `metadata`.
-pub fn to_bytes(tensors: &[NamedTensor], metadata: &BTreeMap<String, String>) -> Vec<u8> {
-    let mut sorted: Vec<&NamedTensor> = tensors.iter().collect();
-    sorted.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut header = Map::new();
-    if !metadata.is_empty() {
-        header.insert("__metadata__".into(), json!(metadata));
+impl View for &NamedTensor {
+    fn dtype(&self) -> Dtype {
+        Dtype::F32
     }
-    let mut offset = 0usize;
-    for t in &sorted {
-        let end = offset + t.data.len() * 4;
-        header.insert(
-            t.name.clone(),
-            json!({"dtype": "F32", "shape": t.shape, "data_offsets": [offset, end]}),
-        );
-        offset = end;
+
+    fn shape(&self) -> &[usize] {
+        &self.shape
     }
-    let mut head = Value::Object(header).to_string().into_bytes();
-    // Pad the header with spaces so the data starts 8-byte aligned, as the format recommends.
-    head.resize(head.len().div_ceil(8) * 8, b' ');
-    let mut out = Vec::with_capacity(8 + head.len() + offset);
-    out.extend_from_slice(&(head.len() as u64).to_le_bytes());
-    out.extend_from_slice(&head);
-    for t in &sorted {
-        for v in &t.data {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
+
+    fn data(&self) -> Cow<'_, [u8]> {
+        // Little-endian whatever the host's byte order, as the format requires.
+        Cow::Owned(self.data.iter().flat_map(|v| v.to_le_bytes()).collect())
     }
-    out
+
+    fn data_len(&self) -> usize {
+        self.data.len() * size_of::<f32>()
+    }
 }
 
-/// Parses a safetensors file's bytes; `what` names the file in errors.
+/// The bytes of a safetensors file holding `tensors` (sorted by name) and `metadata` (no
+/// `__metadata__` entry when empty). Two tensors with one name are an error.
+pub fn to_bytes(
+    tensors: &[NamedTensor],
+    metadata: &BTreeMap<String, String>,
+) -> Result<Vec<u8>, TrainError> {
+    let mut names = HashSet::new();
+    if let Some(t) = tensors.iter().find(|t| !names.insert(t.name.as_str())) {
+        return Err(TrainError::Checkpoint(format!(
+            "two tensors are named `{}`; a checkpoint needs unique names",
+            t.name
+        )));
+    }
+    let info: Option<HashMap<String, String>> =
+        (!metadata.is_empty()).then(|| metadata.clone().into_iter().collect());
+    safetensors::serialize(tensors.iter().map(|t| (t.name.as_str(), t)), info)
+        .map_err(|e| TrainError::Checkpoint(format!("cannot serialize the tensors: {e}")))
+}
+
+/// Parses a safetensors file's bytes; `what` names the file in errors. Tensors come back sorted
+/// by name.
 pub fn from_bytes(
     bytes: &[u8],
     what: &Path,
 ) -> Result<(Vec<NamedTensor>, BTreeMap<String, String>), TrainError> {
     let bad = |m: String| TrainError::Checkpoint(format!("{}: {m}", what.display()));
-    if bytes.len() < 8 {
-        return Err(bad(format!(
-            "{} bytes is too short for a safetensors file (truncated?)",
-            bytes.len()
-        )));
-    }
-    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
-    let data_start = usize::try_from(n)
-        .ok()
-        .and_then(|n| n.checked_add(8))
-        .filter(|&s| s <= bytes.len())
-        .ok_or_else(|| {
-            bad(format!(
-                "header length {n} runs past the end of the file ({} bytes): not a safetensors \
-                 file, or truncated",
-                bytes.len()
-            ))
-        })?;
-    let header: Map<String, Value> = serde_json::from_slice(&bytes[8..data_start])
-        .map_err(|e| bad(format!("header is not a JSON object: {e}")))?;
-    let data = &bytes[data_start..];
-    let mut metadata = BTreeMap::new();
+    let (header_len, header) =
+        SafeTensors::read_metadata(bytes).map_err(|e| bad(explain(&e, bytes)))?;
+    let data = &bytes[8 + header_len..];
+    let metadata: BTreeMap<String, String> = header
+        .metadata()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
     let mut tensors = Vec::new();
-    for (name, entry) in header {
-        if name == "__metadata__" {
-            let map = entry
-                .as_object()
-                .ok_or_else(|| bad("__metadata__ is not an object".into()))?;
-            for (k, v) in map {
-                let v = v
-                    .as_str()
-                    .ok_or_else(|| bad(format!("metadata `{k}` is not a string")))?;
-                metadata.insert(k.clone(), v.to_string());
-            }
-            continue;
-        }
-        let field = |key: &str| {
-            entry
-                .get(key)
-                .ok_or_else(|| bad(format!("tensor `{name}` has no `{key}`")))
-        };
-        if field("dtype")?.as_str() != Some("F32") {
+    for (name, info) in header.tensors() {
+        if info.dtype != Dtype::F32 {
             return Err(bad(format!(
-                "tensor `{name}` has dtype {}, only F32 is supported",
-                field("dtype")?
+                "tensor `{name}` has dtype {:?}, only F32 is supported",
+                info.dtype
             )));
         }
-        let usizes = |v: &Value, key: &str| -> Result<Vec<usize>, TrainError> {
-            v.as_array()
-                .and_then(|a| {
-                    a.iter()
-                        .map(|x| x.as_u64().and_then(|x| usize::try_from(x).ok()))
-                        .collect::<Option<Vec<usize>>>()
-                })
-                .ok_or_else(|| bad(format!("tensor `{name}`: `{key}` is not a list of sizes")))
-        };
-        let shape = usizes(field("shape")?, "shape")?;
-        let offsets = usizes(field("data_offsets")?, "data_offsets")?;
-        let [begin, end] = offsets[..] else {
-            return Err(bad(format!("tensor `{name}`: data_offsets needs 2 values")));
-        };
-        let elements = shape
-            .iter()
-            .try_fold(1usize, |a, &d| a.checked_mul(d))
-            .ok_or_else(|| bad(format!("tensor `{name}`: shape {shape:?} is too large")))?;
-        if begin > end || end > data.len() || end - begin != elements.saturating_mul(4) {
-            return Err(bad(format!(
-                "tensor `{name}`: bytes {begin}..{end} do not hold shape {shape:?} within {} \
-                 data bytes (truncated or corrupt)",
-                data.len()
-            )));
-        }
+        // `read_metadata` has checked that the offsets tile the data exactly.
+        let (begin, end) = info.data_offsets;
         let values = data[begin..end]
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
             .collect();
         tensors.push(NamedTensor {
             name,
-            shape,
+            shape: info.shape.clone(),
             data: values,
         });
     }
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
     Ok((tensors, metadata))
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, flushed to disk,
-/// then renamed over `path`, so a crash leaves either the old file or the new one.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    qfx_ir::write_atomic(path, bytes)
-        .map_err(|e| TrainError::Io(format!("writing {}: {e}", path.display())))
+/// What a reader error means for a checkpoint file, in words.
+fn explain(e: &SafeTensorError, bytes: &[u8]) -> String {
+    use SafeTensorError as E;
+    let declared = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+    match e {
+        E::HeaderTooSmall => format!(
+            "{} bytes is too short for a safetensors file (truncated?)",
+            bytes.len()
+        ),
+        E::InvalidHeaderLength | E::HeaderTooLarge => format!(
+            "header length {} runs past the end of the file ({} bytes) or exceeds the format's \
+             limit: not a safetensors file, or truncated",
+            declared.unwrap_or(0),
+            bytes.len()
+        ),
+        E::InvalidHeader(e) => format!("header is not UTF-8 text: {e}"),
+        E::InvalidHeaderDeserialization(e) => {
+            format!("header is not a JSON object of tensor entries: {e}")
+        }
+        E::InvalidOffset(name) => format!(
+            "tensor `{name}` does not start where the previous tensor ends (overlapping \
+             tensors, or a gap between them): corrupt file"
+        ),
+        E::TensorInvalidInfo => {
+            "a tensor's byte range does not match its shape and dtype: corrupt file".to_string()
+        }
+        E::ValidationOverflow => "a tensor's shape is too large: corrupt file".to_string(),
+        E::MetadataIncompleteBuffer => format!(
+            "the tensors' data does not fill the file's {} data bytes exactly (truncated, or \
+             bytes after the last tensor)",
+            declared
+                .and_then(|n| (bytes.len() as u64).checked_sub(8 + n))
+                .unwrap_or(0)
+        ),
+        other => format!("not a valid safetensors file: {other}"),
+    }
 }
 
 #[cfg(test)]
@@ -175,7 +170,7 @@ mod tests {
     #[test]
     fn round_trips_tensors_and_metadata() {
         let meta = BTreeMap::from([("epoch".to_string(), "3".to_string())]);
-        let bytes = to_bytes(&sample(), &meta);
+        let bytes = to_bytes(&sample(), &meta).unwrap();
         let (mut back, m) = from_bytes(&bytes, Path::new("x")).unwrap();
         back.sort_by(|a, b| b.name.cmp(&a.name));
         assert_eq!(back, sample());
@@ -186,10 +181,28 @@ mod tests {
     }
 
     #[test]
+    fn writing_is_deterministic_and_refuses_duplicate_names() {
+        let none = BTreeMap::new();
+        let mut reversed = sample();
+        reversed.reverse();
+        assert_eq!(
+            to_bytes(&sample(), &none).unwrap(),
+            to_bytes(&reversed, &none).unwrap()
+        );
+        let mut twice = sample();
+        twice.push(sample()[0].clone());
+        let err = to_bytes(&twice, &none).unwrap_err();
+        assert!(
+            err.to_string().contains("two tensors are named `b`"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn truncation_and_garbage_are_errors() {
-        let bytes = to_bytes(&sample(), &BTreeMap::new());
+        let bytes = to_bytes(&sample(), &BTreeMap::new()).unwrap();
         for (cut, want) in [
-            (bytes.len() - 1, "truncated or corrupt"),
+            (bytes.len() - 1, "truncated"),
             (20, "runs past the end"),
             (3, "too short"),
         ] {

@@ -1,30 +1,8 @@
-//! Training helpers: batches from byte datasets, the loss, accuracy.
+//! Training helpers: the loss, accuracy, and the usual Fashion-MNIST normalization.
 
 use crate::host::HostValues;
 use burn::tensor::activation::log_softmax;
-use burn::tensor::{Device, Tensor, TensorData};
-use qfx_data::Dataset;
-
-/// Images `start..start + n` of `data` as a normalized `[n, c, h, w]` tensor
-/// (`(x/255 − mean)/std`) and their labels.
-pub fn batch(
-    data: &Dataset,
-    start: usize,
-    n: usize,
-    mean: f32,
-    std: f32,
-    device: &Device,
-) -> (Tensor<4>, Vec<u8>) {
-    let n = n.min(data.len().saturating_sub(start));
-    let len = data.image_len();
-    let pixels: Vec<f32> = data.images[start * len..(start + n) * len]
-        .iter()
-        .map(|&p| (p as f32 / 255.0 - mean) / std)
-        .collect();
-    let [c, h, w] = data.shape;
-    let x = Tensor::from_data(TensorData::new(pixels, [n, c, h, w]), device);
-    (x, data.labels[start..start + n].to_vec())
-}
+use burn::tensor::{Tensor, TensorData};
 
 /// Mean cross-entropy of `logits` `[n, classes]` against `labels`.
 pub fn cross_entropy(logits: Tensor<2>, labels: &[u8]) -> Tensor<1> {
@@ -63,32 +41,3 @@ pub fn label_rank(row: &[f32], label: usize) -> usize {
 
 /// Mean and standard deviation of Fashion-MNIST's pixels (over 255): its usual normalization.
 pub const FASHION_MNIST_NORM: (f32, f32) = (0.286, 0.353);
-
-/// `steps` Adam steps (learning rate `lr`) over consecutive batches of `data`, wrapping around.
-pub fn adam_steps(
-    mut model: crate::models::Model,
-    data: &Dataset,
-    steps: usize,
-    batch_size: usize,
-    lr: f64,
-    (mean, std): (f32, f32),
-    device: &Device,
-) -> crate::models::Model {
-    use burn::optim::{AdamConfig, GradientsParams};
-    let mut optim = AdamConfig::new().init();
-    let span = data.len().saturating_sub(batch_size).max(1);
-    for step in 0..steps {
-        let (x, y) = batch(
-            data,
-            (step * batch_size) % span,
-            batch_size,
-            mean,
-            std,
-            device,
-        );
-        let loss = cross_entropy(model.forward(x), &y);
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(lr, model, grads);
-    }
-    model
-}

@@ -3,8 +3,11 @@
 //! estimates to 0 DSPs (its fixed-point twin needs DSPs), and the integer engine reproduces its
 //! inference bit for bit.
 
+mod common;
+
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
+use common::{adam_steps, batch};
 use qfx_data::{embedded_fashion_mnist_dir, load_idx_dir};
 use qfx_fixed::KHot;
 use qfx_ir::Op;
@@ -12,7 +15,7 @@ use qfx_train::bnn::ste_sign;
 use qfx_train::export::export;
 use qfx_train::layers::QuantConfig;
 use qfx_train::models::ModelConfig;
-use qfx_train::train::{adam_steps, batch, correct, FASHION_MNIST_NORM};
+use qfx_train::train::{correct, FASHION_MNIST_NORM};
 use qfx_train::Calibration;
 
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {

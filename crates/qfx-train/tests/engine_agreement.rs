@@ -2,13 +2,16 @@
 //! (the float emulation) on real test images: every logit, bit for bit, while the
 //! accumulators fit in f32's 24-bit mantissa.
 
+mod common;
+
 use burn::module::Module;
 use burn::tensor::Device;
+use common::{adam_steps, batch};
 use qfx_data::{embedded_fashion_mnist_dir, load_idx_dir};
 use qfx_train::export::export;
 use qfx_train::layers::QuantConfig;
 use qfx_train::models::ModelConfig;
-use qfx_train::train::{adam_steps, batch, FASHION_MNIST_NORM};
+use qfx_train::train::FASHION_MNIST_NORM;
 use qfx_train::Calibration;
 
 #[test]

@@ -7,16 +7,19 @@
 //!
 //! Without g++ or the headers these tests print SKIPPED, unless `QFX_REQUIRE_ORACLE=1`.
 
+mod common;
+
 use std::path::Path;
 
 use burn::tensor::{Device, Distribution, Tensor};
+use common::batch;
 use qfx_data::{embedded_fashion_mnist_dir, load_idx_dir};
 use qfx_fixed::Overflow;
 use qfx_hls::{emit, verify_with, ErrorKind, VerifyOptions};
 use qfx_train::export::export;
 use qfx_train::layers::QuantConfig;
 use qfx_train::models::ModelConfig;
-use qfx_train::train::{batch, FASHION_MNIST_NORM};
+use qfx_train::train::FASHION_MNIST_NORM;
 use qfx_train::Calibration;
 
 const SAMPLES: usize = 200;

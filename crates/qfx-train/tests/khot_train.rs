@@ -2,8 +2,11 @@
 //! the gradients are the straight-through ones, both implementations agree, and a small CNN
 //! with 2-hot weights and 2-digit CSD BatchNorm scales learns and exports K-hot codes.
 
+mod common;
+
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
+use common::{adam_steps, batch};
 use qfx_data::{embedded_fashion_mnist_dir, load_idx_dir};
 use qfx_fixed::{KHot, Overflow, Quant, CLIP_NONE};
 use qfx_ir::Op;
@@ -11,7 +14,7 @@ use qfx_train::export::export;
 use qfx_train::layers::QuantConfig;
 use qfx_train::models::ModelConfig;
 use qfx_train::quant::{quantize, Granularity, QuantPath, QuantSpec};
-use qfx_train::train::{adam_steps, batch, correct, FASHION_MNIST_NORM};
+use qfx_train::train::{correct, FASHION_MNIST_NORM};
 use qfx_train::Calibration;
 
 struct Rng(u64);

@@ -9,7 +9,7 @@ use qfx_data::{embedded_fashion_mnist_dir, load_idx_dir, Splits};
 use qfx_train::config::RunConfig;
 use qfx_train::models::ModelConfig;
 use qfx_train::optim::Schedule;
-use qfx_train::run::{self, Checkpoint, Event, Start};
+use qfx_train::run::{self, Checkpoint, CheckpointDir, Event, RunDir, Start};
 
 fn data() -> Splits {
     let d = load_idx_dir(&embedded_fashion_mnist_dir()).unwrap();
@@ -95,7 +95,7 @@ fn an_interrupted_run_resumes_to_identical_weights() {
                 .collect::<Vec<_>>()
         );
         if quantized {
-            assert!(a.join("model.ir.json").is_file());
+            assert!(RunDir::new(&a).ir().is_file());
             assert!(!ma[1].formats.is_empty());
         }
         // A finished run cannot be resumed again.
@@ -150,7 +150,8 @@ fn corrupt_and_incompatible_checkpoints_are_refused() {
             Err(e) => assert!(e.to_string().contains(want), "{e}"),
         }
     }
-    let model = ckpt.join("model.safetensors");
+    let files = CheckpointDir::new(&ckpt);
+    let model = files.model();
     let good = std::fs::read(&model).unwrap();
     // Truncated tensor file.
     std::fs::write(&model, &good[..good.len() / 2]).unwrap();
@@ -159,10 +160,10 @@ fn corrupt_and_incompatible_checkpoints_are_refused() {
     let mut bad = good.clone();
     bad[..8].copy_from_slice(&u64::MAX.to_le_bytes());
     std::fs::write(&model, &bad).unwrap();
-    let meta_path = ckpt.join("meta.json");
+    let meta_path = files.meta();
     let meta = std::fs::read_to_string(&meta_path).unwrap();
     let mut m: serde_json::Value = serde_json::from_str(&meta).unwrap();
-    m["checksums"]["model.safetensors"] = serde_json::Value::String(run::checksum(&bad));
+    m["checksums"][CheckpointDir::MODEL] = serde_json::Value::String(run::checksum(&bad));
     std::fs::write(&meta_path, m.to_string()).unwrap();
     refused(&ckpt, "runs past the end");
     std::fs::write(&model, &good).unwrap();

@@ -118,12 +118,16 @@ fn presets_reproduce_the_original_networks() {
             std::fs::write(&path, &got).unwrap();
             continue;
         }
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         // Compared as documents: a newer IR version reads the fixture's older one unchanged.
         let mut want = qfx_ir::Model::from_json(&text).unwrap();
         let got = qfx_ir::Model::from_json(&got).unwrap();
         want.version = got.version;
-        assert!(got == want, "{name}: the exported IR differs from {}", path.display());
+        assert!(
+            got == want,
+            "{name}: the exported IR differs from {}",
+            path.display()
+        );
     }
 }

@@ -1,12 +1,15 @@
 //! QAT of the small CNN on real data (the embedded Fashion-MNIST subset): it learns, and its
 //! learned binary points move from a deliberately bad initialization toward the calibrated one.
 
+mod common;
+
 use burn::module::Module;
 use burn::tensor::Device;
+use common::{adam_steps, batch};
 use qfx_data::{embedded_fashion_mnist_dir, load_idx_dir};
 use qfx_train::layers::QuantConfig;
 use qfx_train::models::{Model, ModelConfig};
-use qfx_train::train::{adam_steps, batch, correct, FASHION_MNIST_NORM};
+use qfx_train::train::{correct, FASHION_MNIST_NORM};
 use qfx_train::{Calibration, Quantizer};
 
 const MEAN: f32 = FASHION_MNIST_NORM.0;

@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::Args;
 use qfx_train::config::RunConfig;
-use qfx_train::run::{self, Start};
+use qfx_train::run::{self, RunDir, Start};
 
 use crate::train_cmd::{fmt_acc, load_data, stop_on_ctrl_c, train_with_progress};
 
@@ -77,11 +77,9 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let q = train_with_progress(&dir("qat"), &qat, &data, Start::From(dir("float")), &stop)?;
     interrupted(q.finished)?;
 
-    let ir_text = std::fs::read_to_string(dir("qat").join("model.ir.json"))?;
-    let ir = qfx_ir::Model::from_json(&ir_text)?;
+    let ir = qfx_ir::Model::load(&RunDir::new(dir("qat")).ir())?;
     let exact = crate::exact::evaluate(&ir, &data.test, 0)?;
-    let ptq_ir =
-        qfx_ir::Model::from_json(&std::fs::read_to_string(dir("ptq").join("model.ir.json"))?)?;
+    let ptq_ir = qfx_ir::Model::load(&RunDir::new(dir("ptq")).ir())?;
     let ptq_exact = crate::exact::evaluate(&ptq_ir, &data.test, 0)?;
 
     let pct = |a: f64| format!("{:.2}%", a * 100.0);

@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use qfx_hls::{EmitOptions, VerifyOptions, IR_FILE};
 use qfx_ir::{Model, Preprocess};
+use qfx_train::run::RunDir;
 
 /// What to export.
 #[derive(Subcommand)]
@@ -69,23 +70,14 @@ pub struct VerifyHls {
 
 /// Reads the IR from a `.json` file or a run directory.
 fn load_ir(path: &Path) -> Result<Model> {
-    let file = if path.is_dir() {
-        path.join(IR_FILE)
-    } else {
-        path.to_path_buf()
-    };
-    // A FIFO or device in its place would block the read forever.
-    if std::fs::metadata(&file).is_ok_and(|m| !m.is_file()) {
-        bail!("{} is not a regular file", file.display());
-    }
-    let text = std::fs::read_to_string(&file).with_context(|| {
-        if path.is_dir() {
-            format!("{} has no {IR_FILE}", path.display())
-        } else {
-            format!("cannot read {}", file.display())
+    if path.is_dir() {
+        let file = RunDir::new(path).ir();
+        if !file.is_file() {
+            bail!("{} has no {}", path.display(), qfx_ir::IR_FILE);
         }
-    })?;
-    Model::from_json(&text).with_context(|| format!("{}", file.display()))
+        return Ok(Model::load(&file)?);
+    }
+    Ok(Model::load(path)?)
 }
 
 pub fn run_export(cmd: ExportCommand) -> Result<()> {

@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
 use qfx_fixed::Format;
-use qfx_train::run::{self, Checkpoint, EpochMetrics};
+use qfx_train::run::{self, Checkpoint, EpochMetrics, RunDir};
 
 use crate::plot::{binary_point_panels, line_chart, PointHistory, Series};
 
@@ -63,10 +63,9 @@ fn constant_range(op: &qfx_ir::Op, suffix: &str) -> Option<(f64, f64)> {
     )
 }
 
-fn read_ir(path: &std::path::Path) -> Result<qfx_ir::Model> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(qfx_ir::Model::from_json(&text)?)
+/// Writes one of the report's files atomically.
+fn write_report_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    qfx_fs::write_atomic(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 pub fn run(args: ReportArgs) -> Result<()> {
@@ -92,10 +91,11 @@ pub fn run(args: ReportArgs) -> Result<()> {
             .unwrap_or_else(|| "not measured".into())
     )?;
 
-    let ir_path = args.run.join("model.ir.json");
+    let run_dir = RunDir::new(&args.run);
+    let ir_path = run_dir.ir();
     if config.quant.enabled && ir_path.is_file() {
-        let ir = read_ir(&ir_path)?;
-        let init = read_ir(&args.run.join("model.init.ir.json")).ok();
+        let ir = qfx_ir::Model::load(&ir_path)?;
+        let init = qfx_ir::Model::load(&run_dir.init_ir()).ok();
         let now = run::formats(&ir);
         let before = init.as_ref().map(run::formats).unwrap_or_default();
         // Only the test split is used: missing training batches are only warned about.
@@ -200,12 +200,12 @@ pub fn run(args: ReportArgs) -> Result<()> {
         )?;
         if !metrics.is_empty() {
             let svg = points_chart(&metrics, &ir, &before);
-            qfx_ir::write_atomic(&out_dir.join("binary_points.svg"), svg.as_bytes())?;
+            write_report_file(&out_dir.join("binary_points.svg"), svg.as_bytes())?;
             writeln!(md, "![binary points](binary_points.svg)\n")?;
         }
     }
     if !metrics.is_empty() {
-        qfx_ir::write_atomic(
+        write_report_file(
             &out_dir.join("curves.svg"),
             curves_chart(&metrics).as_bytes(),
         )?;
@@ -229,7 +229,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
         }
     }
     let path = out_dir.join("report.md");
-    qfx_ir::write_atomic(&path, md.as_bytes())?;
+    write_report_file(&path, md.as_bytes())?;
     print!("{md}");
     eprintln!("report written to {}", path.display());
     Ok(())

@@ -11,7 +11,7 @@ use clap::Args;
 use qfx_data::Splits;
 use qfx_train::config::RunConfig;
 use qfx_train::models::ModelConfig;
-use qfx_train::run::{self, Checkpoint, Event, Start};
+use qfx_train::run::{self, Checkpoint, Event, RunDir, Start};
 
 /// Where the configuration comes from, and the flags that override it.
 #[derive(Args, Debug, Clone, Default)]
@@ -176,10 +176,10 @@ pub struct TrainArgs {
 
 pub fn train(args: TrainArgs) -> Result<()> {
     let base = if args.resume {
+        let config = RunDir::new(&args.run).config();
         Some(
-            std::fs::read_to_string(args.run.join("config.toml")).with_context(|| {
-                format!("cannot resume: {} has no config.toml", args.run.display())
-            })?,
+            std::fs::read_to_string(&config)
+                .with_context(|| format!("cannot resume: cannot read {}", config.display()))?,
         )
     } else if let Some(from) = &args.from {
         Some(Checkpoint::load(from)?.meta.config.to_toml())

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use qfx_train::run::RunDir;
+
 fn qfx() -> Command {
     Command::new(env!("CARGO_BIN_EXE_qfx"))
 }
@@ -44,13 +46,8 @@ fn fails(cmd: &mut Command, message: &str) {
 }
 
 fn final_model(run: &Path) -> Vec<u8> {
-    let latest = std::fs::read_to_string(run.join("checkpoints/latest")).unwrap();
-    std::fs::read(
-        run.join("checkpoints")
-            .join(latest.trim())
-            .join("model.safetensors"),
-    )
-    .unwrap()
+    let checkpoint = RunDir::new(run).latest_checkpoint().unwrap();
+    std::fs::read(checkpoint.model()).unwrap()
 }
 
 fn tempdir(name: &str) -> PathBuf {
@@ -79,14 +76,14 @@ fn ctrl_c_saves_mid_epoch_and_the_run_resumes_to_the_same_weights() {
         .unwrap();
     // Interrupt once the first epoch's checkpoint exists, i.e. somewhere in a later epoch.
     let began = Instant::now();
-    while !b.join("checkpoints/latest").exists() {
+    while !RunDir::new(&b).latest().exists() {
         assert!(
             began.elapsed() < Duration::from_secs(300),
             "no checkpoint appeared"
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-    let first = std::fs::read_to_string(b.join("checkpoints/latest")).unwrap();
+    let first = std::fs::read_to_string(RunDir::new(&b).latest()).unwrap();
     let sent = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -96,7 +93,7 @@ fn ctrl_c_saves_mid_epoch_and_the_run_resumes_to_the_same_weights() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("interrupted: checkpoint saved"), "{stderr}");
-    let saved = std::fs::read_to_string(b.join("checkpoints/latest")).unwrap();
+    let saved = std::fs::read_to_string(RunDir::new(&b).latest()).unwrap();
     assert_ne!(saved, first, "Ctrl-C wrote no new checkpoint");
     ok(qfx().args(["train", "--resume", "--run"]).arg(&b));
     assert_eq!(final_model(&a), final_model(&b), "resumed weights differ");
@@ -122,7 +119,7 @@ fn killed_run_resumes_to_the_same_weights_then_ptq_qat_eval_report() {
         .spawn()
         .unwrap();
     let began = Instant::now();
-    while !b.join("checkpoints/latest").exists() {
+    while !RunDir::new(&b).latest().exists() {
         assert!(
             began.elapsed() < Duration::from_secs(300),
             "no checkpoint appeared"
@@ -135,7 +132,7 @@ fn killed_run_resumes_to_the_same_weights_then_ptq_qat_eval_report() {
         !status.success(),
         "the run finished before it could be killed"
     );
-    let meta = std::fs::read_to_string(b.join("checkpoints/latest")).unwrap();
+    let meta = std::fs::read_to_string(RunDir::new(&b).latest()).unwrap();
     assert!(meta.starts_with("step-"), "{meta}");
     ok(qfx().args(["train", "--resume", "--run"]).arg(&b));
     assert_eq!(final_model(&a), final_model(&b), "resumed weights differ");
@@ -284,7 +281,7 @@ fn binarized_network_from_the_command_line() {
         "quant.slope_khot={ k = 1 }",
     ]));
     assert_eq!(dsp(&khot), 0);
-    let ir = std::fs::read_to_string(khot.join("model.ir.json")).unwrap();
+    let ir = std::fs::read_to_string(RunDir::new(&khot).ir()).unwrap();
     assert!(ir.contains("\"kind\": \"sign\"") && ir.contains("\"kind\": \"prelu\""));
     fails(
         qfx().args(["train", "--run"]).arg(tmp.join("bad")).args([

@@ -25,8 +25,8 @@ mod pool;
 
 use plan::Plan;
 
-/// File name of the IR copy inside a generated project.
-pub const IR_FILE: &str = "model.ir.json";
+/// File name of the IR copy inside a generated project (the same as in a run directory).
+pub const IR_FILE: &str = qfx_ir::IR_FILE;
 
 macro_rules! template {
     ($path:literal) => {
@@ -128,6 +128,6 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), HlsError> {
         std::fs::create_dir_all(parent)
             .map_err(|e| HlsError::io(format!("cannot create {}", parent.display()), e))?;
     }
-    qfx_ir::write_atomic(path, bytes)
+    qfx_fs::write_atomic(path, bytes)
         .map_err(|e| HlsError::io(format!("cannot write {}", path.display()), e))
 }

@@ -8,6 +8,7 @@ use burn::backend::{tensor::FloatTensor, Flex, TensorMetadata};
 use burn::tensor::TensorData;
 use burn_flex::FlexTensor;
 use qfx_fixed::{Overflow, SliceQuantizer, CLIP_ABOVE, CLIP_NONE};
+use rayon::prelude::*;
 
 use super::ops::FixedPointOps;
 use super::spec::{frac_bits_of, QuantSpec};
@@ -71,54 +72,16 @@ fn frac_bits(f: &FlexTensor, channels: usize) -> Vec<i32> {
     f.iter().map(|&v| frac_bits_of(v)).collect()
 }
 
-/// Splits `0..blocks` into at most `threads` contiguous ranges and runs `work` on each.
-fn for_block_ranges<R: Send>(
-    blocks: usize,
-    block_len: usize,
-    work: impl Fn(std::ops::Range<usize>) -> R + Sync,
-) -> Vec<R> {
-    let threads = qfx_fixed::available_threads();
-    // Threads only pay off with enough work each.
-    let threads = threads
+/// How many consecutive blocks (`block_len` elements each) one parallel task takes: `blocks`
+/// split over at most `qfx_fixed::available_threads()` tasks, none with less than 32 Ki
+/// elements (threads only pay off with enough work each). The backward pass adds its
+/// per-channel sums task by task, so this split is part of its result: it depends on the shape
+/// and the core count, never on how the tasks are scheduled.
+fn blocks_per_task(blocks: usize, block_len: usize) -> usize {
+    let tasks = qfx_fixed::available_threads()
         .min((blocks * block_len) / (1 << 15))
         .clamp(1, blocks.max(1));
-    if threads <= 1 {
-        return vec![work(0..blocks)];
-    }
-    let per = blocks.div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let work = &work;
-                s.spawn(move || work(t * per..((t + 1) * per).min(blocks)))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("quantizer thread"))
-            .collect()
-    })
-}
-
-/// An output buffer written by several threads, each to its own disjoint block range.
-struct SharedMut<T>(*mut T, usize);
-unsafe impl<T: Send> Send for SharedMut<T> {}
-unsafe impl<T: Send> Sync for SharedMut<T> {}
-
-impl<T> SharedMut<T> {
-    fn new(buffer: &mut [T]) -> SharedMut<T> {
-        SharedMut(buffer.as_mut_ptr(), buffer.len())
-    }
-
-    /// `buffer[at..at + len]`.
-    ///
-    /// # Safety
-    /// No two live slices may overlap: callers hand each thread its own blocks.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn slice(&self, at: usize, len: usize) -> &mut [T] {
-        assert!(at + len <= self.1, "block outside the buffer");
-        std::slice::from_raw_parts_mut(self.0.add(at), len)
-    }
+    blocks.div_ceil(tasks).max(1)
 }
 
 fn forward(x: &FlexTensor, f: &FlexTensor, spec: &QuantSpec) -> (FlexTensor, FlexTensor) {
@@ -145,18 +108,19 @@ fn forward(x: &FlexTensor, f: &FlexTensor, spec: &QuantSpec) -> (FlexTensor, Fle
         quantizers[0]
             .quantize(&xs, &mut out, &mut clip, 0)
             .expect("equal lengths");
-    } else {
-        let (o, c) = (SharedMut::new(&mut out), SharedMut::new(&mut clip));
-        for_block_ranges(blocks, inner, |range| {
-            for b in range {
-                let at = b * inner;
-                // SAFETY: block ranges of different threads are disjoint.
-                let (y, k) = unsafe { (o.slice(at, inner), c.slice(at, inner)) };
+    } else if inner > 0 {
+        // Blocks of `inner` elements share a binary point; each task writes only its own
+        // blocks of `out` and `clip`.
+        out.par_chunks_mut(inner)
+            .zip(clip.par_chunks_mut(inner))
+            .zip(xs.par_chunks(inner))
+            .enumerate()
+            .with_min_len(blocks_per_task(blocks, inner))
+            .for_each(|(b, ((y, k), x))| {
                 quantizers[b % channels]
-                    .quantize(&xs[at..at + inner], y, k, 1)
+                    .quantize(x, y, k, 1)
                     .expect("equal lengths");
-            }
-        });
+            });
     }
     let out = FlexTensor::from_data(TensorData::new(out, shape.clone()));
     let clip = FlexTensor::from_data(TensorData::new(clip, shape));
@@ -187,38 +151,43 @@ fn backward(
     // the bound's gradient is read from x̂ itself (−ln2·x̂; 0 for AP_SAT_ZERO, where x̂ = 0).
     let khot = spec.khot.is_some();
     let mut gx = vec![0f32; xs.len()];
-    let gx_out = SharedMut::new(&mut gx);
-    let partial_sums = for_block_ranges(outer * channels, inner, |range| {
-        let mut sums = vec![0f64; channels];
-        for b in range {
-            let c = b % channels;
-            let inv_scale = 2f64.powi(-frac[c]);
-            // ∂x̂/∂F at each bound: −ln2 · (the saturated value).
-            let d_above = if zeroed { 0.0 } else { -LN_2 * hi * inv_scale };
-            let d_below = if zeroed { 0.0 } else { -LN_2 * lo * inv_scale };
-            let at = b * inner;
-            // SAFETY: block ranges of different threads are disjoint.
-            let gx = unsafe { gx_out.slice(at, inner) };
-            let mut acc = 0f64;
-            for i in 0..inner {
-                let (gi, ki) = (g[at + i], k[at + i]);
-                let in_range = ki == CLIP_NONE;
-                gx[i] = if in_range || pass_clipped { gi } else { 0.0 };
-                let d = if in_range {
-                    LN_2 * (xs[at + i] as f64 - xh[at + i] as f64)
-                } else if khot {
-                    -LN_2 * xh[at + i] as f64
-                } else if ki == CLIP_ABOVE {
-                    d_above
-                } else {
-                    d_below
-                };
-                acc += gi as f64 * d;
+    let per = blocks_per_task(outer * channels, inner);
+    // Each task owns `per` consecutive blocks of `gx` and returns its per-channel sums, added
+    // below in task order.
+    let partial_sums: Vec<Vec<f64>> = gx
+        .par_chunks_mut((per * inner).max(1))
+        .enumerate()
+        .map(|(task, gx)| {
+            let mut sums = vec![0f64; channels];
+            for (j, gx) in gx.chunks_mut(inner).enumerate() {
+                let b = task * per + j;
+                let c = b % channels;
+                let inv_scale = 2f64.powi(-frac[c]);
+                // ∂x̂/∂F at each bound: −ln2 · (the saturated value).
+                let d_above = if zeroed { 0.0 } else { -LN_2 * hi * inv_scale };
+                let d_below = if zeroed { 0.0 } else { -LN_2 * lo * inv_scale };
+                let at = b * inner;
+                let mut acc = 0f64;
+                for i in 0..inner {
+                    let (gi, ki) = (g[at + i], k[at + i]);
+                    let in_range = ki == CLIP_NONE;
+                    gx[i] = if in_range || pass_clipped { gi } else { 0.0 };
+                    let d = if in_range {
+                        LN_2 * (xs[at + i] as f64 - xh[at + i] as f64)
+                    } else if khot {
+                        -LN_2 * xh[at + i] as f64
+                    } else if ki == CLIP_ABOVE {
+                        d_above
+                    } else {
+                        d_below
+                    };
+                    acc += gi as f64 * d;
+                }
+                sums[c] += acc;
             }
-            sums[c] += acc;
-        }
-        sums
-    });
+            sums
+        })
+        .collect();
     let mut gf = vec![0f64; channels];
     for sums in partial_sums {
         for (t, s) in gf.iter_mut().zip(sums) {

@@ -1,0 +1,72 @@
+//! `metrics.jsonl`: one JSON line per finished epoch, appended as training goes, cut back when a
+//! run resumes from an earlier checkpoint.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use qfx_fixed::Format;
+use serde::{Deserialize, Serialize};
+
+use super::dir::RunDir;
+use super::eval::Accuracy;
+use super::{io_err, write_file};
+use crate::error::TrainError;
+
+/// One line of `metrics.jsonl`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// Epoch number (1-based).
+    pub epoch: usize,
+    /// Learning rate at the epoch's last step.
+    pub lr: f64,
+    /// Mean training loss.
+    pub train_loss: f64,
+    /// Training accuracy (on augmented batches, quantized forward pass).
+    pub train_accuracy: f64,
+    /// Test accuracy.
+    pub test: Accuracy,
+    /// Formats of every exported tensor (quantized runs).
+    pub formats: BTreeMap<String, Vec<Format>>,
+    /// Seconds the epoch took.
+    pub seconds: f64,
+}
+
+/// Appends one epoch's line to the run's metrics.
+pub(super) fn append(run: &RunDir, metrics: &EpochMetrics) -> Result<(), TrainError> {
+    let path = run.metrics();
+    let line = serde_json::to_string(metrics).expect("metrics serialize");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| io_err(&path, e))?;
+    writeln!(f, "{line}").map_err(|e| io_err(&path, e))
+}
+
+/// Keeps the metrics of the first `epochs` epochs (a resumed run rewrites the later ones).
+pub(super) fn truncate(run: &RunDir, epochs: usize) -> Result<(), TrainError> {
+    let path = run.metrics();
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let kept: String = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(epochs)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    write_file(&path, kept.as_bytes())
+}
+
+/// Reads `metrics.jsonl` of the run directory `run`.
+pub fn read_metrics(run: &Path) -> Result<Vec<EpochMetrics>, TrainError> {
+    let path = RunDir::new(run).metrics();
+    let text = std::fs::read_to_string(&path).map_err(|e| io_err(&path, e))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .map_err(|e| TrainError::Io(format!("{} line {}: {e}", path.display(), i + 1)))
+        })
+        .collect()
+}

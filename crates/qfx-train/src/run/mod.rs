@@ -1,0 +1,71 @@
+//! Runs: float pre-training, QAT, PTQ and evaluation, with a run directory, checkpoints and
+//! per-epoch metrics.
+//!
+//! A run directory ([`RunDir`], which names every file below) holds:
+//! - `config.toml`: the configuration used (a resumed run must match it);
+//! - `metrics.jsonl`: one JSON object per finished epoch (loss, accuracies, learning rate, the
+//!   binary point of every exported tensor, seconds);
+//! - `checkpoints/step-NNNNNNNN/` with `model.safetensors`, `optimizer.safetensors` and
+//!   `meta.json`, and `checkpoints/latest` naming the newest complete one. A checkpoint is
+//!   written into a temporary directory and renamed into place before `latest` is switched
+//!   (atomically) to it, so a crash at any moment leaves the previous checkpoint intact;
+//! - `model.ir.json` (quantized runs): the exported model, what `qfx export hls` and
+//!   `qfx eval --exact` read, and `model.init.ir.json`, the model as calibrated before QAT.
+//!
+//! Reproducibility: weights are initialized from the seed, epoch `e` visits the training set in
+//! `qfx_data::epoch_order(seed, e)`, and augmentation draws from an RNG whose state is saved in
+//! every checkpoint, so a resumed run reaches the same weights as an uninterrupted one.
+//!
+//! Modules: [`RunDir`] and [`CheckpointDir`] (the layout), checkpoints, the training loop, PTQ,
+//! evaluation and calibration, the exported IR, metrics.
+
+mod checkpoint;
+mod dir;
+mod eval;
+mod ir;
+mod metrics;
+mod ptq;
+mod train_loop;
+
+use std::path::Path;
+
+use burn::tensor::Device;
+
+pub use checkpoint::{
+    checksum, load_model, resolve_checkpoint, Checkpoint, CheckpointMeta, CHECKPOINT_VERSION,
+};
+pub use dir::{CheckpointDir, RunDir};
+pub use eval::{calibrate, evaluate, Accuracy};
+pub use ir::{export_ir, formats};
+pub use metrics::{read_metrics, EpochMetrics};
+pub use ptq::ptq;
+pub use train_loop::{train, Event, Outcome, Start};
+
+use crate::config::RunConfig;
+use crate::error::TrainError;
+use crate::models::Model;
+
+fn io_err(path: &Path, e: std::io::Error) -> TrainError {
+    TrainError::Io(format!("{}: {e}", path.display()))
+}
+
+/// Writes a run file atomically (a crash leaves the old file or the new one).
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    qfx_fs::write_atomic(path, bytes)
+        .map_err(|e| TrainError::Io(format!("writing {}: {e}", path.display())))
+}
+
+/// Writes an exported model atomically.
+fn save_ir(ir: &qfx_ir::Model, path: &Path) -> Result<(), TrainError> {
+    ir.save(path).map_err(|e| TrainError::Io(e.to_string()))
+}
+
+/// The configured model initialized from the configured seed. The backend's random generator
+/// is process-wide, so seeding and drawing happen under one lock: two runs in one process (the
+/// test harness's threads, a library user's) cannot interleave and change each other's weights.
+fn init_seeded(config: &RunConfig, device: &Device) -> Result<Model, TrainError> {
+    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
+    device.seed(config.train.seed);
+    config.model.init(&config.quant, device)
+}

@@ -1,0 +1,69 @@
+//! Post-training quantization: a float checkpoint's weights with calibrated binary points, no
+//! training.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use burn::tensor::Device;
+use qfx_data::Rng;
+
+use super::checkpoint::{save_checkpoint, Checkpoint, CheckpointMeta, CHECKPOINT_VERSION};
+use super::dir::RunDir;
+use super::eval::{calibrate, evaluate, Accuracy};
+use super::ir::{export_ir, formats};
+use super::{init_seeded, io_err, save_ir, write_file};
+use crate::config::RunConfig;
+use crate::error::TrainError;
+use crate::models::Model;
+use crate::optim::{load_module_tensors, module_tensors};
+
+/// Post-training quantization: the float checkpoint's weights, binary points calibrated on
+/// training data with `config`'s formats, no training. Writes a checkpoint and `model.ir.json`
+/// into `run`.
+pub fn ptq(
+    run: &Path,
+    float_checkpoint: &Path,
+    config: &RunConfig,
+    data: &qfx_data::Splits,
+) -> Result<(Model, Accuracy), TrainError> {
+    if !config.quant.enabled {
+        return Err(TrainError::Config(
+            "PTQ needs quantization enabled (quant.enabled = true)".to_string(),
+        ));
+    }
+    config.validate()?;
+    config.check_data(&data.train, "training")?;
+    config.check_data(&data.test, "test")?;
+    let ckpt = Checkpoint::load(float_checkpoint)?;
+    ckpt.check_model(config)?;
+    let run = RunDir::new(run);
+    std::fs::create_dir_all(run.root()).map_err(|e| io_err(run.root(), e))?;
+    let device = Device::flex();
+    let model = init_seeded(config, &device)?;
+    let model = load_module_tensors(model, ckpt.model)?;
+    let model = calibrate(model, &data.train, config)?;
+    let accuracy = evaluate(&model, &data.test, config, config.train.test_limit);
+    let shape = data.train.shape;
+    let ir = export_ir(&model, config, "model", shape)?;
+    let mut ptq_config = config.clone();
+    ptq_config.train.epochs = 0;
+    let meta = CheckpointMeta {
+        version: CHECKPOINT_VERSION,
+        config: ptq_config.clone(),
+        input_shape: shape,
+        epoch: 0,
+        step_in_epoch: 0,
+        global_step: 0,
+        epoch_sums: (0.0, 0, 0),
+        optimizer_steps: 0,
+        rng: Rng::seed(0).state(),
+        finished: true,
+        test_accuracy: Some(accuracy.top1),
+        formats: formats(&ir),
+        checksums: BTreeMap::new(),
+    };
+    write_file(&run.config(), ptq_config.to_toml().as_bytes())?;
+    save_checkpoint(&run, &meta, &module_tensors(&model), &[])?;
+    save_ir(&ir, &run.ir())?;
+    Ok((model, accuracy))
+}
