@@ -14,6 +14,13 @@ impl Model {
     /// says whether the file could not be read (`cannot read …`) or is not a valid model
     /// (`<path>: …`, the parse or validation problem).
     pub fn load(path: &Path) -> Result<Model, IrError> {
+        // A FIFO or a device in its place would block the read forever.
+        if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+            return Err(IrError::new(format!(
+                "{} is not a regular file",
+                path.display()
+            )));
+        }
         let text = std::fs::read_to_string(path)
             .map_err(|e| IrError::new(format!("cannot read {}: {e}", path.display())))?;
         Model::from_json(&text)

@@ -50,7 +50,7 @@ fn run(quantized: bool, steps: usize) -> (f64, Vec<f64>) {
         QuantConfig::float()
     };
     let mut model = ModelConfig::resnet20()
-        .init(&q, &device)
+        .init(&q, &[3, 32, 32], &device)
         .expect("valid config");
     let x = Tensor::<4>::random([128, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
     let labels: Vec<u8> = (0..128).map(|i| (i % 10) as u8).collect();

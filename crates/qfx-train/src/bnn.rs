@@ -13,9 +13,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 use qfx_fixed::{Format, Overflow, Quant};
 
-use crate::layers::{
-    accumulate, QAdd, QBatchNorm2d, QConv2d, QGlobalAvgPool, QLinear, QuantConfig,
-};
+use crate::layers::{accumulate, QuantConfig};
 use crate::quant::{Granularity, QuantSpec};
 use crate::quantizer::{Calibration, QTensor, Quantizer};
 
@@ -144,8 +142,8 @@ pub struct QPrelu {
 
 impl QPrelu {
     /// Slopes 0.25.
-    pub fn new(channels: usize, q: &QuantConfig, device: &Device) -> QPrelu {
-        let slope = Param::from_tensor(Tensor::<1>::ones([channels], device) * 0.25);
+    pub fn new(channels: usize, init: f64, q: &QuantConfig, device: &Device) -> QPrelu {
+        let slope = Param::from_tensor(Tensor::<1>::ones([channels], device) * init);
         let spec = q.slope_spec();
         let sc = spec.channels(&[channels]).unwrap_or(1);
         let mut slope_q = q.quantizer(spec, sc, spec.width as i32 - 2, device);
@@ -174,125 +172,5 @@ impl QPrelu {
             .calibrate(&self.slope.val(), Calibration::MaxAbs);
         self.out.calibrate(&self.raw(x.value.clone()), method);
         self.forward(x)
-    }
-}
-
-/// A binary residual block: `prelu(bn(binconv(sign(x))) + shortcut(x))`, with the option-A
-/// shortcut (subsample, zero channels) when the shape changes.
-#[derive(Module, Debug)]
-pub struct BinaryBlock {
-    /// The binary 3×3 convolution (stride 1 or 2).
-    pub conv: QBinaryConv2d,
-    /// Its BatchNorm (fixed point).
-    pub bn: QBatchNorm2d,
-    /// Subsampling stride of the shortcut.
-    pub stride: usize,
-    /// Zero channels the shortcut appends.
-    pub pad_channels: usize,
-    /// The residual addition.
-    pub add: QAdd,
-    /// The activation after the addition.
-    pub act: QPrelu,
-}
-
-impl BinaryBlock {
-    fn new(c_in: usize, c_out: usize, stride: usize, q: &QuantConfig, device: &Device) -> Self {
-        BinaryBlock {
-            conv: QBinaryConv2d::new(c_in, c_out, 3, stride, q, device),
-            bn: QBatchNorm2d::new(c_out, q, device),
-            stride,
-            pad_channels: c_out - c_in,
-            add: QAdd::new(q, device),
-            act: QPrelu::new(c_out, q, device),
-        }
-    }
-
-    fn forward(&self, x: QTensor<4>) -> QTensor<4> {
-        let main = self.bn.forward(self.conv.forward(binarize(x.clone())));
-        let short = crate::models::option_a(x, self.stride, self.pad_channels);
-        self.act.forward(self.add.forward(main, short))
-    }
-
-    fn calibrate(&mut self, x: QTensor<4>, method: Calibration) -> QTensor<4> {
-        let t = self.conv.calibrate(binarize(x.clone()), method);
-        let main = self.bn.calibrate(t, method);
-        let short = crate::models::option_a(x, self.stride, self.pad_channels);
-        let sum = self.add.calibrate(main, short, method);
-        self.act.calibrate(sum, method)
-    }
-}
-
-/// The binarized network: a fixed-point stem (conv–BN–PReLU), three stages of binary blocks
-/// (the first block of stages 2 and 3 halves the resolution), global average pooling and a
-/// fixed-point classifier.
-#[derive(Module, Debug)]
-pub struct Bnn {
-    /// Input quantizer.
-    pub input: Quantizer,
-    /// Stem convolution (fixed point: the input is not binarized).
-    pub stem: QConv2d,
-    /// Stem BatchNorm.
-    pub stem_bn: QBatchNorm2d,
-    /// Stem activation.
-    pub stem_act: QPrelu,
-    /// The binary blocks, stage after stage.
-    pub blocks: Vec<BinaryBlock>,
-    /// Global average pooling.
-    pub pool: QGlobalAvgPool,
-    /// Classifier.
-    pub head: QLinear,
-}
-
-impl Bnn {
-    /// `widths` per stage, `per_stage` blocks each.
-    pub(crate) fn new(
-        in_channels: usize,
-        widths: [usize; 3],
-        per_stage: usize,
-        stem_stride: usize,
-        classes: usize,
-        q: &QuantConfig,
-        device: &Device,
-    ) -> Bnn {
-        let mut blocks = Vec::new();
-        let mut c = widths[0];
-        for (s, &w) in widths.iter().enumerate() {
-            for b in 0..per_stage {
-                let stride = if s > 0 && b == 0 { 2 } else { 1 };
-                blocks.push(BinaryBlock::new(c, w, stride, q, device));
-                c = w;
-            }
-        }
-        Bnn {
-            input: q.act_quantizer(true, device),
-            stem: QConv2d::new(in_channels, widths[0], 3, stem_stride, 1, false, q, device),
-            stem_bn: QBatchNorm2d::new(widths[0], q, device),
-            stem_act: QPrelu::new(widths[0], q, device),
-            blocks,
-            pool: QGlobalAvgPool::new(q, device),
-            head: QLinear::new(c, classes, q, device),
-        }
-    }
-
-    pub(crate) fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let t = self.stem.forward(self.input.forward_q(x));
-        let mut t = self.stem_act.forward(self.stem_bn.forward(t));
-        for b in &self.blocks {
-            t = b.forward(t);
-        }
-        self.head.forward(self.pool.forward(t)).value
-    }
-
-    pub(crate) fn calibrate(&mut self, x: Tensor<4>, method: Calibration) {
-        self.input.calibrate(&x, method);
-        let t = self.input.forward_q(x);
-        let t = self.stem.calibrate(t, method);
-        let t = self.stem_bn.calibrate(t, method);
-        let mut t = self.stem_act.calibrate(t, method);
-        for b in self.blocks.iter_mut() {
-            t = b.calibrate(t, method);
-        }
-        let t = self.pool.calibrate(t, method);
-        self.head.calibrate(t, method);
     }
 }

@@ -234,26 +234,17 @@ impl RunConfig {
         toml::to_string_pretty(self).expect("configuration serializes")
     }
 
-    /// The image shape `[c, h, w]` the model expects (an MLP: one channel, square image).
-    pub fn input_shape(&self) -> Option<[usize; 3]> {
-        match &self.model {
-            ModelConfig::Cnn {
-                in_channels, image, ..
-            } => Some([*in_channels, *image, *image]),
-            ModelConfig::Resnet { in_channels, .. } | ModelConfig::Bnn { in_channels, .. } => {
-                Some([*in_channels, 0, 0])
-            }
-            ModelConfig::Mlp { .. } => None,
-        }
-    }
-
-    /// Number of output classes.
+    /// Number of outputs (classes, for a classifier): the built-in networks' `classes`, a
+    /// described graph's last layer's size (0 when the graph does not resolve).
     pub fn classes(&self) -> usize {
         match &self.model {
             ModelConfig::Mlp { classes, .. }
             | ModelConfig::Cnn { classes, .. }
             | ModelConfig::Resnet { classes, .. }
             | ModelConfig::Bnn { classes, .. } => *classes,
+            ModelConfig::Graph(spec) => spec
+                .resolve()
+                .map_or(0, |g| g.output_shape().iter().product()),
         }
     }
 
@@ -332,33 +323,10 @@ impl RunConfig {
     /// Checks that `data` fits the model: image shape, channels, and labels below the number of
     /// classes.
     pub fn check_data(&self, data: &qfx_data::Dataset, split: &str) -> Result<(), TrainError> {
-        let [c, h, w] = data.shape;
+        let [c, _, _] = data.shape;
         let bad = |m: String| Err(TrainError::Data(format!("{split} data: {m}")));
-        match &self.model {
-            ModelConfig::Mlp { inputs, .. } if c * h * w != *inputs => {
-                return bad(format!(
-                    "images are {c}×{h}×{w} = {} values, the MLP takes {inputs} inputs",
-                    c * h * w
-                ))
-            }
-            ModelConfig::Cnn {
-                in_channels, image, ..
-            } if [c, h, w] != [*in_channels, *image, *image] => {
-                return bad(format!(
-                    "images are {c}×{h}×{w}, the CNN expects {in_channels}×{image}×{image}"
-                ))
-            }
-            ModelConfig::Resnet { in_channels, .. } if c != *in_channels => {
-                return bad(format!(
-                    "images have {c} channels, the ResNet expects {in_channels}"
-                ))
-            }
-            ModelConfig::Bnn { in_channels, .. } if c != *in_channels => {
-                return bad(format!(
-                    "images have {c} channels, the binarized network expects {in_channels}"
-                ))
-            }
-            _ => {}
+        if let Err(e) = self.model.preset(&data.shape) {
+            return bad(e.to_string());
         }
         let n = &self.normalize;
         for (what, v) in [("mean", &n.mean), ("std", &n.std)] {

@@ -56,6 +56,111 @@ pub struct QuantConfig {
     /// K-hot constraint on PReLU slopes (the binarized network), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slope_khot: Option<KHot>,
+    /// Settings for some layers only, by name or glob (`conv*`, `block?_bn`); applied in order
+    /// over the settings above.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<QuantOverride>,
+}
+
+/// Quantization settings for the layers whose names match `layers` (a name, or a glob with
+/// `*` for any run of characters and `?` for one). Unset keys keep the model-wide value.
+///
+/// ```toml
+/// [[quant.overrides]]
+/// layers = "fc1"          # the first layer keeps 8 bits
+/// bits = 8
+/// [[quant.overrides]]
+/// layers = "conv*"
+/// weight_khot = "none"    # no K-hot constraint on the convolutions
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuantOverride {
+    /// Layer name or glob.
+    pub layers: String,
+    /// See [`QuantConfig::bits`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bits: Option<u32>,
+    /// See [`QuantConfig::weight_bits`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_bits: Option<u32>,
+    /// See [`QuantConfig::bias_bits`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bias_bits: Option<u32>,
+    /// See [`QuantConfig::act_bits`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub act_bits: Option<u32>,
+    /// See [`QuantConfig::bn_bits`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bn_bits: Option<u32>,
+    /// See [`QuantConfig::acc_bits`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acc_bits: Option<u32>,
+    /// See [`QuantConfig::weight_quant`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_quant: Option<Quant>,
+    /// See [`QuantConfig::act_quant`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub act_quant: Option<Quant>,
+    /// See [`QuantConfig::overflow`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overflow: Option<Overflow>,
+    /// See [`QuantConfig::per_channel_weights`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_channel_weights: Option<bool>,
+    /// See [`QuantConfig::learn_binary_points`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub learn_binary_points: Option<bool>,
+    /// See [`QuantConfig::weight_khot`]; `"none"` removes the constraint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_khot: Option<KHotChoice>,
+    /// See [`QuantConfig::bn_khot`]; `"none"` removes the constraint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bn_khot: Option<KHotChoice>,
+    /// See [`QuantConfig::slope_khot`]; `"none"` removes the constraint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slope_khot: Option<KHotChoice>,
+}
+
+/// A K-hot setting in an override: a constraint, or `"none"`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum KHotChoice {
+    /// No constraint.
+    Off(NoKHot),
+    /// This constraint.
+    On(KHot),
+}
+
+/// The word `"none"`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoKHot {
+    /// No K-hot constraint.
+    None,
+}
+
+impl KHotChoice {
+    fn get(self) -> Option<KHot> {
+        match self {
+            KHotChoice::Off(_) => None,
+            KHotChoice::On(k) => Some(k),
+        }
+    }
+}
+
+/// Whether `name` matches `pattern` (`*`: any run of characters, `?`: one character).
+pub fn glob_matches(pattern: &str, name: &str) -> bool {
+    fn go(p: &[char], n: &[char]) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some(('*', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
+            Some(('?', rest)) => !n.is_empty() && go(rest, &n[1..]),
+            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
+        }
+    }
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    go(&p, &n)
 }
 
 impl Default for QuantConfig {
@@ -79,6 +184,7 @@ impl Default for QuantConfig {
             weight_khot: None,
             bn_khot: None,
             slope_khot: None,
+            overrides: Vec::new(),
         }
     }
 }
@@ -194,6 +300,76 @@ impl QuantConfig {
             self.acc_overflow,
             self.channels(axis),
         )
+    }
+
+    /// The settings of layer `name`: these, with every matching override applied in order.
+    pub fn for_layer(&self, name: &str) -> QuantConfig {
+        let mut q = QuantConfig {
+            overrides: Vec::new(),
+            ..self.clone()
+        };
+        for o in self
+            .overrides
+            .iter()
+            .filter(|o| glob_matches(&o.layers, name))
+        {
+            let set = |v: Option<u32>, to: &mut u32| {
+                if let Some(v) = v {
+                    *to = v
+                }
+            };
+            set(o.bits, &mut q.bits);
+            for (v, to) in [
+                (o.weight_bits, &mut q.weight_bits),
+                (o.bias_bits, &mut q.bias_bits),
+                (o.act_bits, &mut q.act_bits),
+                (o.bn_bits, &mut q.bn_bits),
+                (o.acc_bits, &mut q.acc_bits),
+            ] {
+                if v.is_some() {
+                    *to = v;
+                }
+            }
+            q.weight_quant = o.weight_quant.unwrap_or(q.weight_quant);
+            q.act_quant = o.act_quant.unwrap_or(q.act_quant);
+            q.overflow = o.overflow.unwrap_or(q.overflow);
+            q.per_channel_weights = o.per_channel_weights.unwrap_or(q.per_channel_weights);
+            q.learn_binary_points = o.learn_binary_points.unwrap_or(q.learn_binary_points);
+            for (v, to) in [
+                (o.weight_khot, &mut q.weight_khot),
+                (o.bn_khot, &mut q.bn_khot),
+                (o.slope_khot, &mut q.slope_khot),
+            ] {
+                if let Some(v) = v {
+                    *to = v.get();
+                }
+            }
+        }
+        q
+    }
+
+    /// Checks the overrides against the network's layer names: each must match a layer (a
+    /// typo must not silently leave a layer at the default) and every layer's resulting
+    /// settings must be valid.
+    pub fn validate_overrides<'a>(
+        &self,
+        names: impl Iterator<Item = &'a str> + Clone,
+    ) -> Result<(), crate::TrainError> {
+        for o in &self.overrides {
+            if !names.clone().any(|n| glob_matches(&o.layers, n)) {
+                return Err(crate::TrainError::Config(format!(
+                    "quant.overrides: `{}` matches no layer of the network (its layers: {})",
+                    o.layers,
+                    names.clone().collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
+        for name in names {
+            self.for_layer(name).validate().map_err(|e| {
+                crate::TrainError::Config(format!("quant settings of layer `{name}`: {e}"))
+            })?;
+        }
+        Ok(())
     }
 
     /// Checks that every format this configuration implies can be trained.

@@ -11,6 +11,7 @@ pub mod bnn;
 pub mod config;
 mod error;
 pub mod export;
+pub mod graph;
 mod host;
 pub mod layers;
 pub mod models;

@@ -1,21 +1,25 @@
-//! Models built from a serde configuration: an MLP, a small CNN for 28×28 inputs, ResNet-20
-//! for 32×32×3 and a binarized residual network ([`crate::bnn`]). The same module tree serves
-//! the float model (quantizers disabled) and the quantized one.
+//! The network of a run: a layer graph the user describes (`kind = "graph"`, see
+//! [`crate::graph`]) or one of the built-in networks — an MLP, a small CNN, ResNet-20 and a
+//! binarized residual network ([`crate::bnn`]) — which are presets written in the same
+//! description. The same module tree serves the float model (quantizers disabled) and the
+//! quantized one.
 
-use burn::module::Module;
 use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Tensor};
+use qfx_fixed::OverflowRule;
 use serde::{Deserialize, Serialize};
 
-use crate::bnn::Bnn;
 use crate::error::TrainError;
-use crate::layers::{
-    QAdd, QBatchNorm2d, QConv2d, QGlobalAvgPool, QLinear, QMaxPool2d, QReLU, QuantConfig,
-};
+use crate::graph::presets::{self, Preset};
+use crate::graph::{GraphModel, GraphSpec};
+use crate::layers::QuantConfig;
 use crate::quant::{is_flex, QuantPath};
-use crate::quantizer::{Calibration, QTensor, Quantizer};
-use qfx_fixed::OverflowRule;
+use crate::quantizer::QTensor;
+use crate::safetensors::NamedTensor;
+
+/// The trainable network of a run.
+pub type Model = GraphModel;
 
 /// ResNet shortcut when the shape changes between stages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -82,6 +86,17 @@ pub enum ModelConfig {
         /// Output classes.
         classes: usize,
     },
+    /// A layer graph described layer by layer (see [`crate::graph::GraphSpec`]).
+    Graph(GraphSpec),
+}
+
+/// A shape as people write it: `1×28×28`.
+fn dims(shape: &[usize]) -> String {
+    shape
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("×")
 }
 
 fn one() -> usize {
@@ -188,13 +203,106 @@ impl ModelConfig {
                     return bad("BNN shortcuts pad channels: stage widths must be non-decreasing");
                 }
             }
+            ModelConfig::Graph(spec) => {
+                spec.resolve()?;
+            }
         }
         Ok(())
     }
 
-    /// Builds the model with formats from `q`.
-    pub fn init(&self, q: &QuantConfig, device: &Device) -> Result<Model, TrainError> {
+    /// The network as a layer graph for samples of shape `input` (the built-in networks adapt
+    /// to it; a described graph must declare exactly it).
+    pub fn preset(&self, input: &[usize]) -> Result<Preset, TrainError> {
         self.validate()?;
+        let bad = |m: String| Err(TrainError::Data(m));
+        let channels = input.first().copied().unwrap_or(0);
+        Ok(match self {
+            ModelConfig::Mlp {
+                inputs,
+                hidden,
+                classes,
+            } => {
+                let n: usize = input.iter().product();
+                if n != *inputs {
+                    return bad(format!(
+                        "samples are {} = {n} values, the MLP takes {inputs} inputs",
+                        dims(input)
+                    ));
+                }
+                presets::mlp(input, hidden, *classes)
+            }
+            ModelConfig::Cnn {
+                in_channels,
+                image,
+                channels,
+                classes,
+            } => {
+                if input != [*in_channels, *image, *image] {
+                    return bad(format!(
+                        "samples are {}, the CNN expects {in_channels}×{image}×{image}",
+                        dims(input)
+                    ));
+                }
+                presets::cnn(input, *channels, *classes)
+            }
+            ModelConfig::Resnet {
+                in_channels,
+                widths,
+                blocks_per_stage,
+                classes,
+                shortcut,
+            } => {
+                if input.len() != 3 || channels != *in_channels {
+                    return bad(format!(
+                        "samples are {}, the ResNet expects {in_channels}-channel images",
+                        dims(input)
+                    ));
+                }
+                presets::resnet(input, *widths, *blocks_per_stage, *classes, *shortcut)
+            }
+            ModelConfig::Bnn {
+                in_channels,
+                widths,
+                blocks_per_stage,
+                stem_stride,
+                classes,
+            } => {
+                if input.len() != 3 || channels != *in_channels {
+                    return bad(format!(
+                        "samples are {}, the binarized network expects {in_channels}-channel \
+                         images",
+                        dims(input)
+                    ));
+                }
+                presets::bnn(input, *widths, *blocks_per_stage, *stem_stride, *classes)
+            }
+            ModelConfig::Graph(spec) => {
+                if spec.input != input {
+                    return bad(format!(
+                        "samples are {}, the network's input is {}",
+                        dims(input),
+                        dims(&spec.input)
+                    ));
+                }
+                Preset {
+                    spec: spec.clone(),
+                    init_order: None,
+                    legacy: vec![None; spec.layers.len()],
+                }
+            }
+        })
+    }
+
+    /// Builds the model for samples of shape `input`, every layer with the formats `q` gives
+    /// its name. Everything is checked before any tensor is allocated: the graph (names,
+    /// references, shapes), the quantization settings of every layer, and that the parameters
+    /// and activations fit this machine's memory.
+    pub fn init(
+        &self,
+        q: &QuantConfig,
+        input: &[usize],
+        device: &Device,
+    ) -> Result<Model, TrainError> {
         q.validate()?;
         let composed =
             q.path == QuantPath::Composed || (q.path == QuantPath::Auto && !is_flex(device));
@@ -209,325 +317,61 @@ impl ModelConfig {
                 }
             }
         }
-        Ok(match self {
-            ModelConfig::Mlp {
-                inputs,
-                hidden,
-                classes,
-            } => Model::Mlp(Mlp::new(*inputs, hidden, *classes, q, device)),
-            ModelConfig::Cnn {
-                in_channels,
-                image,
-                channels,
-                classes,
-            } => Model::Cnn(Cnn::new(
-                *in_channels,
-                *image,
-                *channels,
-                *classes,
-                q,
-                device,
-            )),
-            ModelConfig::Resnet {
-                in_channels,
-                widths,
-                blocks_per_stage,
-                classes,
-                shortcut,
-            } => Model::Resnet(Resnet::new(
-                *in_channels,
-                *widths,
-                *blocks_per_stage,
-                *classes,
-                *shortcut,
-                q,
-                device,
-            )),
-            ModelConfig::Bnn {
-                in_channels,
-                widths,
-                blocks_per_stage,
-                stem_stride,
-                classes,
-            } => Model::Bnn(Bnn::new(
-                *in_channels,
-                *widths,
-                *blocks_per_stage,
-                *stem_stride,
-                *classes,
-                q,
-                device,
-            )),
-        })
-    }
-}
-
-/// Any of the configured networks.
-#[derive(Module, Debug)]
-#[allow(clippy::large_enum_variant)] // one model per run: its size does not matter
-pub enum Model {
-    /// See [`Mlp`].
-    Mlp(Mlp),
-    /// See [`Cnn`].
-    Cnn(Cnn),
-    /// See [`Resnet`].
-    Resnet(Resnet),
-    /// See [`Bnn`].
-    Bnn(Bnn),
-}
-
-impl Model {
-    /// Images `[batch, c, h, w]` (normalized floats) to logits `[batch, classes]`.
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        match self {
-            Model::Mlp(m) => m.forward(x),
-            Model::Cnn(m) => m.forward(x),
-            Model::Resnet(m) => m.forward(x),
-            Model::Bnn(m) => m.forward(x),
-        }
+        let preset = self.preset(input)?;
+        let graph = preset.spec.resolve()?;
+        q.validate_overrides(graph.nodes.iter().map(|n| n.name.as_str()))?;
+        Ok(GraphModel::new(
+            graph,
+            q,
+            preset.init_order.as_deref(),
+            device,
+        ))
     }
 
-    /// Post-training calibration: every binary point from the values seen on `x`.
-    pub fn calibrate(&mut self, x: Tensor<4>, method: Calibration) {
-        match self {
-            Model::Mlp(m) => m.calibrate(x, method),
-            Model::Cnn(m) => m.calibrate(x, method),
-            Model::Resnet(m) => m.calibrate(x, method),
-            Model::Bnn(m) => m.calibrate(x, method),
-        }
-    }
-}
-
-/// Input quantizer → (QLinear → QReLU)* → QLinear.
-#[derive(Module, Debug)]
-pub struct Mlp {
-    /// Input quantizer.
-    pub input: Quantizer,
-    /// Hidden layers.
-    pub hidden: Vec<QLinear>,
-    /// Their activations.
-    pub relus: Vec<QReLU>,
-    /// Classifier.
-    pub head: QLinear,
-}
-
-impl Mlp {
-    fn new(
-        inputs: usize,
-        hidden: &[usize],
-        classes: usize,
-        q: &QuantConfig,
-        device: &Device,
-    ) -> Mlp {
-        let mut layers = Vec::new();
-        let mut relus = Vec::new();
-        let mut d = inputs;
-        for &h in hidden {
-            layers.push(QLinear::new(d, h, q, device));
-            relus.push(QReLU::new(q, device));
-            d = h;
-        }
-        Mlp {
-            input: q.act_quantizer(true, device),
-            hidden: layers,
-            relus,
-            head: QLinear::new(d, classes, q, device),
-        }
-    }
-
-    fn flatten(x: Tensor<4>) -> Tensor<2> {
-        let [n, c, h, w] = x.dims();
-        x.reshape([n, c * h * w])
-    }
-
-    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut t = self.input.forward_q(Self::flatten(x));
-        for (l, r) in self.hidden.iter().zip(&self.relus) {
-            t = r.forward(l.forward(t));
-        }
-        self.head.forward(t).value
-    }
-
-    fn calibrate(&mut self, x: Tensor<4>, method: Calibration) {
-        let x = Self::flatten(x);
-        self.input.calibrate(&x, method);
-        let mut t = self.input.forward_q(x);
-        for (l, r) in self.hidden.iter_mut().zip(self.relus.iter_mut()) {
-            t = r.calibrate(l.calibrate(t, method), method);
-        }
-        self.head.calibrate(t, method);
-    }
-}
-
-/// conv–BN–ReLU–maxpool ×2, then a linear classifier.
-#[derive(Module, Debug)]
-pub struct Cnn {
-    /// Input quantizer.
-    pub input: Quantizer,
-    /// Convolutions (no bias: BatchNorm follows).
-    pub convs: Vec<QConv2d>,
-    /// BatchNorms.
-    pub norms: Vec<QBatchNorm2d>,
-    /// Activations.
-    pub relus: Vec<QReLU>,
-    /// 2×2 max pooling.
-    pub pool: QMaxPool2d,
-    /// Classifier.
-    pub head: QLinear,
-}
-
-impl Cnn {
-    fn new(
-        in_channels: usize,
-        image: usize,
-        channels: [usize; 2],
-        classes: usize,
-        q: &QuantConfig,
-        device: &Device,
-    ) -> Cnn {
-        let convs = vec![
-            QConv2d::new(in_channels, channels[0], 3, 1, 1, false, q, device),
-            QConv2d::new(channels[0], channels[1], 3, 1, 1, false, q, device),
-        ];
-        let norms = channels
+    /// Renames the tensors of a checkpoint written before the built-in networks became layer
+    /// graphs (`Cnn.convs.0.weight`, optimizer state `Cnn.convs.0.weight.m`, …) to the paths of
+    /// today's modules (`layers.1.Conv2d.weight`, …); other names pass unchanged.
+    pub fn rename_legacy_tensors(
+        &self,
+        input: &[usize],
+        tensors: Vec<NamedTensor>,
+    ) -> Result<Vec<NamedTensor>, TrainError> {
+        let preset = self.preset(input)?;
+        let renames: Vec<(String, String)> = preset
+            .legacy
             .iter()
-            .map(|&c| QBatchNorm2d::new(c, q, device))
+            .enumerate()
+            .filter_map(|(i, old)| {
+                let old = old.as_ref()?;
+                Some((
+                    format!("{old}."),
+                    GraphModel::module_path(i, &preset.spec.layers[i].op) + ".",
+                ))
+            })
             .collect();
-        let relus = channels.iter().map(|_| QReLU::new(q, device)).collect();
-        let flat = channels[1] * (image / 4) * (image / 4);
-        Cnn {
-            input: q.act_quantizer(true, device),
-            convs,
-            norms,
-            relus,
-            pool: QMaxPool2d { kernel: 2 },
-            head: QLinear::new(flat, classes, q, device),
-        }
+        Ok(tensors
+            .into_iter()
+            .map(|mut t| {
+                if let Some((old, new)) = renames
+                    .iter()
+                    .find(|(old, _)| t.name.starts_with(old.as_str()))
+                {
+                    t.name = format!("{new}{}", &t.name[old.len()..]);
+                }
+                t
+            })
+            .collect())
     }
 
-    fn flatten(t: QTensor<4>) -> QTensor<2> {
-        let [n, c, h, w] = t.value.dims();
-        QTensor {
-            value: t.value.reshape([n, c * h * w]),
-            frac: t.frac,
-        }
-    }
-
-    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut t = self.input.forward_q(x);
-        for i in 0..self.convs.len() {
-            t = self
-                .pool
-                .forward(self.relus[i].forward(self.norms[i].forward(self.convs[i].forward(t))));
-        }
-        self.head.forward(Self::flatten(t)).value
-    }
-
-    fn calibrate(&mut self, x: Tensor<4>, method: Calibration) {
-        self.input.calibrate(&x, method);
-        let mut t = self.input.forward_q(x);
-        for i in 0..self.convs.len() {
-            t = self.convs[i].calibrate(t, method);
-            t = self.norms[i].calibrate(t, method);
-            t = self.relus[i].calibrate(t, method);
-            t = self.pool.forward(t);
-        }
-        self.head.calibrate(Self::flatten(t), method);
-    }
-}
-
-/// A basic residual block: conv–BN–ReLU–conv–BN, plus the shortcut, then ReLU.
-#[derive(Module, Debug)]
-pub struct BasicBlock {
-    /// First 3×3 convolution (stride 1 or 2).
-    pub conv1: QConv2d,
-    /// Its BatchNorm.
-    pub bn1: QBatchNorm2d,
-    /// Activation after the first convolution.
-    pub relu1: QReLU,
-    /// Second 3×3 convolution.
-    pub conv2: QConv2d,
-    /// Its BatchNorm.
-    pub bn2: QBatchNorm2d,
-    /// Option B projection, when the shape changes.
-    pub proj: Option<(QConv2d, QBatchNorm2d)>,
-    /// Option A: channels to zero-pad when the shape changes.
-    pub pad_channels: usize,
-    /// Stride of the block.
-    pub stride: usize,
-    /// The residual addition.
-    pub add: QAdd,
-    /// Activation after the addition.
-    pub relu2: QReLU,
-}
-
-impl BasicBlock {
-    fn new(
-        c_in: usize,
-        c_out: usize,
-        stride: usize,
-        shortcut: Shortcut,
-        q: &QuantConfig,
-        device: &Device,
-    ) -> BasicBlock {
-        let reshape = stride != 1 || c_in != c_out;
-        let proj = (reshape && shortcut == Shortcut::B).then(|| {
-            (
-                QConv2d::new(c_in, c_out, 1, stride, 0, false, q, device),
-                QBatchNorm2d::new(c_out, q, device),
-            )
-        });
-        BasicBlock {
-            conv1: QConv2d::new(c_in, c_out, 3, stride, 1, false, q, device),
-            bn1: QBatchNorm2d::new(c_out, q, device),
-            relu1: QReLU::new(q, device),
-            conv2: QConv2d::new(c_out, c_out, 3, 1, 1, false, q, device),
-            bn2: QBatchNorm2d::new(c_out, q, device),
-            pad_channels: if reshape && shortcut == Shortcut::A {
-                c_out - c_in
-            } else {
-                0
-            },
-            proj,
-            stride,
-            add: QAdd::new(q, device),
-            relu2: QReLU::new(q, device),
-        }
-    }
-
-    /// The shortcut branch.
-    fn shortcut(&self, x: QTensor<4>) -> QTensor<4> {
-        match &self.proj {
-            Some((conv, bn)) => bn.forward(conv.forward(x)),
-            None => option_a(x, self.stride, self.pad_channels),
-        }
-    }
-
-    fn forward(&self, x: QTensor<4>) -> QTensor<4> {
-        let main = self.bn2.forward(
-            self.conv2.forward(
-                self.relu1
-                    .forward(self.bn1.forward(self.conv1.forward(x.clone()))),
-            ),
-        );
-        self.relu2.forward(self.add.forward(main, self.shortcut(x)))
-    }
-
-    fn calibrate(&mut self, x: QTensor<4>, method: Calibration) -> QTensor<4> {
-        let t = self.conv1.calibrate(x.clone(), method);
-        let t = self.bn1.calibrate(t, method);
-        let t = self.relu1.calibrate(t, method);
-        let t = self.conv2.calibrate(t, method);
-        let main = self.bn2.calibrate(t, method);
-        let short = match &mut self.proj {
-            Some((conv, bn)) => {
-                let t = conv.calibrate(x, method);
-                bn.calibrate(t, method)
-            }
-            None => self.shortcut(x),
-        };
-        let sum = self.add.calibrate(main, short, method);
-        self.relu2.calibrate(sum, method)
+    /// Number of outputs of the network (classes, for a classifier).
+    pub fn outputs(&self, input: &[usize]) -> Result<usize, TrainError> {
+        Ok(self
+            .preset(input)?
+            .spec
+            .resolve()?
+            .output_shape()
+            .iter()
+            .product())
     }
 }
 
@@ -546,80 +390,5 @@ pub(crate) fn option_a(x: QTensor<4>, stride: usize, pad_channels: usize) -> QTe
     QTensor {
         value: v,
         frac: x.frac,
-    }
-}
-
-/// ResNet for 32×32 inputs: stem conv–BN–ReLU, three stages of basic blocks, global average
-/// pooling, linear classifier.
-#[derive(Module, Debug)]
-pub struct Resnet {
-    /// Input quantizer.
-    pub input: Quantizer,
-    /// Stem convolution.
-    pub stem: QConv2d,
-    /// Stem BatchNorm.
-    pub stem_bn: QBatchNorm2d,
-    /// Stem activation.
-    pub stem_relu: QReLU,
-    /// All basic blocks, stage after stage.
-    pub blocks: Vec<BasicBlock>,
-    /// Global average pooling.
-    pub pool: QGlobalAvgPool,
-    /// Classifier.
-    pub head: QLinear,
-}
-
-impl Resnet {
-    fn new(
-        in_channels: usize,
-        widths: [usize; 3],
-        per_stage: usize,
-        classes: usize,
-        shortcut: Shortcut,
-        q: &QuantConfig,
-        device: &Device,
-    ) -> Resnet {
-        let mut blocks = Vec::new();
-        let mut c = widths[0];
-        for (s, &w) in widths.iter().enumerate() {
-            for b in 0..per_stage {
-                let stride = if s > 0 && b == 0 { 2 } else { 1 };
-                blocks.push(BasicBlock::new(c, w, stride, shortcut, q, device));
-                c = w;
-            }
-        }
-        Resnet {
-            input: q.act_quantizer(true, device),
-            stem: QConv2d::new(in_channels, widths[0], 3, 1, 1, false, q, device),
-            stem_bn: QBatchNorm2d::new(widths[0], q, device),
-            stem_relu: QReLU::new(q, device),
-            blocks,
-            pool: QGlobalAvgPool::new(q, device),
-            head: QLinear::new(c, classes, q, device),
-        }
-    }
-
-    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut t = self.stem_relu.forward(
-            self.stem_bn
-                .forward(self.stem.forward(self.input.forward_q(x))),
-        );
-        for b in &self.blocks {
-            t = b.forward(t);
-        }
-        self.head.forward(self.pool.forward(t)).value
-    }
-
-    fn calibrate(&mut self, x: Tensor<4>, method: Calibration) {
-        self.input.calibrate(&x, method);
-        let t = self.input.forward_q(x);
-        let t = self.stem.calibrate(t, method);
-        let t = self.stem_bn.calibrate(t, method);
-        let mut t = self.stem_relu.calibrate(t, method);
-        for b in self.blocks.iter_mut() {
-            t = b.calibrate(t, method);
-        }
-        let t = self.pool.calibrate(t, method);
-        self.head.calibrate(t, method);
     }
 }

@@ -65,9 +65,9 @@ fn khot_bnn_learns_exports_needs_no_dsp_and_matches_the_engine() {
         ..fixed.clone()
     };
     let (calib, _) = batch(&data.train, 0, 256, mean, std, &device);
-    let mut twin = bnn().init(&fixed, &device).unwrap();
+    let mut twin = bnn().init(&fixed, &[1, 28, 28], &device).unwrap();
     twin.calibrate(calib.clone(), Calibration::MaxAbs);
-    let mut model = bnn().init(&khot, &device).unwrap();
+    let mut model = bnn().init(&khot, &[1, 28, 28], &device).unwrap();
     model.calibrate(calib, Calibration::MaxAbs);
     let model = adam_steps(
         model,
@@ -91,7 +91,7 @@ fn khot_bnn_learns_exports_needs_no_dsp_and_matches_the_engine() {
     println!("K-hot BNN, 12-bit, 120 Adam steps: test accuracy {acc:.3} on {n} images");
     assert!(acc > 0.4, "accuracy {acc} (chance is 0.1)");
 
-    let ir = export(&model, "bnn", [1, 28, 28]).unwrap();
+    let ir = export(&model, "bnn").unwrap();
     let (mut binary, mut constrained) = (0, 0);
     for layer in &ir.layers {
         let codes = match &layer.op {
@@ -122,7 +122,7 @@ fn khot_bnn_learns_exports_needs_no_dsp_and_matches_the_engine() {
     let cost = qfx_hls::cost::estimate(&ir).unwrap();
     println!("{cost}");
     assert_eq!(cost.dsp(), 0, "{cost}");
-    let twin_cost = qfx_hls::cost::estimate(&export(&twin, "bnn", [1, 28, 28]).unwrap()).unwrap();
+    let twin_cost = qfx_hls::cost::estimate(&export(&twin, "bnn").unwrap()).unwrap();
     assert!(twin_cost.dsp() > 0, "{twin_cost}");
 
     // The integer engine computes exactly what the model computes.
@@ -157,13 +157,13 @@ fn bnn_for_32x32_rgb_pools_by_a_shift_and_matches_the_engine() {
         bits: 8,
         ..QuantConfig::default()
     };
-    let mut model = config.init(&q, &device).unwrap();
+    let mut model = config.init(&q, &[3, 32, 32], &device).unwrap();
     let dist = burn::tensor::Distribution::Normal(0.0, 1.0);
     model.calibrate(
         Tensor::<4>::random([16, 3, 32, 32], dist, &device),
         Calibration::MaxAbs,
     );
-    let ir = export(&model, "bnn32", [3, 32, 32]).unwrap();
+    let ir = export(&model, "bnn32").unwrap();
     let pool = ir
         .layers
         .iter()

@@ -1,6 +1,7 @@
 //! A checkpoint written before checkpoints were read and written with the `safetensors` crate
 //! (`tests/fixtures/checkpoint-v1`, see the README there) still loads: its checksums match,
-//! every tensor has the recorded name, shape and values, and the network it holds builds.
+//! every tensor has the recorded name (renamed from the module paths of the time to today's
+//! layer-graph paths), shape and values, and the network it holds builds.
 
 use std::path::{Path, PathBuf};
 
@@ -13,13 +14,26 @@ fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/checkpoint-v1")
 }
 
-/// The tensors as the old reader saw them (`expected.json`), checked value by value through
-/// a checksum of their little-endian bytes.
+/// The tensors as the old reader saw them (`expected.json`; names renamed by `rename`),
+/// checked value by value through a checksum of their little-endian bytes.
 #[track_caller]
-fn matches_record(what: &str, tensors: &[NamedTensor], record: &Value) {
+fn matches_record(
+    what: &str,
+    tensors: &[NamedTensor],
+    record: &Value,
+    rename: &dyn Fn(Vec<NamedTensor>) -> Vec<NamedTensor>,
+) {
     let record = record.as_array().expect("a list of tensors");
     let names: Vec<&str> = tensors.iter().map(|t| t.name.as_str()).collect();
-    let want: Vec<&str> = record.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    let old: Vec<NamedTensor> = record
+        .iter()
+        .map(|r| NamedTensor {
+            name: r["name"].as_str().unwrap().to_string(),
+            shape: vec![],
+            data: vec![],
+        })
+        .collect();
+    let want: Vec<String> = rename(old).into_iter().map(|t| t.name).collect();
     assert_eq!(names, want, "{what}: tensor names");
     for (t, r) in tensors.iter().zip(record) {
         let shape: Vec<usize> = serde_json::from_value(r["shape"].clone()).unwrap();
@@ -61,8 +75,24 @@ fn a_checkpoint_written_by_the_hand_written_writer_still_loads() {
         !ckpt.meta.formats.is_empty(),
         "a quantized run records formats"
     );
-    matches_record("model", &ckpt.model, &expected["model"]);
-    matches_record("optimizer", &ckpt.optimizer, &expected["optimizer"]);
+    let meta = &ckpt.meta;
+    let rename = |t| {
+        meta.config
+            .model
+            .rename_legacy_tensors(&meta.input_shape, t)
+            .unwrap()
+    };
+    matches_record("model", &ckpt.model, &expected["model"], &rename);
+    matches_record(
+        "optimizer",
+        &ckpt.optimizer,
+        &expected["optimizer"],
+        &rename,
+    );
+    // The MLP's classifier (`Mlp.head` then) is layer 4 of its graph today (flatten, input
+    // quantizer, dense, ReLU, dense).
+    assert!(ckpt.model.iter().any(|t| t.name == "layers.4.Dense.bias"));
+    assert!(ckpt.model.iter().all(|t| !t.name.starts_with("Mlp.")));
     assert!(
         ckpt.optimizer.len() > ckpt.model.len(),
         "Adam keeps two moments per parameter"
@@ -70,9 +100,11 @@ fn a_checkpoint_written_by_the_hand_written_writer_still_loads() {
     // The tensors fit the network the checkpoint's configuration describes, and come back out
     // of it unchanged.
     let (model, _) = run::load_model(&dir).unwrap();
-    let mut back = module_tensors(&model);
-    back.sort_by(|a, b| a.name.cmp(&b.name));
-    assert_eq!(back, ckpt.model);
+    let by_name = |mut v: Vec<NamedTensor>| {
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    };
+    assert_eq!(by_name(module_tensors(&model)), by_name(ckpt.model.clone()));
 }
 
 #[test]

@@ -29,7 +29,7 @@ fn engine_matches_the_trained_cnn_bit_for_bit() {
         channels: [8, 16],
         classes: 10,
     };
-    let mut model = config.init(&q, &device).unwrap();
+    let mut model = config.init(&q, &[1, 28, 28], &device).unwrap();
     let (x, _) = batch(
         &data.train,
         0,
@@ -49,7 +49,7 @@ fn engine_matches_the_trained_cnn_bit_for_bit() {
         &device,
     );
 
-    let ir = export(&model, "cnn", [1, 28, 28]).unwrap();
+    let ir = export(&model, "cnn").unwrap();
     let valid = model.valid();
     let n = 100;
     let (x, _) = batch(
@@ -90,10 +90,12 @@ fn engine_matches_resnet20() {
         bits: 6,
         ..QuantConfig::default()
     };
-    let mut model = ModelConfig::resnet20().init(&q, &device).unwrap();
+    let mut model = ModelConfig::resnet20()
+        .init(&q, &[3, 32, 32], &device)
+        .unwrap();
     let x = Tensor::<4>::random([4, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
     model.calibrate(x.clone(), Calibration::MaxAbs);
-    let ir = export(&model, "resnet20", [3, 32, 32]).unwrap();
+    let ir = export(&model, "resnet20").unwrap();
     let pixels: Vec<f32> = x.to_data().convert::<f32>().try_to_vec::<f32>().unwrap();
     let logits: Vec<f32> = model
         .valid()

@@ -4,6 +4,7 @@
 use burn::tensor::{Device, Distribution, Tensor};
 use qfx_ir::Op;
 use qfx_train::export::export;
+use qfx_train::graph::Layer;
 use qfx_train::layers::QuantConfig;
 use qfx_train::models::{Model, ModelConfig, Shortcut};
 use qfx_train::Calibration;
@@ -16,12 +17,13 @@ fn calibrated(config: &ModelConfig, shape: [usize; 3]) -> Model {
                 bits: 6,
                 ..QuantConfig::default()
             },
+            &shape,
             &device,
         )
         .unwrap();
     let [c, h, w] = shape;
     model.calibrate(
-        Tensor::random([8, c, h, w], Distribution::Normal(0.0, 1.0), &device),
+        Tensor::<4>::random([8, c, h, w], Distribution::Normal(0.0, 1.0), &device),
         Calibration::MaxAbs,
     );
     model
@@ -55,7 +57,7 @@ fn every_model_exports_a_valid_ir() {
     ];
     for (config, shape, expected_layers) in cases {
         let model = calibrated(&config, shape);
-        let ir = export(&model, "test", shape).unwrap();
+        let ir = export(&model, "test").unwrap();
         assert_eq!(ir.resolve().unwrap().output().shape, [10], "{config:?}");
         if expected_layers > 0 {
             assert_eq!(ir.layers.len(), expected_layers, "{config:?}");
@@ -68,7 +70,7 @@ fn every_model_exports_a_valid_ir() {
 #[test]
 fn resnet20_has_the_expected_structure() {
     let model = calibrated(&ModelConfig::resnet20(), [3, 32, 32]);
-    let ir = export(&model, "resnet20", [3, 32, 32]).unwrap();
+    let ir = export(&model, "resnet20").unwrap();
     let count = |f: fn(&Op) -> bool| ir.layers.iter().filter(|l| f(&l.op)).count();
     assert_eq!(count(|o| matches!(o, Op::Conv2d { .. })), 19);
     assert_eq!(count(|o| matches!(o, Op::Dense { .. })), 1);
@@ -90,10 +92,10 @@ fn resnet20_has_the_expected_structure() {
 #[test]
 fn weight_codes_are_the_trained_values() {
     let model = calibrated(&ModelConfig::small_cnn(), [1, 28, 28]);
-    let Model::Cnn(cnn) = &model else {
-        unreachable!()
+    let Layer::Conv2d(conv) = &model.layers[1] else {
+        unreachable!("layer 1 is the first convolution")
     };
-    let ir = export(&model, "cnn", [1, 28, 28]).unwrap();
+    let ir = export(&model, "cnn").unwrap();
     let Op::Conv2d {
         weight,
         accumulator,
@@ -102,9 +104,9 @@ fn weight_codes_are_the_trained_values() {
     else {
         panic!("layer 1 is the first conv")
     };
-    let trained: Vec<f32> = cnn.convs[0]
+    let trained: Vec<f32> = conv
         .wq
-        .forward(cnn.convs[0].weight.val())
+        .forward(conv.weight.val())
         .into_data()
         .convert::<f32>()
         .try_to_vec::<f32>()
@@ -119,9 +121,9 @@ fn weight_codes_are_the_trained_values() {
     }
     // A float model cannot be exported.
     let float = ModelConfig::small_cnn()
-        .init(&QuantConfig::float(), &Device::flex())
+        .init(&QuantConfig::float(), &[1, 28, 28], &Device::flex())
         .unwrap();
-    assert!(export(&float, "f", [1, 28, 28])
+    assert!(export(&float, "f")
         .unwrap_err()
         .to_string()
         .contains("disabled quantizers"));
@@ -142,13 +144,17 @@ fn models_are_built_from_a_config_file() {
     let file: File = serde_json::from_str(json).unwrap();
     assert_eq!(file.quant.weight_spec(0).width, 3);
     assert_eq!(file.quant.act_spec(true).width, 4);
-    let model = file.model.init(&file.quant, &Device::flex()).unwrap();
-    let Model::Resnet(r) = &model else { panic!() };
-    assert_eq!(r.blocks.len(), 6);
-    assert!(
-        r.blocks[2].proj.is_some(),
-        "option B projection where the shape changes"
-    );
+    let model = file
+        .model
+        .init(&file.quant, &[3, 32, 32], &Device::flex())
+        .unwrap();
+    let convs = model
+        .layers
+        .iter()
+        .filter(|l| matches!(l, Layer::Conv2d(_)))
+        .count();
+    // Stem, 6 blocks of two, and option-B projections where the shape changes (2).
+    assert_eq!(convs, 1 + 6 * 2 + 2);
 
     let typo = r#"{"bits": 4, "weight_bit": 3}"#;
     let err = serde_json::from_str::<QuantConfig>(typo)
@@ -160,7 +166,7 @@ fn models_are_built_from_a_config_file() {
         ..QuantConfig::default()
     };
     let err = ModelConfig::small_cnn()
-        .init(&saturating_acc, &Device::flex())
+        .init(&saturating_acc, &[1, 28, 28], &Device::flex())
         .unwrap_err()
         .to_string();
     assert!(
@@ -175,7 +181,7 @@ fn models_are_built_from_a_config_file() {
         shortcut: Shortcut::A,
     };
     let err = shrinking
-        .init(&QuantConfig::default(), &Device::flex())
+        .init(&QuantConfig::default(), &[3, 32, 32], &Device::flex())
         .unwrap_err()
         .to_string();
     assert!(err.contains("non-decreasing"), "{err}");
@@ -184,7 +190,7 @@ fn models_are_built_from_a_config_file() {
         ..QuantConfig::default()
     };
     let err = ModelConfig::small_cnn()
-        .init(&too_wide, &Device::flex())
+        .init(&too_wide, &[1, 28, 28], &Device::flex())
         .unwrap_err()
         .to_string();
     assert!(err.contains("width W = 40"), "{err}");

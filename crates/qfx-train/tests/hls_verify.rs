@@ -51,7 +51,7 @@ fn required() -> bool {
 fn check(case: Case) {
     let device = Device::flex();
     device.seed(11);
-    let mut model = case.config.init(&case.quant, &device).unwrap();
+    let mut model = case.config.init(&case.quant, &case.shape, &device).unwrap();
     let [c, h, w] = case.shape;
     let len = c * h * w;
     let (calib, xs): (Tensor<4>, Vec<f32>) = match case.inputs {
@@ -82,7 +82,7 @@ fn check(case: Case) {
         }
     };
     model.calibrate(calib, Calibration::MaxAbs);
-    let mut ir = export(&model, case.name, case.shape).unwrap();
+    let mut ir = export(&model, case.name).unwrap();
     if let Some(mode) = case.acc_overflow_after_export {
         for layer in &mut ir.layers {
             if let qfx_ir::Op::Dense { accumulator, .. } | qfx_ir::Op::Conv2d { accumulator, .. } =

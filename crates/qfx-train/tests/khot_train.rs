@@ -214,7 +214,7 @@ fn small_cnn_with_two_hot_weights_learns_and_exports_khot_codes() {
         channels: [8, 16],
         classes: 10,
     };
-    let mut model = config.init(&q, &device).unwrap();
+    let mut model = config.init(&q, &[1, 28, 28], &device).unwrap();
     let (mean, std) = FASHION_MNIST_NORM;
     let (x, _) = batch(&data.train, 0, 256, mean, std, &device);
     model.calibrate(x, Calibration::MaxAbs);
@@ -232,7 +232,7 @@ fn small_cnn_with_two_hot_weights_learns_and_exports_khot_codes() {
     println!("small CNN, 6-bit QAT with 2-hot weights and 2-digit CSD BN scales, 100 steps: test accuracy {acc:.3}");
     assert!(acc > 0.5, "accuracy {acc} (chance is 0.1)");
 
-    let ir = export(&model, "khot_cnn", [1, 28, 28]).unwrap();
+    let ir = export(&model, "khot_cnn").unwrap();
     let mut declared = 0;
     for layer in &ir.layers {
         let codes = match &layer.op {

@@ -40,7 +40,7 @@ fn trained_ir(config: &ModelConfig, seed: u64) -> String {
         bits: 6,
         ..QuantConfig::default()
     };
-    let mut model = config.init(&quant, &device).unwrap();
+    let mut model = config.init(&quant, &[1, 28, 28], &device).unwrap();
     // Calibration runs in inference mode, as `qfx_train::run::calibrate` does it.
     let (x, _) = images(0, 32, &Device::flex());
     let mut valid = model.valid();
@@ -54,7 +54,7 @@ fn trained_ir(config: &ModelConfig, seed: u64) -> String {
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(1e-2, model, grads);
     }
-    export(&model, "preset", [1, 28, 28]).unwrap().to_json() + "\n"
+    export(&model, "preset").unwrap().to_json() + "\n"
 }
 
 #[test]

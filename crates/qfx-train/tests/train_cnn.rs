@@ -7,6 +7,7 @@ use burn::module::Module;
 use burn::tensor::Device;
 use common::{adam_steps, batch};
 use qfx_data::{embedded_fashion_mnist_dir, load_idx_dir};
+use qfx_train::graph::Layer;
 use qfx_train::layers::QuantConfig;
 use qfx_train::models::{Model, ModelConfig};
 use qfx_train::train::{correct, FASHION_MNIST_NORM};
@@ -15,22 +16,20 @@ use qfx_train::{Calibration, Quantizer};
 const MEAN: f32 = FASHION_MNIST_NORM.0;
 const STD: f32 = FASHION_MNIST_NORM.1;
 
-/// The activation quantizers of the CNN whose binary points the test perturbs and tracks.
+/// The activation quantizers of the CNN whose binary points the test perturbs and tracks: the
+/// input's, then the convolutions', the BatchNorms' and the ReLUs' outputs.
 fn activation_quantizers(model: &mut Model) -> Vec<&mut Quantizer> {
-    let Model::Cnn(cnn) = model else {
-        unreachable!()
-    };
-    let mut qs: Vec<&mut Quantizer> = vec![&mut cnn.input];
-    for c in cnn.convs.iter_mut() {
-        qs.push(&mut c.out);
+    let (mut input, mut convs, mut norms, mut relus) = (vec![], vec![], vec![], vec![]);
+    for layer in model.layers.iter_mut() {
+        match layer {
+            Layer::Quantize(q) => input.push(q),
+            Layer::Conv2d(c) => convs.push(&mut c.out),
+            Layer::BatchNorm(n) => norms.push(&mut n.out),
+            Layer::Relu(r) => relus.push(&mut r.out),
+            _ => {}
+        }
     }
-    for n in cnn.norms.iter_mut() {
-        qs.push(&mut n.out);
-    }
-    for r in cnn.relus.iter_mut() {
-        qs.push(&mut r.out);
-    }
-    qs
+    [input, convs, norms, relus].into_iter().flatten().collect()
 }
 
 #[test]
@@ -48,7 +47,7 @@ fn qat_learns_and_binary_points_recover_from_a_bad_init() {
         channels: [8, 16],
         classes: 10,
     };
-    let mut model = config.init(&q, &device).unwrap();
+    let mut model = config.init(&q, &[1, 28, 28], &device).unwrap();
 
     // Good init: calibrated on a batch. Bad init: 3 integer bits too few everywhere.
     let (x, _) = batch(&data.train, 0, 256, MEAN, STD, &device);

@@ -379,7 +379,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         if !config.quant.enabled {
             bail!("--exact needs a quantized checkpoint (this one is float)");
         }
-        let ir = run::export_ir(&model, &config, "model", set.shape)?;
+        let ir = run::export_ir(&model, &config, "model")?;
         let exact = crate::exact::evaluate(&ir, set, args.limit)?;
         exact.print();
         println!("\nstatic worst-case range analysis (any input the input format can hold):");

@@ -115,8 +115,15 @@ impl Checkpoint {
             }
             Ok(safetensors::from_bytes(&bytes, &path)?.0)
         };
-        let model = tensors(CheckpointDir::MODEL)?;
-        let optimizer = tensors(CheckpointDir::OPTIMIZER)?;
+        // Checkpoints written before the built-in networks became layer graphs name tensors by
+        // the old module paths: renamed here, once, for every reader.
+        let rename = |t| {
+            meta.config
+                .model
+                .rename_legacy_tensors(&meta.input_shape, t)
+        };
+        let model = rename(tensors(CheckpointDir::MODEL)?)?;
+        let optimizer = rename(tensors(CheckpointDir::OPTIMIZER)?)?;
         Ok(Checkpoint {
             dir: dir.into_path(),
             meta,
@@ -147,7 +154,9 @@ fn compact<T: Serialize>(v: &T) -> String {
 pub fn load_model(path: &Path) -> Result<(Model, Checkpoint), TrainError> {
     let ckpt = Checkpoint::load(path)?;
     let config = &ckpt.meta.config;
-    let model = config.model.init(&config.quant, &Device::flex())?;
+    let model = config
+        .model
+        .init(&config.quant, &ckpt.meta.input_shape, &Device::flex())?;
     let model = load_module_tensors(model, ckpt.model.clone())?;
     Ok((model, ckpt))
 }

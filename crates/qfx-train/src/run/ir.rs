@@ -64,9 +64,8 @@ pub fn export_ir(
     model: &Model,
     config: &RunConfig,
     name: &str,
-    shape: [usize; 3],
 ) -> Result<qfx_ir::Model, TrainError> {
-    let mut ir = crate::export::export(model, name, shape)?;
+    let mut ir = crate::export::export(model, name)?;
     ir.preprocess = Some(config.normalize.preprocess());
     Ok(ir)
 }

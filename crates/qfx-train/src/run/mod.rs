@@ -63,9 +63,9 @@ fn save_ir(ir: &qfx_ir::Model, path: &Path) -> Result<(), TrainError> {
 /// The configured model initialized from the configured seed. The backend's random generator
 /// is process-wide, so seeding and drawing happen under one lock: two runs in one process (the
 /// test harness's threads, a library user's) cannot interleave and change each other's weights.
-fn init_seeded(config: &RunConfig, device: &Device) -> Result<Model, TrainError> {
+fn init_seeded(config: &RunConfig, input: &[usize], device: &Device) -> Result<Model, TrainError> {
     static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
     device.seed(config.train.seed);
-    config.model.init(&config.quant, device)
+    config.model.init(&config.quant, input, device)
 }

@@ -39,12 +39,12 @@ pub fn ptq(
     let run = RunDir::new(run);
     std::fs::create_dir_all(run.root()).map_err(|e| io_err(run.root(), e))?;
     let device = Device::flex();
-    let model = init_seeded(config, &device)?;
+    let model = init_seeded(config, &data.train.shape, &device)?;
     let model = load_module_tensors(model, ckpt.model)?;
     let model = calibrate(model, &data.train, config)?;
     let accuracy = evaluate(&model, &data.test, config, config.train.test_limit);
     let shape = data.train.shape;
-    let ir = export_ir(&model, config, "model", shape)?;
+    let ir = export_ir(&model, config, "model")?;
     let mut ptq_config = config.clone();
     ptq_config.train.epochs = 0;
     let meta = CheckpointMeta {

@@ -98,7 +98,7 @@ pub fn train(
     let shape = data.train.shape;
     let t = &config.train;
     let device = Device::flex().autodiff();
-    let mut model = init_seeded(config, &device)?;
+    let mut model = init_seeded(config, &shape, &device)?;
     let mut optim = Optimizer::new(t.optimizer, t.weight_decay);
     let mut meta = CheckpointMeta {
         version: CHECKPOINT_VERSION,
@@ -158,7 +158,7 @@ pub fn train(
         write_file(&run_dir.config(), config.to_toml().as_bytes())?;
         write_file(&run_dir.metrics(), b"")?;
         if config.quant.enabled {
-            let ir = export_ir(&model, config, "model", shape)?;
+            let ir = export_ir(&model, config, "model")?;
             save_ir(&ir, &run_dir.init_ir())?;
         }
     }
@@ -244,7 +244,7 @@ pub fn train(
         }
         let test = evaluate(&model, &data.test, config, t.test_limit);
         let formats = if config.quant.enabled {
-            formats(&export_ir(&model, config, "model", shape)?)
+            formats(&export_ir(&model, config, "model")?)
         } else {
             BTreeMap::new()
         };
@@ -274,7 +274,7 @@ pub fn train(
         }
     }
     if meta.finished && config.quant.enabled {
-        let ir = export_ir(&model, config, "model", shape)?;
+        let ir = export_ir(&model, config, "model")?;
         save_ir(&ir, &run_dir.ir())?;
     }
     let checkpoint = match last_checkpoint {
