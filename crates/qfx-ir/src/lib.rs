@@ -32,12 +32,14 @@ mod graph;
 mod op;
 
 pub use atomic::write_atomic;
-pub use graph::{per_channel, Conv2dGeometry, Graph, Mac, MacGeometry, Node, Operand};
-pub use op::{relu_clip, sign_value, window_sum_format, Op};
+pub use graph::{per_channel, ConvGeometry, Graph, Mac, MacGeometry, Node, Operand, Window};
+pub use op::{clip_constant, relu_clip, sign_value, window_sum_format, Op, Padding, Pair};
 
 /// Version written by this crate; newer documents are refused. Version 2 added `sign` and
-/// `prelu` (binarized networks); version-1 documents read unchanged.
-pub const IR_VERSION: u32 = 2;
+/// `prelu` (binarized networks); version 3 the operations of user-described networks
+/// (`conv1d`, general convolutions and pooling, `concat`, `multiply`, `reshape`, hard and
+/// table activations). Older documents read unchanged.
+pub const IR_VERSION: u32 = 3;
 
 /// The name by which layers refer to the network input.
 pub const INPUT: &str = "input";
