@@ -22,8 +22,10 @@ fn cnn(rng: &mut Rng, acc: &str) -> Model {
     let conv = Op::Conv2d {
         weight: codes(rng, vec![4, 2, 3, 3], "ap_fixed<6,1>"),
         bias: Some(codes(rng, vec![4], "ap_fixed<8,3>")),
-        stride: 1,
-        padding: 1,
+        stride: 1.into(),
+        padding: 1.into(),
+        dilation: 1.into(),
+        groups: 1,
         accumulator: vec![fmt(acc)],
         order: AccumulationOrder::default(),
     };
@@ -59,7 +61,10 @@ fn cnn(rng: &mut Rng, acc: &str) -> Model {
             layer(
                 "pool",
                 &["relu"],
-                Op::MaxPool2d { kernel: 2 },
+                Op::MaxPool2d {
+                    kernel: 2.into(),
+                    stride: None,
+                },
                 "ap_ufixed<8,2,AP_RND,AP_SAT>",
             ),
             layer(

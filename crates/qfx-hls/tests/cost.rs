@@ -118,8 +118,10 @@ fn conv_counts_hardware_once_and_work_per_position() {
     let op = Op::Conv2d {
         weight: Codes::new(vec![2, 1, 3, 3], None, vec![fmt("ap_fixed<12,2>")], codes),
         bias: None,
-        stride: 1,
-        padding: 1,
+        stride: 1.into(),
+        padding: 1.into(),
+        dilation: 1.into(),
+        groups: 1,
         accumulator: vec![fmt("ap_fixed<24,8>")],
         order: AccumulationOrder::default(),
     };

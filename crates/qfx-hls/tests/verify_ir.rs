@@ -50,8 +50,10 @@ fn all_ops_model(names: &[&str; 12], model_name: &str) -> Model {
                         "ap_fixed<8,1>",
                     ],
                 )),
-                stride: 1,
-                padding: 1,
+                stride: 1.into(),
+                padding: 1.into(),
+                dilation: 1.into(),
+                groups: 1,
                 accumulator: vec![
                     fmt("ap_fixed<9,3,AP_TRN,AP_WRAP>"),
                     fmt("ap_fixed<12,4,AP_RND,AP_SAT_SYM>"),
@@ -105,7 +107,10 @@ fn all_ops_model(names: &[&str; 12], model_name: &str) -> Model {
         layer(
             n[6],
             &[n[5]],
-            Op::MaxPool2d { kernel: 2 },
+            Op::MaxPool2d {
+                kernel: 2.into(),
+                stride: None,
+            },
             "ap_fixed<9,4,AP_RND_MIN_INF,AP_SAT>",
         ),
         layer(
@@ -114,8 +119,10 @@ fn all_ops_model(names: &[&str; 12], model_name: &str) -> Model {
             Op::Conv2d {
                 weight: codes(&mut rng, &[3, 4, 2, 2], None, &["ap_fixed<6,2>"]),
                 bias: None,
-                stride: 2,
-                padding: 1,
+                stride: 2.into(),
+                padding: 1.into(),
+                dilation: 1.into(),
+                groups: 1,
                 accumulator: vec![fmt("ap_fixed<10,4,AP_TRN_ZERO,AP_SAT>")],
                 order: AccumulationOrder::BiasThenInputChannelMajor,
             },
@@ -413,8 +420,10 @@ fn binarized_model() -> Model {
             Op::Conv2d {
                 weight: binary,
                 bias: None,
-                stride: 1,
-                padding: 1,
+                stride: 1.into(),
+                padding: 1.into(),
+                dilation: 1.into(),
+                groups: 1,
                 accumulator: vec![fmt("ap_fixed<4,4,AP_TRN,AP_WRAP>")],
                 order: AccumulationOrder::BiasThenInputChannelMajor,
             },

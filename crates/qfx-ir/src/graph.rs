@@ -529,6 +529,9 @@ impl Model {
             if elements(&shape).is_none() {
                 return Err(err(format!("output shape {shape:?} is empty or too large")));
             }
+            if let Op::Lookup { table, .. } = &layer.op {
+                check_table(table, layer.output).map_err(err)?;
+            }
             if layer.op.moves_values() && operands[0].format.is_some_and(|f| f != layer.output) {
                 return Err(err(
                     "moves values, so its output format must be its input's".into(),
@@ -747,6 +750,30 @@ fn output_shape(op: &Op, ins: &[&[usize]]) -> Result<Vec<usize>, String> {
     })
 }
 
+/// A lookup table's codes are the layer's output codes: one format, the output format, and
+/// only codes an assignment to it can produce (`AP_SAT_SYM` never yields its most negative
+/// code), so every back end returns exactly the table's codes.
+fn check_table(table: &Codes, output: Format) -> Result<(), String> {
+    if table.formats[0] != output {
+        return Err(format!(
+            "the table's format {} must be the output format {output}",
+            table.formats[0]
+        ));
+    }
+    let (lo, hi) = output.assignable_range();
+    match table
+        .codes
+        .iter()
+        .position(|&c| (c as i128) < lo || (c as i128) > hi)
+    {
+        Some(i) => Err(format!(
+            "table code {} at {i} is not a value of {output} (no assignment produces it)",
+            table.codes[i]
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Output length of a convolution along one axis: `(n + pads − dilation·(k − 1) − 1) / s + 1`.
 fn conv_output(n: usize, k: usize, s: usize, d: usize, pads: [usize; 2]) -> Result<usize, String> {
     if k == 0 || s == 0 || d == 0 {
@@ -803,14 +830,15 @@ fn check_conv(
             "conv weight formats must be one, or one per output channel (axis 0)".to_string(),
         );
     }
-    if groups == 0 || c % groups != 0 || c_out % groups != 0 {
+    if groups == 0 || !c.is_multiple_of(groups) || !c_out.is_multiple_of(groups) {
         return Err(format!(
             "{groups} groups must divide the {c} input and {c_out} output channels"
         ));
     }
     if c_group != c / groups {
         return Err(format!(
-            "weight {:?} reads {c_group} channels per group; the input has {} per group              ({c} channels, {groups} groups)",
+            "weight {:?} reads {c_group} channels per group; the input has {} per group \
+             ({c} channels, {groups} groups)",
             weight.shape,
             c / groups
         ));

@@ -337,6 +337,34 @@ pub fn clip_constant(v: f64) -> Option<Fixed> {
     Fixed::from_f64(v, format).ok()
 }
 
+/// The table entry a `Lookup` layer returns for input code `code`:
+/// `clamp((code >> shift) − offset, 0, n − 1)`, the shift arithmetic (flooring) and a negative
+/// `shift` a left shift, computed without overflow (the IR bounds `|shift|` by 126).
+///
+/// ```
+/// use qfx_ir::lookup_index;
+/// assert_eq!(lookup_index(-7, 1, -8, 16), 4); // floor(−7 / 2) = −4; −4 + 8
+/// assert_eq!(lookup_index(3, -2, 0, 8), 7); // 12, clamped to the last entry
+/// assert_eq!(lookup_index(i64::MIN as i128, -100, 0, 8), 0);
+/// ```
+pub fn lookup_index(code: i128, shift: i32, offset: i64, n: usize) -> usize {
+    let s = shift.unsigned_abs().min(127);
+    let shifted = if shift >= 0 {
+        Some(code >> s)
+    } else {
+        code.checked_mul(1i128 << s.min(126))
+    };
+    // An overflowing shift or difference is beyond either end of any table.
+    let v = shifted.and_then(|v| v.checked_sub(offset as i128));
+    let last = n.saturating_sub(1);
+    match v {
+        Some(v) if v <= 0 => 0,
+        Some(v) => usize::try_from(v).map_or(last, |v| v.min(last)),
+        None if code < 0 => 0,
+        None => last,
+    }
+}
+
 /// The format that holds the exact sum of `terms` values of format `x` (global average pooling's
 /// window sum): signed, `W_x + bits(terms) + 1` bits, `x`'s binary point.
 pub fn window_sum_format(x: Format, terms: usize) -> Result<Format, qfx_fixed::Error> {

@@ -138,8 +138,10 @@ impl Builder {
         let op = Op::Conv2d {
             weight: codes(&c.wq, c.weight.val())?,
             bias: c.bias.as_ref().map(|b| codes(&c.bq, b.val())).transpose()?,
-            stride: c.stride,
-            padding: c.padding,
+            stride: c.stride.into(),
+            padding: c.padding.into(),
+            dilation: 1.into(),
+            groups: 1,
             accumulator: accumulators(&c.acc, fx, &c.wq)?,
             order: AccumulationOrder::default(),
         };
@@ -208,7 +210,8 @@ impl Builder {
                 "pool",
                 &[&t.0],
                 Op::MaxPool2d {
-                    kernel: m.pool.kernel,
+                    kernel: m.pool.kernel.into(),
+                    stride: None,
                 },
                 f,
             );
@@ -329,8 +332,10 @@ impl Builder {
         let op = Op::Conv2d {
             weight,
             bias: None,
-            stride: c.stride,
-            padding: c.padding,
+            stride: c.stride.into(),
+            padding: c.padding.into(),
+            dilation: 1.into(),
+            groups: 1,
             accumulator: accumulators(&c.acc, fx, &c.wq)?,
             order: AccumulationOrder::default(),
         };

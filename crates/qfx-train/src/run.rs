@@ -341,6 +341,12 @@ pub fn formats(ir: &qfx_ir::Model) -> BTreeMap<String, Vec<Format>> {
                 bias,
                 accumulator,
                 ..
+            }
+            | qfx_ir::Op::Conv1d {
+                weight,
+                bias,
+                accumulator,
+                ..
             } => {
                 put(format!("{}.weight", l.name), &weight.formats);
                 if let Some(b) = bias {
@@ -352,7 +358,9 @@ pub fn formats(ir: &qfx_ir::Model) -> BTreeMap<String, Vec<Format>> {
                 put(format!("{}.scale", l.name), &scale.formats);
                 put(format!("{}.shift", l.name), &shift.formats);
             }
-            qfx_ir::Op::GlobalAvgPool { reciprocal } => {
+            qfx_ir::Op::GlobalAvgPool { reciprocal }
+            | qfx_ir::Op::AvgPool2d { reciprocal, .. }
+            | qfx_ir::Op::AvgPool1d { reciprocal, .. } => {
                 put(format!("{}.reciprocal", l.name), &reciprocal.formats);
             }
             qfx_ir::Op::Prelu { slope } => put(format!("{}.slope", l.name), &slope.formats),
@@ -362,7 +370,15 @@ pub fn formats(ir: &qfx_ir::Model) -> BTreeMap<String, Vec<Format>> {
             | qfx_ir::Op::Add
             | qfx_ir::Op::MaxPool2d { .. }
             | qfx_ir::Op::Flatten
-            | qfx_ir::Op::Shortcut { .. } => {}
+            | qfx_ir::Op::Shortcut { .. }
+            | qfx_ir::Op::HardTanh { .. }
+            | qfx_ir::Op::HardSigmoid { .. }
+            | qfx_ir::Op::Lookup { .. }
+            | qfx_ir::Op::Multiply
+            | qfx_ir::Op::Concat
+            | qfx_ir::Op::MaxPool1d { .. }
+            | qfx_ir::Op::GlobalMaxPool
+            | qfx_ir::Op::Reshape { .. } => {}
         }
     }
     out
