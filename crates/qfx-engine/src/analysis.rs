@@ -26,10 +26,13 @@
 //!   for the saturating modes, or the whole format after a possible wrap.
 //!
 //! Conservative points (said so, never hidden): intervals are per channel, so correlations
-//! between elements (the same input feeding both operands of an `Add`, say) are ignored and the
-//! bounds of later layers may be wider than anything reachable; after an accumulator overflow
-//! the final sum is taken to be anywhere in the accumulator's range. A range whose arithmetic
-//! does not fit in 128 bits is reported as the whole format with `exact = false`.
+//! between elements (the same input feeding both operands of an `Add` or a `Multiply`, or a
+//! concatenation of a tensor with itself, say) are ignored and the bounds of later layers may be
+//! wider than anything reachable (a reshape that gathers several input channels into one takes
+//! the hull of their intervals, which is exact for that channel's values but not for each
+//! element); after an accumulator overflow the final sum is taken to be anywhere in the
+//! accumulator's range. A range whose arithmetic does not fit in 128 bits is
+//! reported as the whole format with `exact = false`.
 
 use std::collections::BTreeSet;
 use std::fmt;
