@@ -1,6 +1,8 @@
 //! Property tests: on random small models (every quantization mode, every overflow mode with
-//! `N` up to 2, rounding and exact accumulators, per-channel formats, biases, BatchNorm, ReLU
-//! with clips, pooling, residual adds, shortcuts), the fast engine equals the literal
+//! `N` up to 2, rounding and exact accumulators, per-channel formats, biases; dense, 2-D and 1-D
+//! convolutions with groups, dilation, rectangular kernels, per-axis strides and asymmetric
+//! padding; BatchNorm, every activation and table lookups, products, concatenations, residual
+//! adds, windowed and global pooling, shortcuts, reshapes), the fast engine equals the literal
 //! `Fixed`-only interpreter and the original engine, codes and overflow counts alike.
 
 mod common;

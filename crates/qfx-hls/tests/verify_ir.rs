@@ -1,9 +1,11 @@
 //! Hand-built IRs through the whole path: emit the Vitis HLS project, compile its testbench with
 //! g++ against the Xilinx headers, run it, and compare every output code with the integer
-//! engine. Targets what trained models rarely hit: every layer kind, per-channel formats for
-//! weights, biases, BatchNorm constants and accumulators, every overflow mode (WRAP with N,
-//! SAT_SYM, SAT_ZERO, WRAP_SM), rounding accumulators, narrow accumulators that overflow, wide
-//! outputs, and hostile names.
+//! engine. Targets what trained models rarely hit: every layer kind (every operation of IR
+//! version 3 included: general, grouped, depthwise and 1-D convolutions, windowed and global
+//! pooling, hard activations, table lookups, products, concatenations, reshapes), per-channel
+//! formats for weights, biases, BatchNorm constants and accumulators, every overflow mode (WRAP
+//! with N, SAT_SYM, SAT_ZERO, WRAP_SM), rounding accumulators, narrow accumulators that
+//! overflow, K-hot weights as shifts and adds, wide outputs, and hostile names.
 //!
 //! Without g++ or the headers these tests print SKIPPED, unless `QFX_REQUIRE_ORACLE=1`.
 

@@ -47,11 +47,21 @@ fn show_range((lo, hi): (i32, i32)) -> String {
 fn constant_range(op: &qfx_ir::Op, suffix: &str) -> Option<(f64, f64)> {
     use qfx_ir::Op;
     let codes = match (op, suffix) {
-        (Op::Dense { weight, .. } | Op::Conv2d { weight, .. }, ".weight") => weight,
-        (Op::Dense { bias, .. } | Op::Conv2d { bias, .. }, ".bias") => bias.as_ref()?,
+        (
+            Op::Dense { weight, .. } | Op::Conv2d { weight, .. } | Op::Conv1d { weight, .. },
+            ".weight",
+        ) => weight,
+        (Op::Dense { bias, .. } | Op::Conv2d { bias, .. } | Op::Conv1d { bias, .. }, ".bias") => {
+            bias.as_ref()?
+        }
         (Op::BatchNorm { scale, .. }, ".scale") => scale,
         (Op::BatchNorm { shift, .. }, ".shift") => shift,
-        (Op::GlobalAvgPool { reciprocal }, ".reciprocal") => reciprocal,
+        (
+            Op::GlobalAvgPool { reciprocal }
+            | Op::AvgPool2d { reciprocal, .. }
+            | Op::AvgPool1d { reciprocal, .. },
+            ".reciprocal",
+        ) => reciprocal,
         (Op::Prelu { slope }, ".slope") => slope,
         _ => return None,
     };
