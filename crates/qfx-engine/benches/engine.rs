@@ -77,8 +77,10 @@ impl Builder<'_> {
         let op = Op::Conv2d {
             weight,
             bias: None,
-            stride,
-            padding: 1,
+            stride: stride.into(),
+            padding: 1.into(),
+            dilation: 1.into(),
+            groups: 1,
             accumulator: vec![self.f.acc()],
             order: AccumulationOrder::default(),
         };
@@ -151,7 +153,14 @@ fn cnn(f: &Formats) -> Model {
         b.bn();
         b.relu();
         let i = vec![b.last()];
-        b.push(Op::MaxPool2d { kernel: 2 }, i, f.act);
+        b.push(
+            Op::MaxPool2d {
+                kernel: 2.into(),
+                stride: None,
+            },
+            i,
+            f.act,
+        );
         b.shape = vec![c, b.shape[1] / 2, b.shape[2] / 2];
     }
     let i = vec![b.last()];

@@ -13,23 +13,32 @@
 //!   over all steps, the bias assignment included. Given independent inputs in their intervals
 //!   this is exact: an accumulator *can overflow* exactly when this range leaves its format.
 //! - **BatchNorm** uses the scale's sign per channel, **ReLU** its clip, **Add** the sum of the
-//!   operands' intervals, **GlobalAvgPool** `h·w` times the interval times the reciprocal, and
-//!   max pooling, flattening and shortcuts move the intervals (padding channels are zero).
+//!   operands' intervals, **Multiply** the extreme of the four products of their ends, **average
+//!   pooling** (windowed or global) the window size times the interval times the reciprocal;
+//!   **hard tanh**, **hard sigmoid** (`alpha·x + beta`, then the clamp to `[0, 1]`) and
+//!   **PReLU** are piecewise linear, so the extremes are at the ends of the pieces; a **table
+//!   lookup** takes the smallest and largest entry among the indices its input interval reaches
+//!   (the index is monotone in the code); max pooling, flattening, reshaping, concatenation and
+//!   shortcuts move the intervals (padding channels are zero; a reshaped channel is the hull of
+//!   the input channels its values come from). Each of these is exact per channel.
 //! - An **assignment** rounds the range's ends with the target's `Q` (monotone), and overflows
 //!   if the rounded ends leave the format. The next layer then sees the rounded range, clamped
 //!   for the saturating modes, or the whole format after a possible wrap.
 //!
 //! Conservative points (said so, never hidden): intervals are per channel, so correlations
-//! between elements (the same input feeding both operands of an `Add`, say) are ignored and the
-//! bounds of later layers may be wider than anything reachable; after an accumulator overflow
-//! the final sum is taken to be anywhere in the accumulator's range. A range whose arithmetic
-//! does not fit in 128 bits is reported as the whole format with `exact = false`.
+//! between elements (the same input feeding both operands of an `Add` or a `Multiply`, or a
+//! concatenation of a tensor with itself, say) are ignored and the bounds of later layers may be
+//! wider than anything reachable (a reshape that gathers several input channels into one takes
+//! the hull of their intervals, which is exact for that channel's values but not for each
+//! element); after an accumulator overflow the final sum is taken to be anywhere in the
+//! accumulator's range. A range whose arithmetic does not fit in 128 bits is
+//! reported as the whole format with `exact = false`.
 
 use std::collections::BTreeSet;
 use std::fmt;
 
 use qfx_fixed::{Fixed, Format, Overflow, OverflowRule};
-use qfx_ir::{relu_clip, Mac, Model, Op};
+use qfx_ir::{clip_constant, lookup_index, relu_clip, Mac, Model, Op};
 
 use crate::requant::rescale;
 use crate::EngineError;
@@ -137,16 +146,113 @@ pub fn analyze(model: &Model) -> Result<RangeReport, EngineError> {
                 };
                 vec![Some((b(lo), b(hi))); node.shape[0]]
             }
-            Op::Quantize | Op::MaxPool2d { .. } => {
+            Op::Quantize | Op::MaxPool2d { .. } | Op::MaxPool1d { .. } | Op::GlobalMaxPool => {
                 let (j, xf) = operand(0);
                 ranges[j].iter().map(|&r| Some(bounds(r, xf))).collect()
             }
-            Op::Flatten => {
+            Op::Flatten | Op::Reshape { .. } => {
+                // Output channel k holds the flat elements [k·n_out, (k + 1)·n_out), which come
+                // from input channels k·n_out / n_in ..= ((k + 1)·n_out − 1) / n_in.
                 let (j, xf) = operand(0);
-                let inner: usize = node.x().shape[1..].iter().product();
+                let n_in: usize = node.x().shape[1..].iter().product();
+                let n_out: usize = node.shape[1..].iter().product();
+                (0..node.shape[0])
+                    .map(|k| {
+                        let from = &ranges[j][k * n_out / n_in..=((k + 1) * n_out - 1) / n_in];
+                        let lo = from.iter().map(|r| r.0).min().expect("non-empty");
+                        let hi = from.iter().map(|r| r.1).max().expect("non-empty");
+                        Some(bounds((lo, hi), xf))
+                    })
+                    .collect()
+            }
+            Op::Concat => node
+                .operands
+                .iter()
+                .enumerate()
+                .flat_map(|(k, o)| {
+                    let f = node.operand_format(k);
+                    ranges[o.source.expect("validated")]
+                        .iter()
+                        .map(move |&r| Some(bounds(r, f)))
+                })
+                .collect(),
+            Op::Multiply => {
+                let ((ja, fa), (jb, fb)) = (operand(0), operand(1));
+                let f = fa.frac_bits() + fb.frac_bits();
+                ranges[ja]
+                    .iter()
+                    .zip(&ranges[jb])
+                    .map(|(&(al, ah), &(bl, bh))| {
+                        let ends = [
+                            al.checked_mul(bl)?,
+                            al.checked_mul(bh)?,
+                            ah.checked_mul(bl)?,
+                            ah.checked_mul(bh)?,
+                        ];
+                        let (lo, hi) = (ends.iter().min()?, ends.iter().max()?);
+                        Some((Bound { code: *lo, frac: f }, Bound { code: *hi, frac: f }))
+                    })
+                    .collect()
+            }
+            Op::HardTanh { min, max } => {
+                let (j, xf) = operand(0);
+                let bounds = clip_constant(*min).zip(clip_constant(*max));
+                let (lo, hi) = bounds.expect("validated: finite bounds");
+                // A clamp is monotone: the ends map to the ends.
+                let f = |c: i128| -> Bound {
+                    let v = Fixed::from_code(c, xf).expect("in range");
+                    let b = if v < lo {
+                        lo
+                    } else if v > hi {
+                        hi
+                    } else {
+                        v
+                    };
+                    fixed_bound(&b)
+                };
+                ranges[j].iter().map(|&(l, h)| Some((f(l), f(h)))).collect()
+            }
+            Op::HardSigmoid { alpha, beta } => {
+                let (j, xf) = operand(0);
+                let (a, b) = (alpha.value(0), beta.value(0));
+                let one = clip_constant(1.0).expect("1 converts");
+                // alpha·x + beta is monotone, and so is the clamp to [0, 1].
+                let t = |c: i128| -> Option<Fixed> {
+                    let t = a.mul(&Fixed::from_code(c, xf).ok()?).ok()?.add(&b).ok()?;
+                    Some(if t.is_negative() {
+                        Fixed::zero(to)
+                    } else if t > one {
+                        one
+                    } else {
+                        t
+                    })
+                };
                 ranges[j]
                     .iter()
-                    .flat_map(|&r| std::iter::repeat_n(Some(bounds(r, xf)), inner))
+                    .map(|&(l, h)| {
+                        let (p, q) = (t(l)?, t(h)?);
+                        Some((fixed_bound(&p.min(q)), fixed_bound(&p.max(q))))
+                    })
+                    .collect()
+            }
+            Op::Lookup {
+                table,
+                shift,
+                offset,
+                ..
+            } => {
+                let (j, _) = operand(0);
+                let n = table.codes.len();
+                ranges[j]
+                    .iter()
+                    .map(|&(l, h)| {
+                        let entries = lookup_index(l, *shift, *offset, n)
+                            ..=lookup_index(h, *shift, *offset, n);
+                        let codes = &table.codes[entries];
+                        let lo = *codes.iter().min()? as i128;
+                        let hi = *codes.iter().max()? as i128;
+                        Some(bounds((lo, hi), to))
+                    })
                     .collect()
             }
             Op::Shortcut { pad_channels, .. } => {
@@ -210,7 +316,8 @@ pub fn analyze(model: &Model) -> Result<RangeReport, EngineError> {
                     .iter()
                     .enumerate()
                     .map(|(c, &(lo, hi))| {
-                        let (s, sf) = (slope.codes[c] as i128, slope.format_of(c));
+                        let k = slope.channel_index(c);
+                        let (s, sf) = (slope.codes[k] as i128, slope.format_of(k));
                         let (fx, fp) = (xf.frac_bits(), xf.frac_bits() + sf.frac_bits());
                         let f = fx.max(fp);
                         // Piecewise linear: the extremes are at the ends of the negative
@@ -260,9 +367,11 @@ pub fn analyze(model: &Model) -> Result<RangeReport, EngineError> {
                     })
                     .collect()
             }
-            Op::GlobalAvgPool { reciprocal } => {
+            Op::AvgPool2d { reciprocal, .. }
+            | Op::AvgPool1d { reciprocal, .. }
+            | Op::GlobalAvgPool { reciprocal } => {
                 let (j, xf) = operand(0);
-                let inner = node.x().shape[1..].iter().product::<usize>() as i128;
+                let inner = node.window().expect("a pooling layer").size() as i128;
                 let r = reciprocal.codes[0] as i128;
                 let f = xf.frac_bits() + reciprocal.formats[0].frac_bits();
                 ranges[j]
@@ -283,7 +392,7 @@ pub fn analyze(model: &Model) -> Result<RangeReport, EngineError> {
                     })
                     .collect()
             }
-            Op::Dense { .. } | Op::Conv2d { .. } => {
+            Op::Dense { .. } | Op::Conv2d { .. } | Op::Conv1d { .. } => {
                 let (j, xf) = operand(0);
                 let mac = node.mac().expect("a sum of products");
                 let (weight, bias) = (mac.weight, mac.bias);
@@ -449,6 +558,14 @@ fn add_aligned(a: i128, fa: i64, b: i128, fb: i64, f: i64) -> Option<i128> {
 /// Every code of `f` that an assignment to it can produce.
 fn full(f: Format) -> Span {
     f.assignable_range()
+}
+
+/// An exact value as a bound.
+fn fixed_bound(v: &Fixed) -> Bound {
+    Bound {
+        code: v.code().unwrap_or(0),
+        frac: v.format().frac_bits(),
+    }
 }
 
 fn bounds((lo, hi): Span, f: Format) -> (Bound, Bound) {

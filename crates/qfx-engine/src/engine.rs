@@ -2,7 +2,10 @@
 //! [`Engine::new`]; [`Engine::run`] then only moves integers.
 
 use qfx_fixed::{Fixed, Format};
-use qfx_ir::{relu_clip, sign_value, window_sum_format, Codes, Model, Node, Op};
+use qfx_ir::{
+    clip_constant, lookup_index, relu_clip, sign_value, window_sum_format, Codes, Model, Node, Op,
+    Window,
+};
 
 use crate::mac::Mac;
 use crate::reference::{self, fixed};
@@ -34,8 +37,8 @@ pub struct Engine {
 struct Step {
     /// Index of the layer read first (`None`: the network input).
     a: Option<usize>,
-    /// Index of the second operand of `Add`.
-    b: usize,
+    /// Indices of the other operands (`Add`, `Multiply`, `Concat`).
+    rest: Vec<usize>,
     shape: Vec<usize>,
     format: Format,
     /// The output assignment.
@@ -55,8 +58,38 @@ enum Kind {
         /// The clip value assigned to the output format (code, overflowed), if any.
         clip: Option<(i64, bool)>,
     },
+    /// `Flatten`, `Reshape`: the codes unchanged (assigned to the same format).
     Flatten,
-    MaxPool(usize),
+    /// `HardTanh`: codes below `below` take the lower bound, codes above `above` the upper one
+    /// (each already assigned to the output format: code, overflowed).
+    HardTanh {
+        below: i128,
+        lo: (i64, bool),
+        above: i128,
+        hi: (i64, bool),
+    },
+    HardSigmoid {
+        alpha: Fixed,
+        beta: Fixed,
+        /// `1` and `0` assigned to the output format.
+        one: (i64, bool),
+        zero: (i64, bool),
+        /// Whether the full-precision type of `alpha·x + beta` exists.
+        full: bool,
+    },
+    /// The table's codes (the output codes).
+    Lookup {
+        table: Vec<i64>,
+        shift: i32,
+        offset: i64,
+    },
+    MaxPool(Window),
+    AvgPool {
+        window: Window,
+        reciprocal: Fixed,
+        sum_format: Format,
+        full: bool,
+    },
     Shortcut {
         stride: usize,
         pad_channels: usize,
@@ -66,6 +99,12 @@ enum Kind {
     Add {
         full: bool,
     },
+    /// As `Add`, for the exact product.
+    Multiply {
+        full: bool,
+    },
+    /// Each operand's values assigned to the output format, one after the other.
+    Concat,
     BatchNorm {
         scale: Codes,
         shift: Codes,
@@ -81,11 +120,6 @@ enum Kind {
         slope: Codes,
         /// Per channel: whether the full-precision product type exists.
         full: Vec<bool>,
-    },
-    GlobalAvgPool {
-        reciprocal: Fixed,
-        sum_format: Format,
-        full: bool,
     },
     Mac(Box<Mac>),
 }
@@ -117,7 +151,7 @@ impl Engine {
             };
             layers.push(Step {
                 a: node.x().source,
-                b: node.operands.get(1).and_then(|o| o.source).unwrap_or(0),
+                rest: node.operands[1..].iter().filter_map(|o| o.source).collect(),
                 shape: node.shape.clone(),
                 format: fmt,
                 out: Target::new(fmt),
@@ -296,25 +330,127 @@ impl Engine {
                     put(c as i128, fx, count, &|| fixed(c as i128, xf))
                 })
                 .collect(),
-            Kind::MaxPool(kernel) => {
-                let (c, h, w) = (xs.shape[0], xs.shape[1], xs.shape[2]);
-                let (oh, ow) = (h / kernel, w / kernel);
-                let mut out = Vec::with_capacity(c * oh * ow);
-                for ch in 0..c {
-                    for y in 0..oh {
-                        for xo in 0..ow {
-                            let mut m = i64::MIN;
-                            for ky in 0..*kernel {
-                                let row = (ch * h + y * kernel + ky) * w + xo * kernel;
-                                for &v in &x[row..row + kernel] {
-                                    m = m.max(v);
-                                }
-                            }
-                            out.push(m);
+            Kind::HardTanh {
+                below,
+                lo,
+                above,
+                hi,
+            } => x
+                .iter()
+                .map(|&c| {
+                    let bound = if (c as i128) < *below {
+                        Some(lo)
+                    } else if (c as i128) > *above {
+                        Some(hi)
+                    } else {
+                        None
+                    };
+                    match bound {
+                        Some((code, o)) => {
+                            *count += *o as u64;
+                            *code
                         }
+                        None => put(c as i128, fx, count, &|| fixed(c as i128, xf)),
+                    }
+                })
+                .collect(),
+            Kind::HardSigmoid {
+                alpha,
+                beta,
+                one,
+                zero,
+                full,
+            } => {
+                let (a, fa) = (alpha.code().unwrap_or(0), alpha.format().frac_bits());
+                let (b, fb) = (beta.code().unwrap_or(0), beta.format().frac_bits());
+                let fp = fa + fx;
+                let f = fp.max(fb);
+                let b = shift_up(b, f - fb);
+                // `t > 1` for a code `t` at `f` fractional bits (`None`: take the `Fixed` path).
+                let one_code = if f < 0 {
+                    Some(0)
+                } else {
+                    (f <= 126).then(|| 1i128 << f)
+                };
+                let one_value = clip_constant(1.0).expect("1 converts");
+                let slow = |c: i64| -> (i64, bool) {
+                    let t = alpha
+                        .mul(&fixed(c as i128, xf))
+                        .and_then(|p| p.add(beta))
+                        .unwrap_or_else(|_| Fixed::zero(to));
+                    if t.is_negative() {
+                        *zero
+                    } else if t > one_value {
+                        *one
+                    } else {
+                        reference::assign(&t, to)
+                    }
+                };
+                x.iter()
+                    .map(|&c| {
+                        let v = full
+                            .then(|| {
+                                let p = shift_up(a.checked_mul(c as i128)?, f - fp)?;
+                                p.checked_add(b?)
+                            })
+                            .flatten()
+                            .zip(one_code);
+                        let (code, o) = match v {
+                            Some((v, _)) if v < 0 => *zero,
+                            Some((v, one_code)) if v > one_code => *one,
+                            Some((v, _)) => match t.assign(v, f) {
+                                Some((c, o)) => (c as i64, o),
+                                None => slow(c),
+                            },
+                            None => slow(c),
+                        };
+                        *count += o as u64;
+                        code
+                    })
+                    .collect()
+            }
+            Kind::Lookup {
+                table,
+                shift,
+                offset,
+            } => x
+                .iter()
+                .map(|&c| table[lookup_index(c as i128, *shift, *offset, table.len())])
+                .collect(),
+            Kind::MaxPool(window) => {
+                let mut out = Vec::with_capacity(step.shape.iter().product());
+                for ch in 0..window.channels {
+                    for p in 0..window.oh * window.ow {
+                        let m = window.inputs(ch, p).map(|i| x[i]).max();
+                        out.push(m.expect("a window holds at least one value"));
                     }
                 }
                 cast_codes(&mut out.into_iter(), count)
+            }
+            Kind::AvgPool {
+                window,
+                reciprocal,
+                sum_format,
+                full,
+            } => {
+                let r = reciprocal.code().unwrap_or(0);
+                let f = fx + reciprocal.format().frac_bits();
+                let mut out = Vec::with_capacity(step.shape.iter().product());
+                for ch in 0..window.channels {
+                    for p in 0..window.oh * window.ow {
+                        let sum: i128 = window.inputs(ch, p).map(|i| x[i] as i128).sum();
+                        let slow = || {
+                            fixed(sum, *sum_format)
+                                .mul(reciprocal)
+                                .unwrap_or_else(|_| Fixed::zero(to))
+                        };
+                        out.push(match sum.checked_mul(r).filter(|_| *full) {
+                            Some(v) => put(v, f, count, &slow),
+                            None => put_fixed(&slow(), count),
+                        });
+                    }
+                }
+                out
             }
             Kind::Shortcut {
                 stride,
@@ -334,8 +470,8 @@ impl Engine {
                 cast_codes(&mut out.into_iter(), count)
             }
             Kind::Add { full } => {
-                let bs = &self.layers[step.b];
-                let (bf, y) = (bs.format, &outs[step.b]);
+                let bs = &self.layers[step.rest[0]];
+                let (bf, y) = (bs.format, &outs[step.rest[0]]);
                 let fb = bf.frac_bits();
                 let f = fx.max(fb);
                 let (sa, sb) = (f - fx, f - fb);
@@ -361,6 +497,40 @@ impl Engine {
                     })
                     .collect()
             }
+            Kind::Multiply { full } => {
+                let bs = &self.layers[step.rest[0]];
+                let (bf, y) = (bs.format, &outs[step.rest[0]]);
+                let f = fx + bf.frac_bits();
+                x.iter()
+                    .zip(y)
+                    .map(|(&p, &q)| {
+                        let slow = || {
+                            fixed(p as i128, xf)
+                                .mul(&fixed(q as i128, bf))
+                                .unwrap_or_else(|_| Fixed::zero(to))
+                        };
+                        // Codes fit 64 bits, so their product fits an `i128`.
+                        if *full {
+                            put(p as i128 * q as i128, f, count, &slow)
+                        } else {
+                            put_fixed(&slow(), count)
+                        }
+                    })
+                    .collect()
+            }
+            Kind::Concat => {
+                let mut out = cast_codes(&mut x.iter().copied(), count);
+                for &j in &step.rest {
+                    let (jf, codes) = (self.layers[j].format, &outs[j]);
+                    let fj = jf.frac_bits();
+                    out.extend(
+                        codes
+                            .iter()
+                            .map(|&c| put(c as i128, fj, count, &|| fixed(c as i128, jf))),
+                    );
+                }
+                out
+            }
             Kind::BatchNorm { scale, shift, full } => {
                 let inner: usize = xs.shape[1..].iter().product();
                 let mut out = Vec::with_capacity(x.len());
@@ -381,18 +551,11 @@ impl Engine {
                     let fp = sf.frac_bits() + fx;
                     let f = fp.max(bf.frac_bits());
                     let (sp, sb) = (f - fp, f - bf.frac_bits());
-                    let mul = |v: i128, sh: i64| -> Option<i128> {
-                        if sh > 126 {
-                            (v == 0).then_some(0)
-                        } else {
-                            v.checked_mul(1i128 << sh)
-                        }
-                    };
-                    let b = mul(b, sb);
+                    let b = shift_up(b, sb);
                     for &c in plane {
                         let v = s
                             .checked_mul(c as i128)
-                            .and_then(|p| mul(p, sp))
+                            .and_then(|p| shift_up(p, sp))
                             .zip(b)
                             .and_then(|(p, b)| p.checked_add(b));
                         out.push(match v {
@@ -415,7 +578,8 @@ impl Engine {
                 let inner: usize = xs.shape[1..].iter().product();
                 let mut out = Vec::with_capacity(x.len());
                 for (ch, plane) in x.chunks(inner).enumerate() {
-                    let (s, sf) = (slope.codes[ch] as i128, slope.format_of(ch));
+                    let k = slope.channel_index(ch);
+                    let (s, sf) = (slope.codes[k] as i128, slope.format_of(k));
                     let fp = fx + sf.frac_bits();
                     for &c in plane {
                         let c = c as i128;
@@ -425,7 +589,7 @@ impl Engine {
                         }
                         let slow = || {
                             slope
-                                .value(ch)
+                                .value(k)
                                 .mul(&fixed(c, xf))
                                 .unwrap_or_else(|_| Fixed::zero(to))
                         };
@@ -436,29 +600,6 @@ impl Engine {
                     }
                 }
                 out
-            }
-            Kind::GlobalAvgPool {
-                reciprocal,
-                sum_format,
-                full,
-            } => {
-                let inner: usize = xs.shape[1..].iter().product();
-                let r = reciprocal.code().unwrap_or(0);
-                let f = fx + reciprocal.format().frac_bits();
-                x.chunks(inner)
-                    .map(|ch| {
-                        let sum: i128 = ch.iter().map(|&c| c as i128).sum();
-                        let slow = || {
-                            fixed(sum, *sum_format)
-                                .mul(reciprocal)
-                                .unwrap_or_else(|_| Fixed::zero(to))
-                        };
-                        match sum.checked_mul(r).filter(|_| *full) {
-                            Some(v) => put(v, f, count, &slow),
-                            None => put_fixed(&slow(), count),
-                        }
-                    })
-                    .collect()
             }
             Kind::Mac(mac) => {
                 let acc = mac.run(x, xf, count);
@@ -479,11 +620,60 @@ impl Engine {
 fn step_kind(node: &Node, fmt: Format) -> Result<Kind, qfx_fixed::Error> {
     let xf = node.operand_format(0);
     let full_product = |a: Format, b: Format| Fixed::zero(a).mul(&Fixed::zero(b)).is_ok();
+    let window = || node.window().expect("a pooling layer has a window");
     Ok(match node.op() {
         Op::Quantize => Kind::Cast,
-        Op::Flatten => Kind::Flatten,
+        Op::Flatten | Op::Reshape { .. } => Kind::Flatten,
         Op::Relu { clip } => relu_plan(*clip, xf, fmt),
-        Op::MaxPool2d { kernel } => Kind::MaxPool(*kernel),
+        Op::HardTanh { min, max } => {
+            let (lo, hi) = (clip_constant(*min), clip_constant(*max));
+            let (lo, hi) = lo.zip(hi).expect("validated: finite bounds");
+            // x < lo ⟺ x_code < ceil(lo·2^F_x); x > hi ⟺ x_code > floor(hi·2^F_x).
+            let d = xf.frac_bits() - lo.format().frac_bits();
+            Kind::HardTanh {
+                below: -floor_scaled(-lo.code().unwrap_or(0), d),
+                lo: reference::assign(&lo, fmt),
+                above: floor_scaled(hi.code().unwrap_or(0), d),
+                hi: reference::assign(&hi, fmt),
+            }
+        }
+        Op::HardSigmoid { alpha, beta } => {
+            let (alpha, beta) = (alpha.value(0), beta.value(0));
+            Kind::HardSigmoid {
+                full: Fixed::zero(alpha.format())
+                    .mul(&Fixed::zero(xf))
+                    .and_then(|p| p.add(&Fixed::zero(beta.format())))
+                    .is_ok(),
+                alpha,
+                beta,
+                one: reference::assign(&clip_constant(1.0).expect("1 converts"), fmt),
+                zero: reference::assign(&Fixed::zero(fmt), fmt),
+            }
+        }
+        Op::Lookup {
+            table,
+            shift,
+            offset,
+            ..
+        } => Kind::Lookup {
+            table: table.codes.clone(),
+            shift: *shift,
+            offset: *offset,
+        },
+        Op::MaxPool2d { .. } | Op::MaxPool1d { .. } | Op::GlobalMaxPool => Kind::MaxPool(window()),
+        Op::AvgPool2d { reciprocal, .. }
+        | Op::AvgPool1d { reciprocal, .. }
+        | Op::GlobalAvgPool { reciprocal } => {
+            let window = window();
+            let sum_format = window_sum_format(xf, window.size())?;
+            let reciprocal = reciprocal.value(0);
+            Kind::AvgPool {
+                window,
+                full: full_product(sum_format, reciprocal.format()),
+                reciprocal,
+                sum_format,
+            }
+        }
         Op::Shortcut {
             stride,
             pad_channels,
@@ -496,6 +686,10 @@ fn step_kind(node: &Node, fmt: Format) -> Result<Kind, qfx_fixed::Error> {
                 .add(&Fixed::zero(node.operand_format(1)))
                 .is_ok(),
         },
+        Op::Multiply => Kind::Multiply {
+            full: full_product(xf, node.operand_format(1)),
+        },
+        Op::Concat => Kind::Concat,
         Op::BatchNorm { scale, shift } => Kind::BatchNorm {
             full: (0..scale.codes.len())
                 .map(|c| {
@@ -513,26 +707,37 @@ fn step_kind(node: &Node, fmt: Format) -> Result<Kind, qfx_fixed::Error> {
             minus: reference::assign(&sign_value(false), fmt),
         },
         Op::Prelu { slope } => Kind::Prelu {
-            full: (0..slope.codes.len())
-                .map(|c| full_product(slope.format_of(c), xf))
+            full: (0..node.x().shape[0])
+                .map(|c| full_product(slope.format_of(slope.channel_index(c)), xf))
                 .collect(),
             slope: slope.clone(),
         },
-        Op::GlobalAvgPool { reciprocal } => {
-            let inner: usize = node.x().shape[1..].iter().product();
-            let sum_format = window_sum_format(xf, inner)?;
-            let reciprocal = reciprocal.value(0);
-            Kind::GlobalAvgPool {
-                full: full_product(sum_format, reciprocal.format()),
-                reciprocal,
-                sum_format,
-            }
-        }
-        Op::Dense { .. } | Op::Conv2d { .. } => {
+        Op::Dense { .. } | Op::Conv2d { .. } | Op::Conv1d { .. } => {
             let mac = node.mac().expect("a sum of products");
             Kind::Mac(Box::new(Mac::new(&mac, xf)))
         }
     })
+}
+
+/// `v · 2^sh` (`sh ≥ 0`), or `None` when it does not fit an `i128`.
+fn shift_up(v: i128, sh: i64) -> Option<i128> {
+    if v == 0 {
+        Some(0)
+    } else if sh > 126 {
+        None
+    } else {
+        v.checked_mul(1i128 << sh)
+    }
+}
+
+/// `floor(c · 2^d)`, saturated to `±(2^127 − 1)` (beyond every code, and safe to negate).
+fn floor_scaled(c: i128, d: i64) -> i128 {
+    let sat = if c < 0 { -i128::MAX } else { i128::MAX };
+    if d >= 0 {
+        shift_up(c, d).unwrap_or(sat)
+    } else {
+        c >> (-d).min(127)
+    }
 }
 
 fn relu_plan(clip: Option<f64>, xf: Format, to: Format) -> Kind {
@@ -542,25 +747,9 @@ fn relu_plan(clip: Option<f64>, xf: Format, to: Format) -> Kind {
             clip: None,
         };
     };
-    // x > c  ⟺  x_code > c_code·2^(F_x − 32) ⟺ x_code > floor(c_code·2^(F_x − 32)).
+    // x > c  ⟺  x_code > c_code·2^(F_x − F_c) ⟺ x_code > floor(c_code·2^(F_x − F_c)).
     let c = cv.code().unwrap_or(0);
-    let d = xf.frac_bits() - 32;
-    let above = if d >= 0 {
-        if d > 120 {
-            if c > 0 {
-                i128::MAX
-            } else if c < 0 {
-                i128::MIN
-            } else {
-                0
-            }
-        } else {
-            c.checked_mul(1i128 << d)
-                .unwrap_or(if c > 0 { i128::MAX } else { i128::MIN })
-        }
-    } else {
-        c >> (-d).min(127)
-    };
+    let above = floor_scaled(c, xf.frac_bits() - cv.format().frac_bits());
     // Relu's result is max(x, 0) clipped; a negative clip is below every max(x, 0).
     let above = if c < 0 { i128::MIN } else { above };
     let (code, o) = reference::assign(&cv, to);

@@ -4,7 +4,9 @@
 //!
 //! Values are `f32`. Sums of products are `f32` multiply-then-add (no fused multiply-add),
 //! accumulated in the IR's order starting from the bias value; BatchNorm is `scale·x + shift`,
-//! `Add` is `a + b`, global average pooling sums in order and multiplies by the reciprocal. A
+//! `Add` is `a + b`, `Multiply` `a·b`, hard sigmoid `alpha·x + beta` clamped to `[0, 1]`, hard
+//! tanh a clamp to its bounds (as `f32`), average pooling sums each window in order and
+//! multiplies by the reciprocal, and a table lookup indexes the table with the input's code. A
 //! value is quantized to a format (rounding and overflow as `Fixed::from_f32_hls`, the cast the
 //! training graph's quantizer reproduces bit for bit) only where the training graph does it:
 //! the network input; after each sum of products, to the accumulator format and then to the
@@ -15,7 +17,7 @@
 //! equals the engine's; wider accumulators round, and saturating ones clip at the end only.
 
 use qfx_fixed::{Fixed, Format};
-use qfx_ir::{Codes, Mac, Model, Op};
+use qfx_ir::{clip_constant, lookup_index, Codes, Mac, Model, Op};
 
 use crate::reference::check_input;
 use crate::EngineError;
@@ -43,7 +45,61 @@ pub fn float_forward(model: &Model, input: &[f32]) -> Result<Vec<f32>, EngineErr
         let (x, xs) = (operand(0), &node.x().shape);
         let inner: usize = xs[1..].iter().product();
         let out: Vec<f32> = match node.op() {
-            Op::Quantize | Op::Flatten => x.iter().map(|&v| q(v, to)).collect(),
+            Op::Quantize | Op::Flatten | Op::Reshape { .. } => {
+                x.iter().map(|&v| q(v, to)).collect()
+            }
+            Op::HardTanh { min, max } => {
+                let bound = |b: f64| clip_constant(b).map_or(b as f32, |c| c.to_f32());
+                let (lo, hi) = (bound(*min), bound(*max));
+                x.iter()
+                    .map(|&v| {
+                        q(
+                            if v < lo {
+                                lo
+                            } else if v > hi {
+                                hi
+                            } else {
+                                v
+                            },
+                            to,
+                        )
+                    })
+                    .collect()
+            }
+            Op::HardSigmoid { alpha, beta } => {
+                let (a, b) = (value(alpha, 0), value(beta, 0));
+                x.iter()
+                    .map(|&v| q((a * v + b).clamp(0.0, 1.0), to))
+                    .collect()
+            }
+            Op::Lookup {
+                table,
+                shift,
+                offset,
+                ..
+            } => {
+                // The input values are on their format's grid: the code is exact.
+                let scale = 2f64.powi(node.operand_format(0).frac_bits() as i32);
+                x.iter()
+                    .map(|&v| {
+                        let code = (v as f64 * scale) as i128;
+                        value(
+                            table,
+                            lookup_index(code, *shift, *offset, table.codes.len()),
+                        )
+                    })
+                    .collect()
+            }
+            Op::Multiply => {
+                let y = operand(1);
+                x.iter().zip(y).map(|(&a, &b)| q(a * b, to)).collect()
+            }
+            Op::Concat => node
+                .operands
+                .iter()
+                .flat_map(|o| outs[o.source.expect("validated")].iter())
+                .map(|&v| q(v, to))
+                .collect(),
             Op::Relu { clip } => x
                 .iter()
                 .map(|&v| {
@@ -67,7 +123,7 @@ pub fn float_forward(model: &Model, input: &[f32]) -> Result<Vec<f32>, EngineErr
                     let y = if v >= 0.0 {
                         v
                     } else {
-                        value(slope, i / inner) * v
+                        value(slope, slope.channel_index(i / inner)) * v
                     };
                     q(y, to)
                 })
@@ -80,19 +136,15 @@ pub fn float_forward(model: &Model, input: &[f32]) -> Result<Vec<f32>, EngineErr
                     q(value(scale, c) * v + value(shift, c), to)
                 })
                 .collect(),
-            Op::MaxPool2d { kernel } => {
-                let (c, h, w) = (xs[0], xs[1], xs[2]);
-                let k = *kernel;
+            Op::MaxPool2d { .. } | Op::MaxPool1d { .. } | Op::GlobalMaxPool => {
+                let window = node.window().expect("a pooling layer");
                 let mut out = Vec::with_capacity(node.len());
-                for ch in 0..c {
-                    for y in 0..h / k {
-                        for xo in 0..w / k {
-                            let mut m = f32::NEG_INFINITY;
-                            for t in 0..k * k {
-                                m = m.max(x[(ch * h + y * k + t / k) * w + xo * k + t % k]);
-                            }
-                            out.push(q(m, to));
-                        }
+                for c in 0..window.channels {
+                    for p in 0..window.oh * window.ow {
+                        let m = window
+                            .inputs(c, p)
+                            .fold(f32::NEG_INFINITY, |m, i| m.max(x[i]));
+                        out.push(q(m, to));
                     }
                 }
                 out
@@ -110,13 +162,21 @@ pub fn float_forward(model: &Model, input: &[f32]) -> Result<Vec<f32>, EngineErr
                 out.resize(node.len(), q(0.0, to));
                 out
             }
-            Op::GlobalAvgPool { reciprocal } => {
+            Op::AvgPool2d { reciprocal, .. }
+            | Op::AvgPool1d { reciprocal, .. }
+            | Op::GlobalAvgPool { reciprocal } => {
                 let r = value(reciprocal, 0);
-                x.chunks(inner)
-                    .map(|ch| q(ch.iter().fold(0f32, |s, &v| s + v) * r, to))
-                    .collect()
+                let window = node.window().expect("a pooling layer");
+                let mut out = Vec::with_capacity(node.len());
+                for c in 0..window.channels {
+                    for p in 0..window.oh * window.ow {
+                        let sum = window.inputs(c, p).fold(0f32, |s, i| s + x[i]);
+                        out.push(q(sum * r, to));
+                    }
+                }
+                out
             }
-            Op::Dense { .. } | Op::Conv2d { .. } => {
+            Op::Dense { .. } | Op::Conv2d { .. } | Op::Conv1d { .. } => {
                 let mac = node.mac().expect("a sum of products");
                 sums_of_products(&mac, x)
                     .into_iter()

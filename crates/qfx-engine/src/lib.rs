@@ -45,14 +45,16 @@
 //!   accumulator's grid once, and the layer runs in the narrowest of `i32`/`i64`/`i128` that
 //!   provably holds every partial sum. Loops go tap by tap over whole output rows (feature by
 //!   feature over all outputs for `Dense`), which keeps each output's IR order and vectorizes
-//!   (AVX2 is used when the CPU has it). When a conservative bound from the input format shows
+//!   (AVX2 is used when the CPU has it); convolutions take the general geometry (groups,
+//!   dilation, rectangular kernels, per-axis stride, asymmetric padding; 1-D as height 1). When a conservative bound from the input format shows
 //!   that no partial sum can leave the accumulator's range, nothing is checked; otherwise a
 //!   vectorized range test follows each row update and the rare out-of-range sums are clamped,
 //!   zeroed or wrapped and counted, exactly as step-by-step accumulation does. Channels with
 //!   rounding accumulators (`F_acc < F_x + F_w`), `AP_WRAP_SM`, `AP_WRAP` with `N > 0`, or sums
 //!   too wide for `i128` run `acc = cast(acc + w·x)` in `qfx-fixed`'s header-exact arithmetic.
-//! - **Assignments** (every layer output, the input conversion, BatchNorm, `Add`, ReLU, pooling)
-//!   compute the exact value as an integer and round it with the target's quantization mode;
+//! - **Assignments** (every layer output, the input conversion, BatchNorm, `Add`, `Multiply`,
+//!   concatenation, ReLU, hard tanh, hard sigmoid, PReLU, pooling) compute the exact value as an
+//!   integer and round it with the target's quantization mode;
 //!   `AP_SAT*` and plain `AP_WRAP` are applied arithmetically (checked against `Fixed::cast` by
 //!   property tests). `AP_WRAP_SM` and `AP_WRAP` with `N > 0` take the fast path only when the
 //!   rounded value is in range, and `Fixed::cast` otherwise; so does any value too wide for

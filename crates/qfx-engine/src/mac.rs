@@ -1,4 +1,4 @@
-//! Sums of products (`Dense`, `Conv2d`) on plain integers.
+//! Sums of products (`Dense`, `Conv2d`, `Conv1d`) on plain integers.
 //!
 //! Each output channel whose accumulator holds every product exactly (`0 ≤ F_acc − F_x − F_w ≤
 //! 40`, the reference's condition) and whose overflow mode is `AP_SAT`, `AP_SAT_SYM`,
@@ -6,7 +6,11 @@
 //! accumulator's grid, in the narrowest integer type that provably holds every partial sum
 //! (`i32`, `i64` or `i128`). The loops run kernel tap by kernel tap (input feature by input
 //! feature for `Dense`) over whole output rows, so every output still receives its terms in the
-//! IR's order, and the compiler vectorizes them. When a partial sum can leave the accumulator's
+//! IR's order, and the compiler vectorizes them. Convolutions take the general geometry
+//! ([`ConvGeometry`]): each output channel reads its group's input channels, and a tap at
+//! kernel column `kx` reads, along an output row, the input columns `ox·s + kx·d − p` that fall
+//! inside the input (a contiguous run of outputs, a strided run of inputs); a 1-D convolution is
+//! the same loop with one row. When a partial sum can leave the accumulator's
 //! range (a conservative bound from the input format says whether it can), each row update is
 //! followed by a vectorized range test, and the few out-of-range sums are repaired (clamp, zero or
 //! wrap) and counted exactly as step-by-step accumulation does. Other channels run the
@@ -15,7 +19,7 @@
 use std::ops::{Add, Mul};
 
 use qfx_fixed::{Format, OverflowRule};
-use qfx_ir::{AccumulationOrder, Codes, Conv2dGeometry, Mac as IrMac, MacGeometry};
+use qfx_ir::{AccumulationOrder, Codes, ConvGeometry, Mac as IrMac, MacGeometry};
 
 use crate::reference::{self, accumulate, unbounded};
 use crate::requant::{wrap, Repair, Target};
@@ -46,7 +50,7 @@ pub(crate) struct Mac {
     accumulator: Vec<Format>,
     order: AccumulationOrder,
     geometry: MacGeometry,
-    /// Shifted weights in the IR's layout (`[in, out]` or `[out, in, k, k]`); zero for general
+    /// Shifted weights in the IR's layout (`[in, out]` or `[out, in/groups, kh, kw]`); zero for general
     /// channels.
     shifted: Weights,
     pub channels: Vec<Channel>,
@@ -195,8 +199,8 @@ impl Mac {
     #[inline(always)]
     fn fast_body<T: Word>(&self, w: &[T], x: &[T], out: &mut [i128], count: &mut u64) {
         match (self.geometry, self.check) {
-            (MacGeometry::Conv2d(g), false) => self.conv_rows::<T, false>(&g, w, x, out, count),
-            (MacGeometry::Conv2d(g), true) => self.conv_rows::<T, true>(&g, w, x, out, count),
+            (MacGeometry::Conv(g), false) => self.conv_rows::<T, false>(&g, w, x, out, count),
+            (MacGeometry::Conv(g), true) => self.conv_rows::<T, true>(&g, w, x, out, count),
             (MacGeometry::Dense { .. }, false) => self.dense_rows::<T, false>(w, x, out, count),
             (MacGeometry::Dense { .. }, true) => self.dense_rows::<T, true>(w, x, out, count),
         }
@@ -206,13 +210,16 @@ impl Mac {
     #[inline(always)]
     fn conv_rows<T: Word, const CHECK: bool>(
         &self,
-        g: &Conv2dGeometry,
+        g: &ConvGeometry,
         w: &[T],
         x: &[T],
         out: &mut [i128],
         count: &mut u64,
     ) {
         let positions = g.oh * g.ow;
+        let ([kh, kw], [sy, sx], [dy, dx]) = (g.kernel, g.stride, g.dilation);
+        let (pt, pl) = (g.padding[0], g.padding[2]);
+        let terms = g.group_inputs() * kh * kw;
         let mut plane = vec![T::of(0); positions];
         for (o, ch) in self.channels.iter().enumerate() {
             if ch.general {
@@ -220,46 +227,43 @@ impl Mac {
             }
             let (lo, hi) = (T::of(ch.acc.lo), T::of(ch.acc.hi));
             plane.fill(T::of(ch.start));
-            let wo = &w[o * g.c_in * g.k * g.k..(o + 1) * g.c_in * g.k * g.k];
-            for ci in 0..g.c_in {
-                for ky in 0..g.k {
-                    for kx in 0..g.k {
-                        let wv = wo[(ci * g.k + ky) * g.k + kx];
-                        // Adding zero changes no sum (and an in-range sum stays in range).
-                        if wv == T::of(0) {
-                            continue;
+            let wo = &w[o * terms..(o + 1) * terms];
+            let c0 = g.first_input(o);
+            for (j, &wv) in wo.iter().enumerate() {
+                // Adding zero changes no sum (and an in-range sum stays in range).
+                if wv == T::of(0) {
+                    continue;
+                }
+                let (ci, ky, kx) = (c0 + j / (kh * kw), j / kw % kh, j % kw);
+                // Output columns whose input column `ox·sx + kx·dx − pl` is inside the input.
+                let off = kx * dx;
+                let first = pl.saturating_sub(off).div_ceil(sx);
+                let Some(last) = (g.w + pl).checked_sub(off + 1) else {
+                    continue;
+                };
+                let last = (last / sx).min(g.ow - 1);
+                if first > last {
+                    continue;
+                }
+                let ix0 = first * sx + off - pl;
+                for y in 0..g.oh {
+                    let Some(iy) = (y * sy + ky * dy).checked_sub(pt).filter(|&r| r < g.h) else {
+                        continue;
+                    };
+                    let xrow = &x[(ci * g.h + iy) * g.w + ix0..];
+                    let orow = &mut plane[y * g.ow + first..=y * g.ow + last];
+                    if sx == 1 {
+                        for (s, &xv) in orow.iter_mut().zip(xrow) {
+                            *s = *s + wv * xv;
                         }
-                        // Output columns whose input column `ox·s + kx − p` is inside the input.
-                        let first = g.padding.saturating_sub(kx).div_ceil(g.stride);
-                        let Some(last) = (g.w + g.padding).checked_sub(kx + 1) else {
-                            continue;
-                        };
-                        let last = (last / g.stride).min(g.ow - 1);
-                        if first > last {
-                            continue;
+                    } else {
+                        for (s, &xv) in orow.iter_mut().zip(xrow.iter().step_by(sx)) {
+                            *s = *s + wv * xv;
                         }
-                        let ix0 = first * g.stride + kx - g.padding;
-                        for y in 0..g.oh {
-                            let iy = (y * g.stride + ky) as isize - g.padding as isize;
-                            if iy < 0 || iy >= g.h as isize {
-                                continue;
-                            }
-                            let xrow = &x[(ci * g.h + iy as usize) * g.w + ix0..];
-                            let orow = &mut plane[y * g.ow + first..=y * g.ow + last];
-                            if g.stride == 1 {
-                                for (s, &xv) in orow.iter_mut().zip(xrow) {
-                                    *s = *s + wv * xv;
-                                }
-                            } else {
-                                for (s, &xv) in orow.iter_mut().zip(xrow.iter().step_by(g.stride)) {
-                                    *s = *s + wv * xv;
-                                }
-                            }
-                            if CHECK && out_of_range(orow, lo, hi) {
-                                for s in orow.iter_mut() {
-                                    repair(s, &ch.acc, count);
-                                }
-                            }
+                    }
+                    if CHECK && out_of_range(orow, lo, hi) {
+                        for s in orow.iter_mut() {
+                            repair(s, &ch.acc, count);
                         }
                     }
                 }

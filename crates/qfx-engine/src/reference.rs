@@ -4,7 +4,10 @@
 //! overflow counts included) and measured against (`cargo bench -p qfx-engine`).
 
 use qfx_fixed::{Fixed, Format, Overflow, OverflowRule};
-use qfx_ir::{relu_clip, sign_value, window_sum_format, Graph, Mac, Model, Op};
+use qfx_ir::{
+    clip_constant, lookup_index, relu_clip, sign_value, window_sum_format, Graph, Mac, Model, Node,
+    Op,
+};
 
 use crate::{EngineError, Output, Tensor};
 
@@ -68,8 +71,58 @@ pub fn run(model: &Model, input: &[f32]) -> Result<Output, EngineError> {
                     let clip = relu_clip(*clip);
                     each(&|i| relu(value(i), clip))
                 }
-                Op::Flatten | Op::MaxPool2d { .. } | Op::Shortcut { .. } => {
-                    let moved = move_values(node.op(), x);
+                Op::HardTanh { min, max } => {
+                    let bounds = clip_constant(*min).zip(clip_constant(*max));
+                    let (lo, hi) = bounds.expect("validated: finite bounds");
+                    each(&|i| {
+                        let v = value(i);
+                        if v < lo {
+                            lo
+                        } else if v > hi {
+                            hi
+                        } else {
+                            v
+                        }
+                    })
+                }
+                Op::HardSigmoid { alpha, beta } => {
+                    let one = clip_constant(1.0).expect("1 converts");
+                    each(&|i| {
+                        let t = or_zero(
+                            alpha
+                                .value(0)
+                                .mul(&value(i))
+                                .and_then(|p| p.add(&beta.value(0))),
+                        );
+                        if t.is_negative() {
+                            Fixed::zero(to)
+                        } else if t > one {
+                            one
+                        } else {
+                            t
+                        }
+                    })
+                }
+                // The table holds output codes: no assignment, nothing overflows.
+                Op::Lookup {
+                    table,
+                    shift,
+                    offset,
+                    ..
+                } => x
+                    .codes
+                    .iter()
+                    .map(|&c| {
+                        table.codes[lookup_index(c as i128, *shift, *offset, table.codes.len())]
+                    })
+                    .collect(),
+                Op::Flatten
+                | Op::Reshape { .. }
+                | Op::MaxPool2d { .. }
+                | Op::MaxPool1d { .. }
+                | Op::GlobalMaxPool
+                | Op::Shortcut { .. } => {
+                    let moved = move_values(node, x);
                     moved
                         .iter()
                         .map(|&c| put(&fixed(c as i128, x.format)))
@@ -79,11 +132,23 @@ pub fn run(model: &Model, input: &[f32]) -> Result<Output, EngineError> {
                     let b = operand(1);
                     each(&|i| or_zero(value(i).add(&fixed(b.codes[i] as i128, b.format))))
                 }
+                Op::Multiply => {
+                    let b = operand(1);
+                    each(&|i| or_zero(value(i).mul(&fixed(b.codes[i] as i128, b.format))))
+                }
+                Op::Concat => node
+                    .operands
+                    .iter()
+                    .flat_map(|o| {
+                        let t = &outs[o.source.expect("validated")];
+                        t.codes.iter().map(|&c| put(&fixed(c as i128, t.format)))
+                    })
+                    .collect(),
                 Op::Sign => each(&|i| sign_value(!value(i).is_negative())),
                 Op::Prelu { slope } => each(&|i| {
                     let v = value(i);
                     if v.is_negative() {
-                        or_zero(slope.value(i / inner).mul(&v))
+                        or_zero(slope.value(slope.channel_index(i / inner)).mul(&v))
                     } else {
                         v
                     }
@@ -97,19 +162,23 @@ pub fn run(model: &Model, input: &[f32]) -> Result<Output, EngineError> {
                             .and_then(|p| p.add(&shift.value(ch))),
                     )
                 }),
-                Op::GlobalAvgPool { reciprocal } => {
+                Op::AvgPool2d { reciprocal, .. }
+                | Op::AvgPool1d { reciprocal, .. }
+                | Op::GlobalAvgPool { reciprocal } => {
                     let r = reciprocal.value(0);
-                    let sum_fmt = window_sum_format(x.format, inner)
+                    let window = node.window().expect("a pooling layer");
+                    let sum_fmt = window_sum_format(x.format, window.size())
                         .map_err(|e| EngineError(format!("layer `{}`: {e}", node.layer.name)))?;
-                    x.codes
-                        .chunks(inner)
-                        .map(|ch| {
-                            let sum: i128 = ch.iter().map(|&c| c as i128).sum();
-                            put(&or_zero(fixed(sum, sum_fmt).mul(&r)))
-                        })
-                        .collect()
+                    let mut out = Vec::with_capacity(node.len());
+                    for c in 0..window.channels {
+                        for p in 0..window.oh * window.ow {
+                            let sum: i128 = window.inputs(c, p).map(|i| x.codes[i] as i128).sum();
+                            out.push(put(&or_zero(fixed(sum, sum_fmt).mul(&r))));
+                        }
+                    }
+                    out
                 }
-                Op::Dense { .. } | Op::Conv2d { .. } => {
+                Op::Dense { .. } | Op::Conv2d { .. } | Op::Conv1d { .. } => {
                     let mac = node.mac().expect("a sum of products");
                     mac_outputs(&mac, x, &mut acc_count)
                         .iter()
@@ -269,27 +338,16 @@ fn mac_outputs(mac: &Mac, x: &Tensor, overflows: &mut u64) -> Vec<Fixed> {
     out
 }
 
-/// Max pooling, flattening and the option-A shortcut only move codes.
-fn move_values(op: &Op, x: &Tensor) -> Vec<i64> {
-    match op {
-        Op::Flatten => x.codes.clone(),
-        Op::MaxPool2d { kernel } => {
-            let (c, h, w) = (x.shape[0], x.shape[1], x.shape[2]);
-            let (oh, ow) = (h / kernel, w / kernel);
-            let mut out = Vec::with_capacity(c * oh * ow);
-            for ch in 0..c {
-                for y in 0..oh {
-                    for xo in 0..ow {
-                        let m = (0..kernel * kernel)
-                            .map(|t| {
-                                x.codes[(ch * h + y * kernel + t / kernel) * w
-                                    + xo * kernel
-                                    + t % kernel]
-                            })
-                            .max()
-                            .unwrap_or(0);
-                        out.push(m);
-                    }
+/// Max pooling, flattening, reshaping and the option-A shortcut only move codes.
+fn move_values(node: &Node, x: &Tensor) -> Vec<i64> {
+    match node.op() {
+        Op::Flatten | Op::Reshape { .. } => x.codes.clone(),
+        Op::MaxPool2d { .. } | Op::MaxPool1d { .. } | Op::GlobalMaxPool => {
+            let window = node.window().expect("a pooling layer");
+            let mut out = Vec::with_capacity(node.len());
+            for c in 0..window.channels {
+                for p in 0..window.oh * window.ow {
+                    out.push(window.inputs(c, p).map(|i| x.codes[i]).max().unwrap_or(0));
                 }
             }
             out

@@ -243,3 +243,132 @@ fn analysis_is_sound_on_random_models() {
     }
     assert!(predicted > 100, "only {predicted} overflowing layers seen");
 }
+
+/// `input [n] → quantize (q) → op → …`, the op's layer second.
+fn unary(q: Format, input: Vec<usize>, op: Op, out: Format) -> Model {
+    let layer = |name: &str, input: &str, op, output| Layer {
+        name: name.into(),
+        inputs: vec![input.into()],
+        op,
+        output,
+    };
+    Model {
+        version: IR_VERSION,
+        name: "unary".into(),
+        input_shape: input,
+        preprocess: None,
+        layers: vec![
+            layer("q", INPUT, Op::Quantize, q),
+            layer("op", "q", op, out),
+        ],
+    }
+}
+
+/// For the element-wise activations and the table lookup the analysis is exact: on every input
+/// code of a narrow format, the engine overflows for some input exactly when the layer is
+/// flagged; and average pooling overflows at a window of all-minimum or all-maximum inputs
+/// exactly when flagged.
+#[test]
+fn activations_tables_and_pooling_are_exact() {
+    let mut rng = Rng::seeded(31);
+    let (mut flagged, mut safe) = (0, 0);
+    for case in 0..1000 {
+        let q = common::random_format(
+            &mut rng,
+            (2, 7),
+            &[qfx_fixed::Overflow::Sat, qfx_fixed::Overflow::Wrap],
+        );
+        let out = common::any_format(&mut rng, (2, 6));
+        let one = |rng: &mut Rng, w: (i64, i64)| {
+            let f = common::any_format(rng, w);
+            Codes::new(vec![1], None, vec![f], vec![rng.code(f)])
+        };
+        let window = rng.range(1, 4) as usize;
+        let (op, input) = match case % 6 {
+            0 => {
+                let bounds = [-3.0, -1.0, -0.25, 0.0, 0.5, 1.0, 2.5];
+                let (a, b): (f64, f64) = (rng.pick(&bounds), rng.pick(&bounds));
+                (
+                    Op::HardTanh {
+                        min: a.min(b),
+                        max: a.max(b),
+                    },
+                    vec![1],
+                )
+            }
+            1 => (
+                Op::HardSigmoid {
+                    alpha: one(&mut rng, (1, 6)),
+                    beta: one(&mut rng, (1, 6)),
+                },
+                vec![1],
+            ),
+            2 => {
+                let n = rng.range(1, 9) as usize;
+                let (lo, hi) = out.assignable_range();
+                let codes = (0..n)
+                    .map(|_| (rng.code(out) as i128).clamp(lo, hi) as i64)
+                    .collect();
+                let table = Codes::new(vec![n], None, vec![out], codes);
+                let op = Op::Lookup {
+                    function: "test".into(),
+                    table,
+                    shift: rng.range(-2, 3) as i32,
+                    offset: rng.range(-4, 4),
+                };
+                (op, vec![1])
+            }
+            3 => (
+                Op::Prelu {
+                    slope: one(&mut rng, (1, 6)),
+                },
+                vec![1],
+            ),
+            4 => (
+                Op::AvgPool1d {
+                    kernel: window,
+                    stride: None,
+                    reciprocal: one(&mut rng, (1, 8)),
+                },
+                vec![1, window],
+            ),
+            _ => (
+                Op::GlobalAvgPool {
+                    reciprocal: one(&mut rng, (1, 8)),
+                },
+                vec![1, window],
+            ),
+        };
+        let model = unary(q, input, op, out);
+        let report = analyze(&model).unwrap();
+        let engine = Engine::new(&model).unwrap();
+        let lsb = 2f64.powi(-q.frac_bits() as i32);
+        let n = engine.input_len();
+        let codes: Vec<i64> = if n == 1 {
+            (q.min_code() as i64..=q.max_code() as i64).collect()
+        } else {
+            vec![q.min_code() as i64, q.max_code() as i64]
+        };
+        let overflowed = codes.iter().any(|&c| {
+            let x = vec![(c as f64 * lsb) as f32; n];
+            engine.run(&x).unwrap().overflows[1] > 0
+        });
+        let check = &report.layers[1].output;
+        assert!(check.exact, "{}\n{report}", model.to_json());
+        assert_eq!(
+            check.can_overflow(),
+            overflowed,
+            "{}\n{report}",
+            model.to_json()
+        );
+        if overflowed {
+            flagged += 1;
+        } else {
+            safe += 1;
+        }
+    }
+    assert!(
+        flagged > 150 && safe > 150,
+        "{flagged} flagged, {safe} safe"
+    );
+}

@@ -1,6 +1,8 @@
 //! Property tests: on random small models (every quantization mode, every overflow mode with
-//! `N` up to 2, rounding and exact accumulators, per-channel formats, biases, BatchNorm, ReLU
-//! with clips, pooling, residual adds, shortcuts), the fast engine equals the literal
+//! `N` up to 2, rounding and exact accumulators, per-channel formats, biases; dense, 2-D and 1-D
+//! convolutions with groups, dilation, rectangular kernels, per-axis strides and asymmetric
+//! padding; BatchNorm, every activation and table lookups, products, concatenations, residual
+//! adds, windowed and global pooling, shortcuts, reshapes), the fast engine equals the literal
 //! `Fixed`-only interpreter and the original engine, codes and overflow counts alike.
 
 mod common;
@@ -133,4 +135,112 @@ fn bad_models_and_inputs_are_errors() {
         "ap_fixed<8,3>"
     )]))
     .is_err());
+}
+
+/// The generator reaches every operation, and the general convolution and pooling geometry
+/// (groups, dilation, rectangular kernels, per-axis strides, asymmetric padding, windows that
+/// are not square or overlap), often enough for the property tests above to mean something.
+#[test]
+fn random_models_cover_every_operation() {
+    use qfx_ir::{Op, Padding, Pair};
+    use std::collections::BTreeMap;
+    let mut rng = Rng::seeded(5);
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut note = |what: &'static str, yes: bool| *seen.entry(what).or_default() += yes as usize;
+    for _ in 0..1000 {
+        let model = random_model(&mut rng);
+        for l in &model.layers {
+            note(l.op.kind(), true);
+            match &l.op {
+                Op::Conv2d {
+                    weight,
+                    stride,
+                    padding,
+                    dilation,
+                    groups,
+                    ..
+                } => {
+                    note("conv2d groups > 1", *groups > 1);
+                    note("conv2d depthwise", *groups > 1 && weight.shape[1] == 1);
+                    note("conv2d dilation > 1", dilation.get() != [1, 1]);
+                    note("conv2d rectangular", weight.shape[2] != weight.shape[3]);
+                    note(
+                        "conv2d stride per axis",
+                        matches!(stride, Pair::Each([a, b]) if a != b),
+                    );
+                    note(
+                        "conv2d asymmetric padding",
+                        matches!(padding, Padding::Sides([t, b, l, r]) if t != b || l != r),
+                    );
+                }
+                Op::Conv1d {
+                    groups, dilation, ..
+                } => {
+                    note("conv1d groups > 1", *groups > 1);
+                    note("conv1d dilation > 1", *dilation > 1);
+                }
+                Op::MaxPool2d { kernel, stride } | Op::AvgPool2d { kernel, stride, .. } => {
+                    note("pool2d rectangular", kernel.get()[0] != kernel.get()[1]);
+                    note("pool2d stride", stride.is_some_and(|s| s != *kernel));
+                }
+                Op::Prelu { slope } => note("prelu one slope", slope.codes.len() == 1),
+                Op::Concat => note("concat of three", l.inputs.len() == 3),
+                _ => {}
+            }
+        }
+        let graph = model.resolve().unwrap();
+        for node in graph.nodes() {
+            note(
+                "global pooling of a signal",
+                matches!(node.op(), Op::GlobalAvgPool { .. } | Op::GlobalMaxPool)
+                    && node.x().shape.len() == 2,
+            );
+        }
+    }
+    let kinds = [
+        "quantize",
+        "dense",
+        "conv2d",
+        "conv1d",
+        "batch_norm",
+        "relu",
+        "hard_tanh",
+        "hard_sigmoid",
+        "lookup",
+        "add",
+        "multiply",
+        "concat",
+        "max_pool2d",
+        "max_pool1d",
+        "avg_pool2d",
+        "avg_pool1d",
+        "global_avg_pool",
+        "global_max_pool",
+        "flatten",
+        "reshape",
+        "shortcut",
+        "sign",
+        "prelu",
+    ];
+    for what in kinds.iter().chain(&[
+        "conv2d groups > 1",
+        "conv2d depthwise",
+        "conv2d dilation > 1",
+        "conv2d rectangular",
+        "conv2d stride per axis",
+        "conv2d asymmetric padding",
+        "conv1d groups > 1",
+        "conv1d dilation > 1",
+        "pool2d rectangular",
+        "pool2d stride",
+        "prelu one slope",
+        "concat of three",
+        "global pooling of a signal",
+    ]) {
+        let n = seen.get(what).copied().unwrap_or(0);
+        assert!(
+            n >= 20,
+            "`{what}` in only {n} of 1000 random models: {seen:?}"
+        );
+    }
 }

@@ -45,8 +45,10 @@ fn cnn() -> Model {
     let conv = |r: &mut Rng, o: usize, i: usize| Op::Conv2d {
         weight: codes(r, &[o, i, 3, 3], "ap_fixed<8,1,AP_RND_CONV,AP_SAT>", 60),
         bias: Some(codes(r, &[o], "ap_fixed<8,3>", 20)),
-        stride: 1,
-        padding: 1,
+        stride: 1.into(),
+        padding: 1.into(),
+        dilation: 1.into(),
+        groups: 1,
         accumulator: vec![f("ap_fixed<24,9>")],
         order: AccumulationOrder::BiasThenInputChannelMajor,
     };
@@ -59,11 +61,27 @@ fn cnn() -> Model {
         layer("conv1", "q", conv(&mut r, 16, 1), act),
         layer("bn1", "conv1", bn(&mut r, 16), act),
         layer("relu1", "bn1", Op::Relu { clip: None }, relu),
-        layer("pool1", "relu1", Op::MaxPool2d { kernel: 2 }, relu),
+        layer(
+            "pool1",
+            "relu1",
+            Op::MaxPool2d {
+                kernel: 2.into(),
+                stride: None,
+            },
+            relu,
+        ),
         layer("conv2", "pool1", conv(&mut r, 32, 16), act),
         layer("bn2", "conv2", bn(&mut r, 32), act),
         layer("relu2", "bn2", Op::Relu { clip: None }, relu),
-        layer("pool2", "relu2", Op::MaxPool2d { kernel: 2 }, relu),
+        layer(
+            "pool2",
+            "relu2",
+            Op::MaxPool2d {
+                kernel: 2.into(),
+                stride: None,
+            },
+            relu,
+        ),
         layer("flat", "pool2", Op::Flatten, relu),
         layer(
             "fc",

@@ -20,17 +20,31 @@
 //!   `ceil(max(W_w, W_x) / 27) · ceil(min(W_w, W_x) / 18)` DSP48E2 slices (27×18 ports);
 //!   otherwise it is a LUT multiplier of `W_w · W_x ·` [`CostModel::lut_per_mult_bit`] LUTs.
 //!
-//! Adders: `Dense`/`Conv2d` add each non-zero product into the accumulator (one adder of the
-//! accumulator width per product, the bias included as the first term); `BatchNorm` one adder
-//! per channel of the full-precision sum width; `Add` one per channel (per element for flat
-//! tensors); `GlobalAvgPool` one accumulator per channel of width `W_x + ceil(log2(h·w))`;
-//! `MaxPool2d` `k² − 1` comparators per channel, counted as adders of the input width;
-//! `Prelu` one slope product per channel (the `x ≥ 0` branch is a multiplexer, counted free).
+//! A *lane* is a channel of a map or signal (`[c, h, w]`, `[c, length]`: the hardware is reused
+//! over positions) or an element of a flat vector. Per operation:
+//! - `Dense`/`Conv2d`/`Conv1d` add each non-zero product into the accumulator (one adder of the
+//!   accumulator width per product, the bias included as the first term); grouped and depthwise
+//!   convolutions have `in/groups` terms per output, dilation and stride change no count.
+//! - `BatchNorm`: one scale product and one adder per channel of the full-precision sum width.
+//! - `Add`: one adder per lane. `Multiply`: one full (non-constant) multiplier per lane of the
+//!   two operands' widths, under the DSP rule above.
+//! - `AvgPool2d/1d`, `GlobalAvgPool`: one accumulator per channel of width
+//!   `W_x + ceil(log2(window))` and one reciprocal product per channel.
+//! - `MaxPool2d/1d`, `GlobalMaxPool`: `window − 1` comparators per channel, counted as adders of
+//!   the input width.
+//! - `HardTanh`: two comparators per lane of the input width. `HardSigmoid`: per lane one
+//!   constant product by `alpha`, one adder for `beta` and two comparators, of the
+//!   full-precision width of `alpha·x + beta`.
+//! - `Lookup`: one ROM per lane of `n · W_y` bits in LUTs used as 64-bit ROMs
+//!   (`ceil(n · W_y / 64)` LUTs), the index arithmetic counted free (constant shifts, and a
+//!   subtraction that synthesis folds into the ROM's address decoding).
+//! - `Prelu`: one slope product per channel (the `x ≥ 0` branch is a multiplexer, counted free).
+//!
 //! Every adder costs [`CostModel::lut_per_adder_bit`] LUTs per bit (one LUT6 per bit feeding
-//! the carry chain). `Quantize`, `Relu`, `Sign` (the sign bit), `Flatten`, `Shortcut` and the
-//! requantization of results (rounding/saturation logic) are counted as free. A binarized
-//! convolution's `±1` weights are 1-hot: each product is a negation at most, so only its
-//! accumulation adders are counted (an XNOR–popcount implementation would be cheaper still).
+//! the carry chain). `Quantize`, `Relu`, `Sign` (the sign bit), `Flatten`, `Reshape`, `Concat`,
+//! `Shortcut` and the requantization of results (rounding/saturation logic) are counted as free.
+//! A binarized convolution's `±1` weights are 1-hot: each product is a negation at most, so only
+//! its accumulation adders are counted (an XNOR–popcount implementation would be cheaper still).
 //!
 //! BOPs (bit operations) = Σ over products of `W_w · W_x`, all positions, zeros included.
 //!
@@ -167,16 +181,19 @@ impl LayerCost {
                 self.khot_mults += 1;
                 self.add_adders(w_bits + x_bits, k.adders(code as i128) as u64);
             }
-            None => {
-                let dsp = m.dsp_for(w_bits, x_bits);
-                if dsp > 0 {
-                    self.dsp_mults += 1;
-                    self.dsp += dsp;
-                } else {
-                    self.lut_mults += 1;
-                    *lut += (w_bits * x_bits) as f64 * m.lut_per_mult_bit;
-                }
-            }
+            None => self.full_product(m, w_bits, x_bits, lut),
+        }
+    }
+
+    /// One full multiplier of `a × b` bits: DSPs under the DSP rule, else LUTs.
+    fn full_product(&mut self, m: &CostModel, a: u32, b: u32, lut: &mut f64) {
+        let dsp = m.dsp_for(a, b);
+        if dsp > 0 {
+            self.dsp_mults += 1;
+            self.dsp += dsp;
+        } else {
+            self.lut_mults += 1;
+            *lut += (a * b) as f64 * m.lut_per_mult_bit;
         }
     }
 }
@@ -228,8 +245,10 @@ pub fn estimate_with(model: &Model, m: &CostModel) -> Result<CostReport, IrError
         let mut c = LayerCost::new(&layer.name, layer.op.kind());
         let mut lut = 0f64;
         match &layer.op {
-            Op::Dense { .. } | Op::Conv2d { .. } => {
-                let mac = node.mac().expect("dense and conv2d are sums of products");
+            Op::Dense { .. } | Op::Conv2d { .. } | Op::Conv1d { .. } => {
+                let mac = node
+                    .mac()
+                    .expect("dense and convolutions are sums of products");
                 let positions = mac.positions() as u64;
                 for o in 0..mac.outputs() {
                     let w_bits = mac.weight_format(o).width();
@@ -279,16 +298,27 @@ pub fn estimate_with(model: &Model, m: &CostModel) -> Result<CostReport, IrError
                 };
                 c.add_adders(width, lanes);
             }
-            Op::GlobalAvgPool { reciprocal } => {
-                let [ch, h, w] = in_shape[..] else {
-                    unreachable!("validated: pooling input is [c, h, w]")
-                };
-                let window = (h * w) as u64;
+            Op::Multiply => {
+                let lanes = lanes(out_shape);
+                let b_bits = input_format(1).map_or(m.input_bits, |f| f.width());
+                let elements = node.len() as u64;
+                c.macs += elements;
+                c.bops += elements * (x_bits * b_bits) as u64;
+                for _ in 0..lanes {
+                    c.full_product(m, x_bits, b_bits, &mut lut);
+                }
+            }
+            Op::AvgPool2d { reciprocal, .. }
+            | Op::AvgPool1d { reciprocal, .. }
+            | Op::GlobalAvgPool { reciprocal } => {
+                let win = node.window().expect("a pooling layer has a window");
+                let (ch, outputs) = (win.channels as u64, node.len() as u64);
+                let window = win.size() as u64;
                 let sum_bits = x_bits + (64 - (window.max(1) - 1).leading_zeros());
-                c.add_adders(sum_bits, ch as u64);
+                c.add_adders(sum_bits, ch);
                 let r_bits = reciprocal.format_of(0).width();
-                c.macs += ch as u64;
-                c.bops += ch as u64 * (r_bits * sum_bits) as u64;
+                c.macs += outputs;
+                c.bops += outputs * (r_bits * sum_bits) as u64;
                 for _ in 0..ch {
                     c.constant_product(
                         m,
@@ -300,21 +330,51 @@ pub fn estimate_with(model: &Model, m: &CostModel) -> Result<CostReport, IrError
                     );
                 }
             }
-            Op::MaxPool2d { kernel } => {
-                let ch = in_shape.first().copied().unwrap_or(0) as u64;
-                c.add_adders(x_bits, ch * (kernel * kernel).saturating_sub(1) as u64);
+            Op::MaxPool2d { .. } | Op::MaxPool1d { .. } | Op::GlobalMaxPool => {
+                let win = node.window().expect("a pooling layer has a window");
+                let comparators = win.size().saturating_sub(1) as u64;
+                c.add_adders(x_bits, win.channels as u64 * comparators);
+            }
+            Op::HardTanh { .. } => c.add_adders(x_bits, 2 * lanes(out_shape)),
+            Op::HardSigmoid { alpha, beta } => {
+                let (af, bf) = (alpha.formats[0], beta.formats[0]);
+                let lanes = lanes(out_shape);
+                // alpha·x + beta at full precision (the raw input is never read here).
+                let width = input_format(0)
+                    .and_then(|x| {
+                        let zero = qfx_fixed::Fixed::zero;
+                        zero(af).mul(&zero(x)).and_then(|p| p.add(&zero(bf))).ok()
+                    })
+                    .map_or(af.width() + x_bits + 1, |t| t.format().width());
+                c.macs += node.len() as u64;
+                c.bops += node.len() as u64 * (af.width() * x_bits) as u64;
+                for _ in 0..lanes {
+                    c.constant_product(m, alpha.codes[0], af.width(), x_bits, alpha.khot, &mut lut);
+                }
+                c.add_adders(width, 3 * lanes);
+            }
+            Op::Lookup { table, .. } => {
+                let bits = table.codes.len() as u64 * layer.output.width() as u64;
+                lut += (lanes(out_shape) * bits.div_ceil(64)) as f64;
             }
             Op::Prelu { slope } => {
                 // One slope multiplier per channel (the x ≥ 0 branch is a wire and a mux).
                 let positions: u64 = in_shape.iter().skip(1).map(|&d| d as u64).product();
-                for (ch, &code) in slope.codes.iter().enumerate() {
-                    let w_bits = slope.format_of(ch).width();
+                for ch in 0..in_shape[0] {
+                    let k = slope.channel_index(ch);
+                    let (code, w_bits) = (slope.codes[k], slope.format_of(k).width());
                     c.macs += positions;
                     c.bops += positions * (w_bits * x_bits) as u64;
                     c.constant_product(m, code, w_bits, x_bits, slope.khot, &mut lut);
                 }
             }
-            Op::Quantize | Op::Relu { .. } | Op::Sign | Op::Flatten | Op::Shortcut { .. } => {}
+            Op::Quantize
+            | Op::Relu { .. }
+            | Op::Sign
+            | Op::Flatten
+            | Op::Reshape { .. }
+            | Op::Concat
+            | Op::Shortcut { .. } => {}
         }
         lut += c.adder_bits() as f64 * m.lut_per_adder_bit;
         c.lut = lut.ceil() as u64;
@@ -323,10 +383,11 @@ pub fn estimate_with(model: &Model, m: &CostModel) -> Result<CostReport, IrError
     Ok(CostReport { layers })
 }
 
-/// Parallel lanes of a tensor: channels of a `[c, h, w]` map, every element of a flat vector.
+/// Parallel lanes of a tensor: channels of a `[c, h, w]` map or a `[c, length]` signal, every
+/// element of a flat vector.
 fn lanes(shape: &[usize]) -> u64 {
     match shape {
-        [c, _, _] => *c as u64,
+        [c, _, _] | [c, _] => *c as u64,
         s => s.iter().map(|&d| d as u64).product(),
     }
 }

@@ -118,8 +118,10 @@ fn conv_counts_hardware_once_and_work_per_position() {
     let op = Op::Conv2d {
         weight: Codes::new(vec![2, 1, 3, 3], None, vec![fmt("ap_fixed<12,2>")], codes),
         bias: None,
-        stride: 1,
-        padding: 1,
+        stride: 1.into(),
+        padding: 1.into(),
+        dilation: 1.into(),
+        groups: 1,
         accumulator: vec![fmt("ap_fixed<24,8>")],
         order: AccumulationOrder::default(),
     };
@@ -239,4 +241,148 @@ fn khot_declaration_is_validated_and_optional() {
     );
     let e = Model::from_json(&zero_k.to_json()).unwrap_err().to_string();
     assert!(e.contains("K ≥ 1"), "{e}");
+}
+
+/// One constant `[1]` of `f` with `code`.
+fn scalar(f: &str, code: i64) -> Codes {
+    Codes::new(vec![1], None, vec![fmt(f)], vec![code])
+}
+
+#[test]
+fn grouped_dilated_convolutions_count_their_group_inputs() {
+    use qfx_ir::{Padding, Pair};
+    // Depthwise [4, 1, 2, 3] on [4, 5, 5], dilation 2 × 1, stride 2 × 1, padding [0, 1, 1, 1]:
+    // rows (5 + 1 − 3) / 2 + 1 = 2, columns (5 + 2 − 3) + 1 = 5; 6 terms per output.
+    let mut codes = vec![3i64; 24];
+    codes[0] = 0; // one pruned product in channel 0
+    let op = Op::Conv2d {
+        weight: Codes::new(vec![4, 1, 2, 3], None, vec![fmt("ap_fixed<6,2>")], codes),
+        bias: Some(Codes::new(
+            vec![4],
+            None,
+            vec![fmt("ap_fixed<8,3>")],
+            vec![1; 4],
+        )),
+        stride: Pair::Each([2, 1]),
+        padding: Padding::Sides([0, 1, 1, 1]),
+        dilation: Pair::Each([2, 1]),
+        groups: 4,
+        accumulator: vec![fmt("ap_fixed<18,8>")],
+        order: AccumulationOrder::default(),
+    };
+    let c = layer(&model(vec![4, 5, 5], "ap_fixed<8,3>", op, "ap_fixed<8,4>"));
+    assert_eq!((c.macs, c.bops), (4 * 6 * 10, 4 * 6 * 10 * 48));
+    assert_eq!((c.lut_mults, c.dsp), (23, 0));
+    // Per output channel: the bias and its non-zero products, minus one.
+    assert_eq!(adders(&c), vec![(5 + 3 * 6, 18)]);
+    // The same as a 1-D convolution of height 1.
+    let op = Op::Conv1d {
+        weight: Codes::new(vec![2, 2, 3], None, vec![fmt("ap_fixed<6,2>")], vec![1; 12]),
+        bias: None,
+        stride: 2,
+        padding: [1, 0],
+        dilation: 2,
+        groups: 2,
+        accumulator: vec![fmt("ap_fixed<18,8>")],
+        order: AccumulationOrder::default(),
+    };
+    // Length (9 + 1 − 5) / 2 + 1 = 3; 2 channels × 3 taps per output, all shifts (code 1).
+    let c = layer(&model(vec![4, 9], "ap_fixed<8,3>", op, "ap_fixed<8,4>"));
+    assert_eq!((c.macs, c.shifts, c.lut_mults), (2 * 6 * 3, 12, 0));
+    assert_eq!(adders(&c), vec![(2 * 5, 18)]);
+}
+
+#[test]
+fn pooling_activations_tables_and_products() {
+    use qfx_ir::Pair;
+    let x = "ap_fixed<8,3>";
+    // Max pooling 2 × 3 on [3, 4, 6]: 5 comparators per channel.
+    let op = Op::MaxPool2d {
+        kernel: Pair::Each([2, 3]),
+        stride: None,
+    };
+    let c = layer(&model(vec![3, 4, 6], x, op, x));
+    assert_eq!((adders(&c), c.lut), (vec![(15, 8)], 120));
+    // Global max pooling of a signal [2, 5]: 4 comparators per channel.
+    let c = layer(&model(vec![2, 5], x, Op::GlobalMaxPool, x));
+    assert_eq!(adders(&c), vec![(8, 8)]);
+    // Average pooling of 4 values on [2, 8]: a 10-bit sum and a reciprocal product per channel.
+    let op = Op::AvgPool1d {
+        kernel: 4,
+        stride: None,
+        reciprocal: scalar("ap_ufixed<8,0>", 3),
+    };
+    let c = layer(&model(vec![2, 8], x, op, x));
+    assert_eq!((c.macs, c.bops, c.lut_mults), (4, 4 * 80, 2));
+    assert_eq!(adders(&c), vec![(2, 10)]);
+    // Hard tanh: two comparators per lane (channel of a signal).
+    let op = Op::HardTanh {
+        min: -1.0,
+        max: 1.0,
+    };
+    assert_eq!(adders(&layer(&model(vec![3, 4], x, op, x))), vec![(6, 8)]);
+    // Hard sigmoid on 12-bit inputs, alpha 12 bits (a DSP per lane), alpha·x + beta 25 bits.
+    let op = Op::HardSigmoid {
+        alpha: scalar("ap_fixed<12,1>", 3),
+        beta: scalar("ap_fixed<8,1>", 1),
+    };
+    let c = layer(&model(vec![5], "ap_fixed<12,4>", op, x));
+    assert_eq!((c.macs, c.dsp_mults, c.dsp), (5, 5, 5));
+    assert_eq!(adders(&c), vec![(15, 25)]);
+    // A table of 16 8-bit codes is a 128-bit ROM: 2 LUTs per lane.
+    let op = Op::Lookup {
+        function: "tanh".into(),
+        table: Codes::new(vec![16], None, vec![fmt(x)], vec![0; 16]),
+        shift: 2,
+        offset: 0,
+    };
+    let c = layer(&model(vec![3, 4], x, op, x));
+    assert_eq!((c.lut, c.macs, c.dsp), (6, 0, 0));
+    // A leaky ReLU's one slope is one product per channel.
+    let op = Op::Prelu {
+        slope: scalar("ap_fixed<12,1>", 3),
+    };
+    let c = layer(&model(vec![3, 2, 2], "ap_fixed<12,4>", op, x));
+    assert_eq!((c.macs, c.dsp_mults), (12, 3));
+    // Reshape and concatenation are wires.
+    let op = Op::Reshape { shape: vec![6, 2] };
+    let c = layer(&model(vec![3, 4], x, op, x));
+    assert_eq!((c.macs, c.lut, c.dsp), (0, 0, 0));
+}
+
+#[test]
+fn products_of_two_tensors_are_full_multipliers() {
+    let q = |name: &str, f: &str| Layer {
+        name: name.into(),
+        inputs: vec![INPUT.into()],
+        op: Op::Quantize,
+        output: fmt(f),
+    };
+    let m = Model {
+        version: IR_VERSION,
+        name: "mul".into(),
+        input_shape: vec![3, 2, 2],
+        preprocess: None,
+        layers: vec![
+            q("a", "ap_fixed<12,4>"),
+            q("b", "ap_fixed<12,4>"),
+            Layer {
+                name: "mul".into(),
+                inputs: vec!["a".into(), "b".into()],
+                op: Op::Multiply,
+                output: fmt("ap_fixed<8,4>"),
+            },
+            Layer {
+                name: "cat".into(),
+                inputs: vec!["a".into(), "mul".into()],
+                op: Op::Concat,
+                output: fmt("ap_fixed<8,4>"),
+            },
+        ],
+    };
+    let report = estimate(&m).unwrap();
+    let c = &report.layers[2];
+    // One 12 × 12 multiplier per channel (a DSP each), 12 products per inference.
+    assert_eq!((c.macs, c.bops, c.dsp_mults, c.dsp), (12, 12 * 144, 3, 3));
+    assert_eq!(report.layers[3].lut, 0);
 }

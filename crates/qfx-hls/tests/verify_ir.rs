@@ -1,9 +1,11 @@
 //! Hand-built IRs through the whole path: emit the Vitis HLS project, compile its testbench with
 //! g++ against the Xilinx headers, run it, and compare every output code with the integer
-//! engine. Targets what trained models rarely hit: every layer kind, per-channel formats for
-//! weights, biases, BatchNorm constants and accumulators, every overflow mode (WRAP with N,
-//! SAT_SYM, SAT_ZERO, WRAP_SM), rounding accumulators, narrow accumulators that overflow, wide
-//! outputs, and hostile names.
+//! engine. Targets what trained models rarely hit: every layer kind (every operation of IR
+//! version 3 included: general, grouped, depthwise and 1-D convolutions, windowed and global
+//! pooling, hard activations, table lookups, products, concatenations, reshapes), per-channel
+//! formats for weights, biases, BatchNorm constants and accumulators, every overflow mode (WRAP
+//! with N, SAT_SYM, SAT_ZERO, WRAP_SM), rounding accumulators, narrow accumulators that
+//! overflow, K-hot weights as shifts and adds, wide outputs, and hostile names.
 //!
 //! Without g++ or the headers these tests print SKIPPED, unless `QFX_REQUIRE_ORACLE=1`.
 
@@ -50,8 +52,10 @@ fn all_ops_model(names: &[&str; 12], model_name: &str) -> Model {
                         "ap_fixed<8,1>",
                     ],
                 )),
-                stride: 1,
-                padding: 1,
+                stride: 1.into(),
+                padding: 1.into(),
+                dilation: 1.into(),
+                groups: 1,
                 accumulator: vec![
                     fmt("ap_fixed<9,3,AP_TRN,AP_WRAP>"),
                     fmt("ap_fixed<12,4,AP_RND,AP_SAT_SYM>"),
@@ -105,7 +109,10 @@ fn all_ops_model(names: &[&str; 12], model_name: &str) -> Model {
         layer(
             n[6],
             &[n[5]],
-            Op::MaxPool2d { kernel: 2 },
+            Op::MaxPool2d {
+                kernel: 2.into(),
+                stride: None,
+            },
             "ap_fixed<9,4,AP_RND_MIN_INF,AP_SAT>",
         ),
         layer(
@@ -114,8 +121,10 @@ fn all_ops_model(names: &[&str; 12], model_name: &str) -> Model {
             Op::Conv2d {
                 weight: codes(&mut rng, &[3, 4, 2, 2], None, &["ap_fixed<6,2>"]),
                 bias: None,
-                stride: 2,
-                padding: 1,
+                stride: 2.into(),
+                padding: 1.into(),
+                dilation: 1.into(),
+                groups: 1,
                 accumulator: vec![fmt("ap_fixed<10,4,AP_TRN_ZERO,AP_SAT>")],
                 order: AccumulationOrder::BiasThenInputChannelMajor,
             },
@@ -374,6 +383,384 @@ fn khot_layers_become_shift_adds_and_match_the_engine() {
     check(&model, "k-hot-ap-int", 200, &opts);
 }
 
+/// Every operation of IR version 3 in one network: a depthwise convolution (rectangular kernel,
+/// per-axis stride and dilation, asymmetric padding) and a grouped one, hard tanh, rectangular
+/// max and average pooling with their own strides, hard sigmoid, a product, a three-way
+/// concatenation, a table lookup, a leaky ReLU (one slope), global max and average pooling; the
+/// input reshaped into a signal for a grouped dilated strided 1-D convolution, a plain one, 1-D
+/// max and average pooling, a lookup with a left shift, global pooling of signals; the pieces
+/// reshaped, flattened and concatenated into one output. Per-channel weight, bias and
+/// accumulator formats; every quantization mode and every overflow mode (WRAP with N = 1 and 2,
+/// WRAP_SM, SAT_SYM, SAT_ZERO), exact and rounding accumulators that overflow.
+fn v3_model() -> Model {
+    use qfx_ir::{Padding, Pair};
+    let mut rng = Rng::star(0x5eed_0003);
+    let accs = |fs: &[&str]| fs.iter().map(|f| fmt(f)).collect::<Vec<_>>();
+    let a = "ap_fixed<8,3,AP_RND,AP_SAT>";
+    let table = |rng: &mut Rng, n: usize, f: &str| {
+        let mut t = codes(rng, &[n], None, &[f]);
+        let (lo, _) = fmt(f).assignable_range();
+        for c in &mut t.codes {
+            *c = (*c).max(lo as i64);
+        }
+        t
+    };
+    let reciprocal = |rng: &mut Rng| codes(rng, &[1], None, &["ap_ufixed<8,0>"]);
+    let dw = Op::Conv2d {
+        weight: codes(
+            &mut rng,
+            &[4, 1, 3, 2],
+            Some(0),
+            &[
+                "ap_fixed<6,1>",
+                "ap_fixed<5,0,AP_RND>",
+                "ap_ufixed<4,1>",
+                "ap_fixed<7,2>",
+            ],
+        ),
+        bias: Some(codes(
+            &mut rng,
+            &[4],
+            Some(0),
+            &[
+                "ap_fixed<8,3>",
+                "ap_fixed<6,2>",
+                "ap_fixed<10,5>",
+                "ap_fixed<8,1>",
+            ],
+        )),
+        stride: Pair::Each([2, 1]),
+        padding: Padding::Sides([1, 2, 0, 1]),
+        dilation: Pair::Each([2, 1]),
+        groups: 4,
+        accumulator: accs(&[
+            "ap_fixed<9,-1,AP_TRN,AP_WRAP>",
+            "ap_fixed<12,4,AP_RND,AP_SAT_SYM>",
+            "ap_fixed<9,2,AP_RND_CONV,AP_SAT_ZERO>",
+            "ap_fixed<11,4,AP_TRN,AP_WRAP,1>",
+        ]),
+        order: AccumulationOrder::BiasThenInputChannelMajor,
+    };
+    let gc = Op::Conv2d {
+        weight: codes(
+            &mut rng,
+            &[6, 2, 2, 3],
+            Some(0),
+            &[
+                "ap_fixed<5,1>",
+                "ap_fixed<5,1>",
+                "ap_fixed<6,0,AP_RND_ZERO>",
+                "ap_fixed<5,1>",
+                "ap_ufixed<4,0>",
+                "ap_fixed<5,1>",
+            ],
+        ),
+        bias: None,
+        stride: Pair::Both(1),
+        padding: Padding::Sides([0, 1, 1, 1]),
+        dilation: Pair::Each([1, 2]),
+        groups: 2,
+        accumulator: accs(&["ap_fixed<10,3,AP_TRN_ZERO,AP_SAT>"]),
+        order: AccumulationOrder::BiasThenInputChannelMajor,
+    };
+    let c1 = Op::Conv1d {
+        weight: codes(
+            &mut rng,
+            &[8, 2, 3],
+            Some(0),
+            &[
+                "ap_fixed<6,1>",
+                "ap_fixed<6,1>",
+                "ap_fixed<6,2>",
+                "ap_fixed<6,1>",
+                "ap_fixed<5,1,AP_RND>",
+                "ap_fixed<6,1>",
+                "ap_fixed<6,1>",
+                "ap_fixed<4,0>",
+            ],
+        ),
+        bias: Some(codes(&mut rng, &[8], None, &["ap_fixed<8,2>"])),
+        stride: 2,
+        padding: [2, 1],
+        dilation: 2,
+        groups: 2,
+        accumulator: accs(&[
+            "ap_fixed<12,4,AP_RND_MIN_INF,AP_WRAP_SM>",
+            "ap_fixed<10,2,AP_TRN,AP_WRAP,2>",
+            "ap_fixed<11,3,AP_RND_INF,AP_SAT>",
+            "ap_fixed<10,2,AP_TRN,AP_SAT_SYM>",
+            "ap_fixed<11,3,AP_RND,AP_SAT_ZERO>",
+            "ap_fixed<12,4,AP_TRN,AP_WRAP>",
+            "ap_fixed<10,2,AP_RND_ZERO,AP_SAT>",
+            "ap_fixed<11,3,AP_TRN,AP_WRAP>",
+        ]),
+        order: AccumulationOrder::BiasThenInputChannelMajor,
+    };
+    let c2 = Op::Conv1d {
+        weight: codes(&mut rng, &[3, 8, 2], None, &["ap_fixed<6,1>"]),
+        bias: None,
+        stride: 1,
+        padding: [0, 1],
+        dilation: 1,
+        groups: 1,
+        accumulator: accs(&["ap_fixed<12,4,AP_RND_CONV,AP_SAT>"]),
+        order: AccumulationOrder::BiasThenInputChannelMajor,
+    };
+    let lut_f = "ap_fixed<8,1,AP_TRN,AP_SAT>";
+    let lut1_f = "ap_fixed<6,2,AP_RND,AP_SAT_SYM>";
+    let layers = vec![
+        layer("q", &[INPUT], Op::Quantize, a),
+        layer("dw", &["q"], dw, "ap_fixed<8,3,AP_RND_CONV,AP_SAT>"),
+        layer("gc", &["dw"], gc, "ap_fixed<8,3,AP_RND,AP_SAT>"),
+        layer(
+            "ht",
+            &["gc"],
+            Op::HardTanh {
+                min: -1.5,
+                max: 2.25,
+            },
+            "ap_fixed<6,2,AP_RND_ZERO,AP_WRAP>",
+        ),
+        layer(
+            "mp",
+            &["ht"],
+            Op::MaxPool2d {
+                kernel: Pair::Each([2, 3]),
+                stride: Some(Pair::Both(1)),
+            },
+            "ap_fixed<6,2,AP_RND_ZERO,AP_WRAP>",
+        ),
+        layer(
+            "ap",
+            &["gc"],
+            Op::AvgPool2d {
+                kernel: Pair::Each([3, 2]),
+                stride: Some(Pair::Each([1, 2])),
+                reciprocal: reciprocal(&mut rng),
+            },
+            "ap_fixed<7,2,AP_RND_INF,AP_SAT_SYM>",
+        ),
+        layer(
+            "hs",
+            &["dw"],
+            Op::HardSigmoid {
+                alpha: codes(&mut rng, &[1], None, &["ap_fixed<6,1>"]),
+                beta: codes(&mut rng, &[1], None, &["ap_fixed<6,0>"]),
+            },
+            "ap_ufixed<5,0,AP_RND_MIN_INF,AP_SAT_ZERO>",
+        ),
+        layer(
+            "mul",
+            &["dw", "hs"],
+            Op::Multiply,
+            "ap_fixed<5,-1,AP_TRN_ZERO,AP_WRAP,2>",
+        ),
+        layer(
+            "cat",
+            &["mul", "hs", "dw"],
+            Op::Concat,
+            "ap_fixed<7,2,AP_RND_CONV,AP_WRAP_SM>",
+        ),
+        layer(
+            "lut",
+            &["cat"],
+            Op::Lookup {
+                function: "tanh".into(),
+                table: table(&mut rng, 16, lut_f),
+                shift: 3,
+                offset: -8,
+            },
+            lut_f,
+        ),
+        layer(
+            "leaky",
+            &["gc"],
+            Op::Prelu {
+                slope: codes(&mut rng, &[1], None, &["ap_fixed<6,0,AP_RND>"]),
+            },
+            "ap_fixed<8,3,AP_RND,AP_SAT_SYM>",
+        ),
+        layer("gmp", &["lut"], Op::GlobalMaxPool, lut_f),
+        layer(
+            "gap",
+            &["leaky"],
+            Op::GlobalAvgPool {
+                reciprocal: reciprocal(&mut rng),
+            },
+            "ap_fixed<8,2,AP_RND,AP_WRAP>",
+        ),
+        layer("sig", &["q"], Op::Reshape { shape: vec![4, 42] }, a),
+        layer("c1", &["sig"], c1, "ap_fixed<8,2,AP_RND,AP_SAT>"),
+        layer("c2", &["c1"], c2, "ap_fixed<8,3,AP_TRN,AP_WRAP>"),
+        layer(
+            "mp1",
+            &["c2"],
+            Op::MaxPool1d {
+                kernel: 3,
+                stride: Some(2),
+            },
+            "ap_fixed<8,3,AP_TRN,AP_WRAP>",
+        ),
+        layer(
+            "ap1",
+            &["c1"],
+            Op::AvgPool1d {
+                kernel: 2,
+                stride: None,
+                reciprocal: codes(&mut rng, &[1], None, &["ap_ufixed<4,0>"]),
+            },
+            "ap_fixed<6,1,AP_RND_MIN_INF,AP_WRAP_SM>",
+        ),
+        layer(
+            "lut1",
+            &["c2"],
+            Op::Lookup {
+                function: "sigmoid".into(),
+                table: table(&mut rng, 12, lut1_f),
+                shift: -1,
+                offset: 5,
+            },
+            lut1_f,
+        ),
+        layer(
+            "ht1",
+            &["ap1"],
+            Op::HardTanh {
+                min: -0.75,
+                max: 0.5,
+            },
+            "ap_fixed<5,1,AP_RND_INF,AP_SAT_ZERO>",
+        ),
+        layer(
+            "gap1",
+            &["lut1"],
+            Op::GlobalAvgPool {
+                reciprocal: reciprocal(&mut rng),
+            },
+            "ap_fixed<7,1,AP_RND_ZERO,AP_SAT>",
+        ),
+        layer(
+            "gmp1",
+            &["ht1"],
+            Op::GlobalMaxPool,
+            "ap_fixed<5,1,AP_RND_INF,AP_SAT_ZERO>",
+        ),
+        layer(
+            "flat",
+            &["mp"],
+            Op::Flatten,
+            "ap_fixed<6,2,AP_RND_ZERO,AP_WRAP>",
+        ),
+        layer(
+            "flat2",
+            &["ap"],
+            Op::Reshape { shape: vec![12] },
+            "ap_fixed<7,2,AP_RND_INF,AP_SAT_SYM>",
+        ),
+        layer(
+            "flat3",
+            &["mp1"],
+            Op::Flatten,
+            "ap_fixed<8,3,AP_TRN,AP_WRAP>",
+        ),
+        layer(
+            "out",
+            &["gmp", "gap", "flat", "flat2", "gap1", "gmp1", "flat3"],
+            Op::Concat,
+            "ap_fixed<9,3,AP_RND,AP_SAT>",
+        ),
+    ];
+    let model = Model {
+        version: IR_VERSION,
+        name: "ir v3 ops".to_string(),
+        input_shape: vec![4, 7, 6],
+        layers,
+        preprocess: None,
+    };
+    model.validate().expect("valid test model");
+    model
+}
+
+/// Overflow events of `layer` in a report.
+#[track_caller]
+fn overflows(report: &VerifyReport, layer: &str) -> u64 {
+    let found = report.overflows.iter().find(|(l, _)| l == layer);
+    found.unwrap_or_else(|| panic!("no layer {layer}")).1
+}
+
+#[test]
+fn every_v3_operation_and_overflow_mode_matches_the_engine() {
+    let model = v3_model();
+    let graph = model.resolve().unwrap();
+    let shapes: Vec<Vec<usize>> = graph.nodes().iter().map(|n| n.shape.clone()).collect();
+    // dw: rows (7 + 3 − 5) / 2 + 1, columns (6 + 1 − 2) + 1; c1: (42 + 3 − 5) / 2 + 1.
+    assert_eq!(shapes[1], [4, 3, 6]);
+    assert_eq!(shapes[2], [6, 3, 4]);
+    assert_eq!(shapes[14], [8, 21]);
+    let Some(report) = check(&model, "v3-ops", 300, &options()) else {
+        return;
+    };
+    // The overflow paths really run: accumulators, the product, the concatenation (WRAP_SM),
+    // hard sigmoid's SAT_ZERO, hard tanh's wrapped bound, average pooling's SAT_SYM.
+    for layer in ["dw", "gc", "ht", "hs", "mul", "cat", "c1", "c2", "ap1"] {
+        assert!(overflows(&report, layer) > 0, "{layer}: {report}");
+    }
+    let top = std::fs::read_to_string(project_path("v3-ops").join("firmware/model.cpp"))
+        .expect("model.cpp");
+    for call in [
+        "qfx::conv2d<",
+        "qfx::hard_tanh<",
+        "qfx::hard_sigmoid<",
+        "qfx::multiply<",
+        "qfx::concat_part<",
+        "qfx::lookup<",
+        "qfx::maxpool2d<",
+        "qfx::avgpool2d<",
+        "qfx::prelu<",
+    ] {
+        assert!(top.contains(call), "no `{call}` in model.cpp");
+    }
+}
+
+/// The general convolutions with K-hot weights: depthwise, grouped, dilated, strided, 1-D, all
+/// as shifts and adds over gathered windows; also in the `ap_int` form synthesis compiles.
+#[test]
+fn khot_general_convolutions_match_the_engine() {
+    let mut model = v3_model();
+    model.name = "ir v3 k-hot".into();
+    for layer in &mut model.layers {
+        match (&mut layer.op, layer.name.as_str()) {
+            (Op::Conv2d { weight, .. }, "dw") => make_khot(weight, KHot::binary(2), 2),
+            (Op::Conv2d { weight, .. }, _) => make_khot(weight, KHot::csd(1), 1),
+            (Op::Conv1d { weight, .. }, "c1") => make_khot(weight, KHot::csd(2), 2),
+            (Op::Conv1d { weight, .. }, _) => make_khot(weight, KHot::binary(1), 1),
+            (Op::Prelu { slope }, _) => make_khot(slope, KHot::csd(2), 2),
+            _ => {}
+        }
+    }
+    model.validate().expect("K-hot model is valid");
+    let Some(report) = check(&model, "v3-k-hot", 200, &options()) else {
+        return;
+    };
+    for layer in ["dw", "gc", "c1"] {
+        assert!(overflows(&report, layer) > 0, "{layer}: {report}");
+    }
+    let top = std::fs::read_to_string(project_path("v3-k-hot").join("firmware/model.cpp"))
+        .expect("model.cpp");
+    for layer in ["l1_dw", "l2_gc", "l10_leaky", "l14_c1", "l15_c2"] {
+        assert!(top.contains(&format!("{layer}_shift_add(")), "{layer}");
+    }
+    assert!(
+        !top.contains("qfx::conv2d<"),
+        "a loop template in the K-hot model.cpp"
+    );
+    let opts = VerifyOptions {
+        defines: vec!["QFX_AP_INT_CODES".to_string()],
+        ..options()
+    };
+    check(&model, "v3-k-hot-ap-int", 200, &opts);
+}
+
 /// A binarized block by hand: PReLU (plain, per-channel slopes), sign into `ap_int<2>`, a
 /// convolution of `±1` weights with a narrow wrapping accumulator, a K-hot (CSD) PReLU, and a
 /// sign into a format that cannot hold `+1` (it saturates), then a dense head.
@@ -413,8 +800,10 @@ fn binarized_model() -> Model {
             Op::Conv2d {
                 weight: binary,
                 bias: None,
-                stride: 1,
-                padding: 1,
+                stride: 1.into(),
+                padding: 1.into(),
+                dilation: 1.into(),
+                groups: 1,
                 accumulator: vec![fmt("ap_fixed<4,4,AP_TRN,AP_WRAP>")],
                 order: AccumulationOrder::BiasThenInputChannelMajor,
             },
@@ -637,6 +1026,31 @@ fn unsupported_models_are_refused_clearly() {
     let mut broken = wide_mlp();
     broken.layers[1].inputs = vec!["nowhere".to_string()];
     refused(&broken, ErrorKind::InvalidModel, "not an earlier layer");
+
+    // A product wider than 128 bits has no exact type (the engine could not hold it either).
+    let wide_product = Model {
+        version: IR_VERSION,
+        name: "wide product".to_string(),
+        input_shape: vec![4],
+        layers: vec![
+            layer("a", &[INPUT], Op::Quantize, "ap_fixed<100,10>"),
+            layer("b", &["a"], Op::Quantize, "ap_fixed<40,10>"),
+            layer("m", &["a", "b"], Op::Multiply, "ap_fixed<16,8>"),
+        ],
+        preprocess: None,
+    };
+    refused(&wide_product, ErrorKind::Unsupported, "layer `m`");
+    let mut wide_sigmoid = wide_product.clone();
+    wide_sigmoid.layers[2] = layer(
+        "hs",
+        &["a"],
+        Op::HardSigmoid {
+            alpha: Codes::new(vec![1], None, vec![fmt("ap_fixed<40,2>")], vec![1]),
+            beta: Codes::new(vec![1], None, vec![fmt("ap_fixed<8,2>")], vec![1]),
+        },
+        "ap_fixed<16,8>",
+    );
+    refused(&wide_sigmoid, ErrorKind::Unsupported, "layer `hs`");
 }
 
 #[test]

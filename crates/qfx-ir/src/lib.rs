@@ -9,16 +9,22 @@
 //! [`Model::from_json`] refuses anything inconsistent or from a newer version.
 //!
 //! Arithmetic semantics (what the engine and the generated C++ both compute):
-//! - `Dense`/`Conv2d`: the accumulator (format per output channel) starts as the bias cast to
-//!   it, then `acc += w·x` is assigned back to the accumulator after every product, in the
-//!   order of [`AccumulationOrder`]; the accumulator is then cast to the layer's output format.
+//! - `Dense`/`Conv2d`/`Conv1d`: the accumulator (format per output channel) starts as the bias
+//!   cast to it, then `acc += w·x` is assigned back to the accumulator after every product, in
+//!   the order of [`AccumulationOrder`] (padded taps skipped); the accumulator is then cast to
+//!   the layer's output format. [`Mac`] says which input each term reads.
 //! - `BatchNorm`: `out = cast(scale[c]·x + shift[c])`, the product and sum at full precision.
-//! - `Add`: `out = cast(a + b)` at full precision. `Relu`: `out = cast(x > 0 ? x : 0)`, or the
-//!   clip ([`relu_clip`]) where `x` exceeds it. `Sign`: `out = cast(x ≥ 0 ? +1 : −1)`.
-//!   `Prelu`: `out = cast(x ≥ 0 ? x : slope[c]·x)`, exact product.
-//! - `MaxPool2d`, `Shortcut`, `Flatten` move values without changing them (output format =
-//!   input format). `GlobalAvgPool`: `out = cast(sum · reciprocal)` with the sum exact
-//!   ([`window_sum_format`]).
+//! - `Add`: `out = cast(a + b)`, `Multiply`: `out = cast(a·b)`, both at full precision.
+//!   `Relu`: `out = cast(x > 0 ? x : 0)`, or the clip ([`relu_clip`]) where `x` exceeds it.
+//!   `HardTanh`: `out = cast(x < min ? min : x > max ? max : x)`, the bounds as
+//!   [`clip_constant`] holds them. `HardSigmoid`: `t = alpha·x + beta` exact, then
+//!   `out = cast(t < 0 ? 0 : t > 1 ? 1 : t)`. `Sign`: `out = cast(x ≥ 0 ? +1 : −1)`.
+//!   `Prelu`: `out = cast(x ≥ 0 ? x : slope[c]·x)`, exact product. `Lookup`: the table's code
+//!   at [`lookup_index`] of the input code (no assignment: the table holds output codes).
+//! - `MaxPool2d/1d`, `GlobalMaxPool`, `Shortcut`, `Flatten`, `Reshape` move values without
+//!   changing them (output format = input format). `AvgPool2d/1d`, `GlobalAvgPool`:
+//!   `out = cast(sum · reciprocal)` with the window sum exact ([`window_sum_format`]); [`Window`]
+//!   says which inputs a window reads. `Concat`: each value assigned to the output format.
 //! - Only `Quantize` and `Flatten` read the raw network input: they convert its `f32` values to
 //!   their output format as the `ap_fixed` float constructor does.
 
@@ -32,12 +38,16 @@ mod graph;
 mod op;
 
 pub use file::IR_FILE;
-pub use graph::{per_channel, Conv2dGeometry, Graph, Mac, MacGeometry, Node, Operand};
-pub use op::{relu_clip, sign_value, window_sum_format, Op};
+pub use graph::{per_channel, ConvGeometry, Graph, Mac, MacGeometry, Node, Operand, Window};
+pub use op::{
+    clip_constant, lookup_index, relu_clip, sign_value, window_sum_format, Op, Padding, Pair,
+};
 
 /// Version written by this crate; newer documents are refused. Version 2 added `sign` and
-/// `prelu` (binarized networks); version-1 documents read unchanged.
-pub const IR_VERSION: u32 = 2;
+/// `prelu` (binarized networks); version 3 the operations of user-described networks
+/// (`conv1d`, general convolutions and pooling, `concat`, `multiply`, `reshape`, hard and
+/// table activations). Older documents read unchanged.
+pub const IR_VERSION: u32 = 3;
 
 /// The name by which layers refer to the network input.
 pub const INPUT: &str = "input";
@@ -182,6 +192,16 @@ impl Codes {
                 let inner: usize = self.shape[a + 1..].iter().product();
                 self.formats[(i / inner) % self.shape[a]]
             }
+        }
+    }
+
+    /// The element channel `c` uses of a per-channel constant that holds one value per
+    /// channel, or one value for every channel (shape `[1]`).
+    pub fn channel_index(&self, c: usize) -> usize {
+        if self.codes.len() == 1 {
+            0
+        } else {
+            c
         }
     }
 

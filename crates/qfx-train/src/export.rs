@@ -71,7 +71,13 @@ fn layer_op(model: &GraphModel, i: usize, x: Option<Format>) -> Result<(Op, Form
         Layer::Prelu(p) => prelu(p)?,
         Layer::Sign(_) => (Op::Sign, binary_format()),
         Layer::Add(a) => (Op::Add, format(&a.out)?),
-        Layer::MaxPool2d(p) => (Op::MaxPool2d { kernel: p.kernel }, fx()?),
+        Layer::MaxPool2d(p) => (
+            Op::MaxPool2d {
+                kernel: p.kernel.into(),
+                stride: None,
+            },
+            fx()?,
+        ),
         Layer::GlobalAvgPool(p) => {
             let window: usize = node.input_shapes[0][1..].iter().product();
             global_avg_pool(p, window)?
@@ -104,8 +110,10 @@ fn conv(c: &QConv2d, fx: Format) -> Result<(Op, Format), TrainError> {
     let op = Op::Conv2d {
         weight: codes(&c.wq, c.weight.val())?,
         bias: c.bias.as_ref().map(|b| codes(&c.bq, b.val())).transpose()?,
-        stride: c.stride,
-        padding: c.padding,
+        stride: c.stride.into(),
+        padding: c.padding.into(),
+        dilation: 1.into(),
+        groups: 1,
         accumulator: accumulators(&c.acc, fx, &c.wq)?,
         order: AccumulationOrder::default(),
     };
@@ -248,8 +256,10 @@ fn binary_conv(c: &QBinaryConv2d, fx: Format) -> Result<(Op, Format), TrainError
     let op = Op::Conv2d {
         weight,
         bias: None,
-        stride: c.stride,
-        padding: c.padding,
+        stride: c.stride.into(),
+        padding: c.padding.into(),
+        dilation: 1.into(),
+        groups: 1,
         accumulator: accumulators(&c.acc, fx, &c.wq)?,
         order: AccumulationOrder::default(),
     };

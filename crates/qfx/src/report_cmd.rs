@@ -43,18 +43,11 @@ fn show_range((lo, hi): (i32, i32)) -> String {
     }
 }
 
-/// Value range of a layer constant (weights, bias, BatchNorm scale/shift, PReLU slope).
+/// Value range of a layer constant (`suffix` is `.weight`, `.bias`, `.scale`, … as in the
+/// format table; see `qfx_ir::Op::constants`).
 fn constant_range(op: &qfx_ir::Op, suffix: &str) -> Option<(f64, f64)> {
-    use qfx_ir::Op;
-    let codes = match (op, suffix) {
-        (Op::Dense { weight, .. } | Op::Conv2d { weight, .. }, ".weight") => weight,
-        (Op::Dense { bias, .. } | Op::Conv2d { bias, .. }, ".bias") => bias.as_ref()?,
-        (Op::BatchNorm { scale, .. }, ".scale") => scale,
-        (Op::BatchNorm { shift, .. }, ".shift") => shift,
-        (Op::GlobalAvgPool { reciprocal }, ".reciprocal") => reciprocal,
-        (Op::Prelu { slope }, ".slope") => slope,
-        _ => return None,
-    };
+    let role = suffix.strip_prefix('.')?;
+    let (_, codes) = op.constants().into_iter().find(|(r, _)| *r == role)?;
     let values = (0..codes.codes.len()).map(|i| codes.value(i).to_f64());
     Some(
         values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {

@@ -1,7 +1,9 @@
-//! Element-wise layers: casts (quantize, flatten), ReLU, `Add`, sign, and the per-channel affine
-//! layers BatchNorm and PReLU (loop templates, or shifts and adds for K-hot constants).
+//! Element-wise layers: casts (quantize, flatten, reshape), ReLU, hard tanh, hard sigmoid, table
+//! lookup, `Add`, `Multiply`, concatenation, sign, and the per-channel affine layers BatchNorm
+//! and PReLU (loop templates, or shifts and adds for K-hot constants).
 
-use qfx_ir::{relu_clip, Op};
+use qfx_fixed::Fixed;
+use qfx_ir::{clip_constant, relu_clip, Op};
 
 use super::gen::{group_channels, Gen, Site};
 use super::khot;
@@ -12,7 +14,7 @@ pub(super) fn emit(gen: &mut Gen, site: &Site) -> Result<(), HlsError> {
     let n = node.len();
     let x = site.x().buffer.clone();
     match node.op() {
-        Op::Quantize | Op::Flatten => {
+        Op::Quantize | Op::Flatten | Op::Reshape { .. } => {
             let cfg = gen.config(site.config("", "").unary(site, n));
             site.call(gen, "cast", &cfg, &[&x]);
         }
@@ -45,6 +47,121 @@ pub(super) fn emit(gen: &mut Gen, site: &Site) -> Result<(), HlsError> {
                 .int("n", n, "values");
             let cfg = gen.config(cfg);
             site.call(gen, "add", &cfg, &[&x, &b.buffer]);
+        }
+        Op::Multiply => {
+            let b = &site.operands[1];
+            // The exact product must have an ap_fixed type (as the engine's does).
+            Fixed::zero(site.x_format())
+                .mul(&Fixed::zero(b.1))
+                .map_err(|e| site.unsupported(e))?;
+            let cfg = site
+                .config("", "")
+                .ty("a_t", &site.x().type_name, "first operand")
+                .ty("b_t", &b.0.type_name, "second operand")
+                .ty("y_t", &site.y.type_name, "output")
+                .int("n", n, "values");
+            let cfg = gen.config(cfg);
+            site.call(gen, "multiply", &cfg, &[&x, &b.0.buffer]);
+        }
+        Op::Concat => {
+            let mut offset = 0;
+            for (k, (t, _)) in site.operands.iter().enumerate() {
+                let part = site.node.operands[k].shape.iter().product::<usize>();
+                let cfg = site
+                    .config(&k.to_string(), &format!(", operand {k}"))
+                    .ty("x_t", &t.type_name, "this operand")
+                    .ty("y_t", &site.y.type_name, "output")
+                    .int("n", part, "values of this operand")
+                    .int("out_n", n, "values of the output")
+                    .int("offset", offset, "where this operand's values start");
+                let cfg = gen.config(cfg);
+                site.call(gen, "concat_part", &cfg, &[&t.buffer]);
+                offset += part;
+            }
+        }
+        Op::HardTanh { min, max } => {
+            let code = |b: f64| {
+                let c = clip_constant(b).and_then(|c| c.code());
+                c.expect("validated: finite bounds") as i64
+            };
+            let cfg = site
+                .config("", "")
+                .unary(site, n)
+                .code(
+                    "lo_code",
+                    code(*min),
+                    "the lower bound's code in qfx::clip_t",
+                )
+                .code(
+                    "hi_code",
+                    code(*max),
+                    "the upper bound's code in qfx::clip_t",
+                );
+            let cfg = gen.config(cfg);
+            site.call(gen, "hard_tanh", &cfg, &[&x]);
+        }
+        Op::HardSigmoid { alpha, beta } => {
+            let (id, i) = (site.id, site.index());
+            let (af, bf) = (alpha.formats[0], beta.formats[0]);
+            // The exact value of alpha·x + beta (as the engine forms it).
+            let t = Fixed::zero(af)
+                .mul(&Fixed::zero(site.x_format()))
+                .and_then(|p| p.add(&Fixed::zero(bf)))
+                .map_err(|e| site.unsupported(e))?;
+            gen.typedef(&format!("{id}_a_t"), af, "alpha");
+            gen.typedef(&format!("{id}_b_t"), bf, "beta");
+            gen.typedef(&format!("{id}_t_t"), t.format(), "alpha * x + beta, exact");
+            let ac = gen.codes(&format!("{id}_a"), alpha, &format!("layer {i}: alpha"));
+            let bc = gen.codes(&format!("{id}_b"), beta, &format!("layer {i}: beta"));
+            let cfg = site
+                .config("", "")
+                .unary(site, n)
+                .ty("a_t", &format!("{id}_a_t"), "alpha")
+                .ty("b_t", &format!("{id}_b_t"), "beta")
+                .ty("t_t", &format!("{id}_t_t"), "alpha * x + beta, exact")
+                .ty("ac_t", &ac, "integer container of alpha's code")
+                .ty("bc_t", &bc, "integer container of beta's code");
+            let cfg = gen.config(cfg);
+            let (a, b) = (format!("{id}_a[0]"), format!("{id}_b[0]"));
+            site.call(gen, "hard_sigmoid", &cfg, &[&x, &a, &b]);
+        }
+        Op::Lookup {
+            function,
+            table,
+            shift,
+            offset,
+        } => {
+            let (id, i) = (site.id, site.index());
+            let xf = site.x_format();
+            let what = format!(
+                "layer {i}: table of {} (output codes)",
+                crate::names::quoted(function)
+            );
+            let tc = gen.codes(&format!("{id}_table"), table, &what);
+            let (right, left) = (shift.max(&0).unsigned_abs(), shift.min(&0).unsigned_abs());
+            // The code (one more bit when unsigned), shifted left, minus a 64-bit offset.
+            let index_width = (xf.width() + 1 + left).max(64) + 1;
+            let cfg = site
+                .config("", "")
+                .unary(site, n)
+                .ty("tc_t", &tc, "integer container of the table's codes")
+                .int("entries", table.codes.len(), "table entries")
+                .flag("x_signed", xf.is_signed(), "input codes are signed")
+                .int(
+                    "shift_right",
+                    right as usize,
+                    "right shift of the input code",
+                )
+                .int("shift_left", left as usize, "left shift of the input code")
+                .code("offset", *offset, "subtracted from the shifted code")
+                .int(
+                    "index_width",
+                    index_width as usize,
+                    "bits of the index arithmetic",
+                );
+            let cfg = gen.config(cfg);
+            let table = format!("{id}_table");
+            site.call(gen, "lookup", &cfg, &[&x, &table]);
         }
         Op::BatchNorm { scale, shift } => channel_affine(gen, site, scale, Some(shift))?,
         Op::Prelu { slope } => channel_affine(gen, site, slope, None)?,
@@ -80,7 +197,10 @@ fn channel_affine(
         )
     });
     let groups = group_channels(c, |ch| {
-        (scale.format_of(ch), shift.map(|h| h.format_of(ch)))
+        (
+            scale.format_of(scale.channel_index(ch)),
+            shift.map(|h| h.format_of(ch)),
+        )
     });
     let single = groups.len() == 1;
     for (g, ((sf, hf), chans)) in groups.iter().enumerate() {
@@ -100,6 +220,13 @@ fn channel_affine(
                 "tc_t",
                 tc,
                 "integer container of the shift codes",
+            );
+        }
+        if shift.is_none() {
+            cfg = cfg.flag(
+                "one_slope",
+                scale.codes.len() == 1,
+                "one slope for every channel",
             );
         }
         let cfg = cfg

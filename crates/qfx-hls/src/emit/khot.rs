@@ -139,8 +139,10 @@ pub(super) fn fits(site: &Site, constants: &Codes) -> bool {
     site.code_width(max_width(constants)) <= 63 && !binary
 }
 
-/// A K-hot sum of products: a dense layer gathers its input codes once, a convolution gathers
-/// each window's codes (`c[j]` is term `j`'s input either way) and loops over positions.
+/// A K-hot sum of products: a dense layer gathers its input codes once (`c[j]` is term `j`'s
+/// input), a convolution gathers each window's codes over every input channel and loops over
+/// positions (term `j` of output `o` reads `c[first + j]`, `first` the window offset of `o`'s
+/// group's first input channel).
 pub(super) fn mac(gen: &mut Gen, site: &Site, mac: &Mac, khot: KHot) -> Result<(), HlsError> {
     let group_of = site.groups(gen, mac)?;
     let (n_in, n_out) = (site.node.x().shape.iter().product(), site.node.len());
@@ -148,6 +150,13 @@ pub(super) fn mac(gen: &mut Gen, site: &Site, mac: &Mac, khot: KHot) -> Result<(
     let wc = site.code_width(max_width(mac.weight));
     let (xs, xt) = (site.x_format().is_signed(), &site.x().type_name);
     let terms = mac.terms();
+    // Where output `o`'s terms start in `c`.
+    let first: Vec<usize> = (0..mac.outputs())
+        .map(|o| match mac.geometry {
+            MacGeometry::Dense { .. } => 0,
+            MacGeometry::Conv(g) => g.first_input(o) * g.kernel[0] * g.kernel[1],
+        })
+        .collect();
     // The output element output `o` is assigned to.
     let (indent, y): (&str, Box<dyn Fn(usize) -> String>) = match mac.geometry {
         MacGeometry::Dense { .. } => {
@@ -157,7 +166,7 @@ pub(super) fn mac(gen: &mut Gen, site: &Site, mac: &Mac, khot: KHot) -> Result<(
             );
             ("  ", Box::new(|o| format!("y[{o}]")))
         }
-        MacGeometry::Conv2d(g) => {
+        MacGeometry::Conv(g) => {
             let cfg = site
                 .config("_window", ", input window codes")
                 .ty("x_t", xt, "input")
@@ -171,9 +180,11 @@ pub(super) fn mac(gen: &mut Gen, site: &Site, mac: &Mac, khot: KHot) -> Result<(
             let _ = writeln!(
                 gen.functions,
                 "ShiftAddRow:\n  for (int oy = 0; oy < {}; oy++) {{\n  ShiftAddCol:\n    \
-                 for (int ox = 0; ox < {}; ox++) {{\n      qfx::code_type<{wc}>::type c[{terms}];\n      \
+                 for (int ox = 0; ox < {}; ox++) {{\n      qfx::code_type<{wc}>::type c[{}];\n      \
                  qfx::window_codes<{cfg}>(x, oy, ox, c);",
-                g.oh, g.ow
+                g.oh,
+                g.ow,
+                g.c_in * g.kernel[0] * g.kernel[1]
             );
             let (oh, ow) = (g.oh, g.ow);
             (
@@ -183,21 +194,25 @@ pub(super) fn mac(gen: &mut Gen, site: &Site, mac: &Mac, khot: KHot) -> Result<(
         }
     };
     for (o, &g) in group_of.iter().enumerate() {
-        let products =
-            (0..terms).map(|j| (format!("c[{j}]"), mac.weight.codes[mac.weight_index(o, j)]));
+        let at = first[o];
+        let products = (0..terms).map(|j| {
+            let code = mac.weight.codes[mac.weight_index(o, j)];
+            (format!("c[{}]", at + j), code)
+        });
         let bias = mac.bias.map_or(0, |b| b.codes[o]);
         site.accumulate(gen, indent, g, bias, products, khot.csd, &y(o));
     }
     gen.functions.push_str(match mac.geometry {
         MacGeometry::Dense { .. } => "}\n",
-        MacGeometry::Conv2d(_) => "    }\n  }\n}\n",
+        MacGeometry::Conv(_) => "    }\n  }\n}\n",
     });
     Ok(())
 }
 
 /// A per-channel constant multiply with K-hot constants (input `[c, …]`, `hw` values per
 /// channel), the product as shifts and adds: BatchNorm `y = scale·x + shift` when `shift` is
-/// given, else PReLU `y = x` where `x ≥ 0`, otherwise `scale·x`.
+/// given, else PReLU `y = x` where `x ≥ 0`, otherwise `scale·x` (`scale` may hold one value
+/// for every channel: [`Codes::channel_index`]).
 pub(super) fn channel_scale(
     gen: &mut Gen,
     site: &Site,
@@ -208,7 +223,8 @@ pub(super) fn channel_scale(
 ) -> Result<(), HlsError> {
     let id = site.id;
     let shift_format = |ch| shift.map(|h| h.format_of(ch));
-    let groups = group_channels(c, |ch| (scale.format_of(ch), shift_format(ch)));
+    let scale_format = |ch| scale.format_of(scale.channel_index(ch));
+    let groups = group_channels(c, |ch| (scale_format(ch), shift_format(ch)));
     let mut group_of = vec![0; c];
     for (g, ((sf, hf), chans)) in groups.iter().enumerate() {
         if let Some(hf) = hf {
@@ -239,7 +255,8 @@ pub(super) fn channel_scale(
         "ShiftAddPixel:\n  for (int i = 0; i < {hw}; i++) {{"
     );
     for (ch, &g) in group_of.iter().enumerate() {
-        let product = shift_add("c", scale.codes[ch], khot.csd).unwrap_or_else(|| "0".into());
+        let code = scale.codes[scale.channel_index(ch)];
+        let product = shift_add("c", code, khot.csd).unwrap_or_else(|| "0".into());
         let product = format!("qfx::from_code<{id}_p{g}_t>({product})");
         let assign = match shift {
             Some(h) => format!(

@@ -1,6 +1,6 @@
-//! Sums of products (`Dense`, `Conv2d`): the loop templates, one call per group of output
-//! channels that share their weight, bias and accumulator types; K-hot weights go to
-//! [`super::khot`] as shifts and adds.
+//! Sums of products (`Dense`, `Conv2d`, `Conv1d`): the loop templates, one call per group of
+//! output channels that share their weight, bias and accumulator types (a 1-D convolution is the
+//! `conv2d` template with height 1); K-hot weights go to [`super::khot`] as shifts and adds.
 
 use qfx_fixed::Format;
 use qfx_ir::{Codes, Mac, MacGeometry};
@@ -47,7 +47,7 @@ pub(super) fn emit(gen: &mut Gen, site: &Site) -> Result<(), HlsError> {
                 cfg.int("n_in", inputs, "input features")
                     .int("n_out", outputs, "outputs"),
             ),
-            MacGeometry::Conv2d(_) => ("conv2d", conv_geometry(cfg, &mac)),
+            MacGeometry::Conv(_) => ("conv2d", conv_geometry(cfg, &mac)),
         };
         let cfg = cfg
             .int("n_channels", chans.len(), "outputs in this group")
@@ -67,16 +67,25 @@ pub(super) fn emit(gen: &mut Gen, site: &Site) -> Result<(), HlsError> {
 
 /// A convolution's sizes as configuration members (shared with the K-hot window gatherer).
 pub(super) fn conv_geometry(cfg: Config, mac: &Mac) -> Config {
-    let MacGeometry::Conv2d(g) = mac.geometry else {
+    let MacGeometry::Conv(g) = mac.geometry else {
         unreachable!("a convolution")
     };
+    let [top, bottom, left, right] = g.padding;
     cfg.int("in_channels", g.c_in, "input channels")
-        .int("in_height", g.h, "input height")
-        .int("in_width", g.w, "input width")
+        .int("in_height", g.h, "input height (1 for a signal)")
+        .int("in_width", g.w, "input width (a signal's length)")
         .int("out_channels", g.c_out, "output channels")
-        .int("kernel", g.k, "kernel height and width")
-        .int("stride", g.stride, "stride")
-        .int("padding", g.padding, "zero padding on each side")
+        .int("groups", g.groups, "channel groups")
+        .int("kernel_height", g.kernel[0], "kernel height")
+        .int("kernel_width", g.kernel[1], "kernel width")
+        .int("stride_height", g.stride[0], "vertical stride")
+        .int("stride_width", g.stride[1], "horizontal stride")
+        .int("dilation_height", g.dilation[0], "vertical dilation")
+        .int("dilation_width", g.dilation[1], "horizontal dilation")
+        .int("pad_top", top, "zero rows above")
+        .int("pad_bottom", bottom, "zero rows below")
+        .int("pad_left", left, "zero columns on the left")
+        .int("pad_right", right, "zero columns on the right")
         .int("out_height", g.oh, "output height")
         .int("out_width", g.ow, "output width")
 }

@@ -3,9 +3,10 @@
 //! layer call and the top function as calls into `qfx_layers.h`; [`files`] renders the
 //! project's files from the templates.
 //!
-//! Each operation family has its own file: [`elementwise`] (casts, activations, `Add`,
-//! BatchNorm, PReLU), [`mac`] (dense and convolution loop templates), [`pool`] (pooling,
-//! shortcuts) and [`khot`] (multiplier-free shift-and-add layers).
+//! Each operation family has its own file: [`elementwise`] (casts and reshapes, activations,
+//! table lookups, `Add`, `Multiply`, concatenation, BatchNorm, PReLU), [`mac`] (dense and
+//! convolution loop templates), [`pool`] (max and average pooling, shortcuts) and [`khot`]
+//! (multiplier-free shift-and-add layers).
 
 use std::path::{Path, PathBuf};
 

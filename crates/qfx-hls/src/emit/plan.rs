@@ -92,15 +92,27 @@ impl Plan {
             match node.op() {
                 Op::Quantize
                 | Op::Flatten
+                | Op::Reshape { .. }
                 | Op::Relu { .. }
+                | Op::HardTanh { .. }
+                | Op::HardSigmoid { .. }
+                | Op::Lookup { .. }
                 | Op::Add
+                | Op::Multiply
+                | Op::Concat
                 | Op::Sign
                 | Op::BatchNorm { .. }
                 | Op::Prelu { .. } => elementwise::emit(&mut gen, &site)?,
-                Op::Dense { .. } | Op::Conv2d { .. } => mac::emit(&mut gen, &site)?,
-                Op::MaxPool2d { .. } | Op::GlobalAvgPool { .. } | Op::Shortcut { .. } => {
-                    pool::emit(&mut gen, &site)?
+                Op::Dense { .. } | Op::Conv2d { .. } | Op::Conv1d { .. } => {
+                    mac::emit(&mut gen, &site)?
                 }
+                Op::MaxPool2d { .. }
+                | Op::MaxPool1d { .. }
+                | Op::AvgPool2d { .. }
+                | Op::AvgPool1d { .. }
+                | Op::GlobalMaxPool
+                | Op::GlobalAvgPool { .. }
+                | Op::Shortcut { .. } => pool::emit(&mut gen, &site)?,
             }
             tensors.push(site.y);
         }

@@ -1,5 +1,6 @@
-//! Pooling and other layers that reshape maps: max pooling, global average pooling, the ResNet
-//! option-A shortcut.
+//! Pooling and other layers that reshape maps: max and average pooling (windowed, 1-D and
+//! global: one window over the whole map, a signal being a map of height 1), the ResNet option-A
+//! shortcut.
 
 use qfx_ir::{window_sum_format, Op};
 
@@ -7,56 +8,70 @@ use super::gen::{Gen, Site};
 use crate::HlsError;
 
 pub(super) fn emit(gen: &mut Gen, site: &Site) -> Result<(), HlsError> {
-    let xs = &site.node.x().shape;
-    let (c, h, w) = (xs[0], xs[1], xs[2]);
     let x = site.x().buffer.clone();
     let (id, i) = (site.id, site.index());
-    let map = |cfg: super::gen::Config| {
-        cfg.ty("x_t", &site.x().type_name, "input")
+    if let Some(win) = site.node.window() {
+        let cfg = site
+            .config("", "")
+            .ty("x_t", &site.x().type_name, "input")
             .ty("y_t", &site.y.type_name, "output")
-            .int("channels", c, "input channels")
-            .int("in_height", h, "input height")
-            .int("in_width", w, "input width")
-    };
+            .int("channels", win.channels, "channels")
+            .int("in_height", win.h, "input height (1 for a signal)")
+            .int("in_width", win.w, "input width (a signal's length)")
+            .int("kernel_height", win.kernel[0], "window height")
+            .int("kernel_width", win.kernel[1], "window width")
+            .int("stride_height", win.stride[0], "vertical stride")
+            .int("stride_width", win.stride[1], "horizontal stride")
+            .int("out_height", win.oh, "output height")
+            .int("out_width", win.ow, "output width");
+        return match site.node.op() {
+            Op::MaxPool2d { .. } | Op::MaxPool1d { .. } | Op::GlobalMaxPool => {
+                let cfg = gen.config(cfg);
+                site.call(gen, "maxpool2d", &cfg, &[&x]);
+                Ok(())
+            }
+            Op::AvgPool2d { reciprocal, .. }
+            | Op::AvgPool1d { reciprocal, .. }
+            | Op::GlobalAvgPool { reciprocal } => {
+                // The exact window sum, as the engine forms it.
+                let sum = window_sum_format(site.x_format(), win.size())
+                    .map_err(|e| site.unsupported(e))?;
+                gen.typedef(&format!("{id}_sum_t"), sum, "exact window sum");
+                gen.typedef(&format!("{id}_r_t"), reciprocal.formats[0], "reciprocal");
+                let rc = gen.codes(
+                    &format!("{id}_r"),
+                    reciprocal,
+                    &format!("layer {i}: reciprocal"),
+                );
+                let cfg = cfg
+                    .ty("sum_t", &format!("{id}_sum_t"), "exact window sum")
+                    .ty("r_t", &format!("{id}_r_t"), "reciprocal")
+                    .ty("rc_t", &rc, "integer container of the reciprocal's code");
+                let cfg = gen.config(cfg);
+                let r = format!("{id}_r[0]");
+                site.call(gen, "avgpool2d", &cfg, &[&x, &r]);
+                Ok(())
+            }
+            _ => unreachable!("only pooling layers have a window"),
+        };
+    }
     match site.node.op() {
-        Op::MaxPool2d { kernel } => {
-            let cfg = map(site.config("", "")).int("kernel", *kernel, "window and stride");
-            let cfg = gen.config(cfg);
-            site.call(gen, "maxpool2d", &cfg, &[&x]);
-        }
         Op::Shortcut {
             stride,
             pad_channels,
         } => {
-            let cfg = map(site.config("", ""))
+            let xs = &site.node.x().shape;
+            let cfg = site
+                .config("", "")
+                .ty("x_t", &site.x().type_name, "input")
+                .ty("y_t", &site.y.type_name, "output")
+                .int("channels", xs[0], "input channels")
+                .int("in_height", xs[1], "input height")
+                .int("in_width", xs[2], "input width")
                 .int("stride", *stride, "subsampling stride")
                 .int("pad_channels", *pad_channels, "zero channels appended");
             let cfg = gen.config(cfg);
             site.call(gen, "shortcut", &cfg, &[&x]);
-        }
-        Op::GlobalAvgPool { reciprocal } => {
-            let inner = h * w;
-            // The exact sum, as the engine forms it.
-            let sum = window_sum_format(site.x_format(), inner).map_err(|e| site.unsupported(e))?;
-            gen.typedef(&format!("{id}_sum_t"), sum, "exact window sum");
-            gen.typedef(&format!("{id}_r_t"), reciprocal.formats[0], "reciprocal");
-            let rc = gen.codes(
-                &format!("{id}_r"),
-                reciprocal,
-                &format!("layer {i}: reciprocal"),
-            );
-            let cfg = site
-                .config("", "")
-                .ty("x_t", &site.x().type_name, "input")
-                .ty("sum_t", &format!("{id}_sum_t"), "exact window sum")
-                .ty("r_t", &format!("{id}_r_t"), "reciprocal")
-                .ty("y_t", &site.y.type_name, "output")
-                .ty("rc_t", &rc, "integer container of the reciprocal's code")
-                .int("channels", c, "channels")
-                .int("per_channel", inner, "values averaged per channel");
-            let cfg = gen.config(cfg);
-            let r = format!("{id}_r[0]");
-            site.call(gen, "global_avg_pool", &cfg, &[&x, &r]);
         }
         _ => unreachable!("the plan routes only pooling layers here"),
     }

@@ -20,40 +20,11 @@ pub fn formats(ir: &qfx_ir::Model) -> BTreeMap<String, Vec<Format>> {
     };
     for l in &ir.layers {
         put(l.name.clone(), &[l.output]);
-        match &l.op {
-            qfx_ir::Op::Dense {
-                weight,
-                bias,
-                accumulator,
-                ..
-            }
-            | qfx_ir::Op::Conv2d {
-                weight,
-                bias,
-                accumulator,
-                ..
-            } => {
-                put(format!("{}.weight", l.name), &weight.formats);
-                if let Some(b) = bias {
-                    put(format!("{}.bias", l.name), &b.formats);
-                }
-                put(format!("{}.acc", l.name), accumulator);
-            }
-            qfx_ir::Op::BatchNorm { scale, shift } => {
-                put(format!("{}.scale", l.name), &scale.formats);
-                put(format!("{}.shift", l.name), &shift.formats);
-            }
-            qfx_ir::Op::GlobalAvgPool { reciprocal } => {
-                put(format!("{}.reciprocal", l.name), &reciprocal.formats);
-            }
-            qfx_ir::Op::Prelu { slope } => put(format!("{}.slope", l.name), &slope.formats),
-            qfx_ir::Op::Quantize
-            | qfx_ir::Op::Sign
-            | qfx_ir::Op::Relu { .. }
-            | qfx_ir::Op::Add
-            | qfx_ir::Op::MaxPool2d { .. }
-            | qfx_ir::Op::Flatten
-            | qfx_ir::Op::Shortcut { .. } => {}
+        for (role, codes) in l.op.constants() {
+            put(format!("{}.{role}", l.name), &codes.formats);
+        }
+        if let Some(acc) = l.op.accumulator() {
+            put(format!("{}.acc", l.name), acc);
         }
     }
     out
