@@ -774,8 +774,15 @@ fn check_table(table: &Codes, output: Format) -> Result<(), String> {
     }
 }
 
-/// Output length of a convolution along one axis: `(n + pads − dilation·(k − 1) − 1) / s + 1`.
-fn conv_output(n: usize, k: usize, s: usize, d: usize, pads: [usize; 2]) -> Result<usize, String> {
+/// Output length of a convolution along one axis: `(n + pads − dilation·(k − 1) − 1) / s + 1`;
+/// the error says what does not fit.
+pub fn conv_output(
+    n: usize,
+    k: usize,
+    s: usize,
+    d: usize,
+    pads: [usize; 2],
+) -> Result<usize, String> {
     if k == 0 || s == 0 || d == 0 {
         return Err("kernel, stride and dilation must be positive".to_string());
     }
@@ -795,8 +802,9 @@ fn conv_output(n: usize, k: usize, s: usize, d: usize, pads: [usize; 2]) -> Resu
     Ok((padded - span) / s + 1)
 }
 
-/// Output length of a pooling window without padding along one axis.
-fn pool_output(n: usize, k: usize, s: usize) -> Result<usize, String> {
+/// Output length of a pooling window without padding along one axis; the error says what does
+/// not fit.
+pub fn pool_output(n: usize, k: usize, s: usize) -> Result<usize, String> {
     if k == 0 || s == 0 || k > n {
         return Err(format!(
             "bad pooling window {k} (stride {s}) for an input of {n}"

@@ -38,7 +38,10 @@ mod graph;
 mod op;
 
 pub use file::IR_FILE;
-pub use graph::{per_channel, ConvGeometry, Graph, Mac, MacGeometry, Node, Operand, Window};
+pub use graph::{
+    conv_output, per_channel, pool_output, ConvGeometry, Graph, Mac, MacGeometry, Node, Operand,
+    Window,
+};
 pub use op::{
     clip_constant, lookup_index, relu_clip, sign_value, window_sum_format, Op, Padding, Pair,
 };

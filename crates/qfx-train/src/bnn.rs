@@ -31,7 +31,7 @@ pub fn binary_format() -> Format {
 }
 
 /// Binarizes activations: the result is on the integer grid (`F = 0`).
-pub fn binarize(x: QTensor<4>) -> QTensor<4> {
+pub fn binarize<const D: usize>(x: QTensor<D>) -> QTensor<D> {
     QTensor {
         value: ste_sign(x.value),
         frac: Some(0),

@@ -4,13 +4,15 @@
 //! in inference).
 
 use burn::module::Module;
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use qfx_fixed::{Fixed, Format, KHot};
-use qfx_ir::{AccumulationOrder, Codes, Op, INPUT, IR_VERSION};
+use qfx_ir::{AccumulationOrder, Codes, Op, Padding, Pair, INPUT, IR_VERSION};
+
+use crate::activations::QLookup;
 
 use crate::bnn::{binary_format, QBinaryConv2d, QPrelu};
 use crate::error::TrainError;
-use crate::graph::{GraphModel, Layer};
+use crate::graph::{GraphModel, Layer, OpSpec};
 use crate::host::HostValues;
 use crate::layers::{acc_frac_bits, QBatchNorm2d, QConv2d, QGlobalAvgPool, QLinear};
 use crate::quant::Granularity;
@@ -64,24 +66,78 @@ fn layer_op(model: &GraphModel, i: usize, x: Option<Format>) -> Result<(Op, Form
             None => (Op::Flatten, consumer_format(model, i)?),
         },
         Layer::Dense(l) => dense(l, fx()?)?,
-        Layer::Conv2d(c) => conv(c, fx()?)?,
+        Layer::Conv2d(c) => conv(c, matches!(node.op, OpSpec::Conv1d { .. }), fx()?)?,
         Layer::BinaryConv2d(c) => binary_conv(c, fx()?)?,
         Layer::BatchNorm(n) => batch_norm(n)?,
         Layer::Relu(r) => (Op::Relu { clip: r.clip }, format(&r.out)?),
         Layer::Prelu(p) => prelu(p)?,
         Layer::Sign(_) => (Op::Sign, binary_format()),
         Layer::Add(a) => (Op::Add, format(&a.out)?),
-        Layer::MaxPool2d(p) => (
-            Op::MaxPool2d {
-                kernel: p.kernel.into(),
-                stride: None,
+        Layer::Multiply(m) => (Op::Multiply, format(&m.out)?),
+        Layer::Concat(c) => (Op::Concat, format(&c.out)?),
+        Layer::LeakyRelu(l) => {
+            let slope = codes(&l.slope_q, l.held_slope(&Device::flex()))?;
+            (Op::Prelu { slope }, format(&l.out)?)
+        }
+        Layer::HardTanh(h) => (
+            Op::HardTanh {
+                min: h.min,
+                max: h.max,
             },
-            fx()?,
+            format(&h.out)?,
         ),
+        Layer::HardSigmoid(h) => {
+            let (a, b) = h.held(&Device::flex());
+            let op = Op::HardSigmoid {
+                alpha: codes(&h.slope_q, a)?,
+                beta: codes(&h.offset_q, b)?,
+            };
+            (op, format(&h.out)?)
+        }
+        Layer::Lookup(l) => lookup(l, fx()?)?,
+        Layer::MaxPool2d(p) => {
+            let op = match node.op {
+                OpSpec::MaxPool1d { .. } => Op::MaxPool1d {
+                    kernel: p.kernel[1],
+                    stride: (p.stride != p.kernel).then_some(p.stride[1]),
+                },
+                _ => Op::MaxPool2d {
+                    kernel: pair(p.kernel),
+                    stride: (p.stride != p.kernel).then(|| pair(p.stride)),
+                },
+            };
+            (op, fx()?)
+        }
+        Layer::AvgPool2d(p) => {
+            let r = p
+                .reciprocal_fixed()
+                .map_err(|e| TrainError::Spec(e.to_string()))?;
+            let reciprocal = scalar_codes(r);
+            let op = match node.op {
+                OpSpec::AvgPool1d { .. } => Op::AvgPool1d {
+                    kernel: p.kernel[1],
+                    stride: (p.stride != p.kernel).then_some(p.stride[1]),
+                    reciprocal,
+                },
+                _ => Op::AvgPool2d {
+                    kernel: pair(p.kernel),
+                    stride: (p.stride != p.kernel).then(|| pair(p.stride)),
+                    reciprocal,
+                },
+            };
+            (op, format(&p.out)?)
+        }
         Layer::GlobalAvgPool(p) => {
             let window: usize = node.input_shapes[0][1..].iter().product();
             global_avg_pool(p, window)?
         }
+        Layer::GlobalMaxPool(_) => (Op::GlobalMaxPool, fx()?),
+        Layer::Reshape(_) => (
+            Op::Reshape {
+                shape: node.shape.clone(),
+            },
+            fx()?,
+        ),
         Layer::Shortcut(s) => (
             Op::Shortcut {
                 stride: s.stride,
@@ -106,18 +162,92 @@ fn consumer_format(model: &GraphModel, i: usize) -> Result<Format, TrainError> {
     }
 }
 
-fn conv(c: &QConv2d, fx: Format) -> Result<(Op, Format), TrainError> {
-    let op = Op::Conv2d {
-        weight: codes(&c.wq, c.weight.val())?,
-        bias: c.bias.as_ref().map(|b| codes(&c.bq, b.val())).transpose()?,
-        stride: c.stride.into(),
-        padding: c.padding.into(),
-        dilation: 1.into(),
-        groups: 1,
-        accumulator: accumulators(&c.acc, fx, &c.wq)?,
-        order: AccumulationOrder::default(),
+/// A size pair as the IR writes it: one number when both axes agree.
+fn pair([a, b]: [usize; 2]) -> Pair {
+    if a == b {
+        Pair::Both(a)
+    } else {
+        Pair::Each([a, b])
+    }
+}
+
+/// A one-element constant.
+fn scalar_codes(v: Fixed) -> Codes {
+    Codes::new(
+        vec![1],
+        None,
+        vec![v.format()],
+        vec![v.code().unwrap_or(0) as i64],
+    )
+}
+
+/// A convolution (`one_d`: a 1-D one, whose weight drops the kernel height of 1).
+fn conv(c: &QConv2d, one_d: bool, fx: Format) -> Result<(Op, Format), TrainError> {
+    let mut weight = codes(&c.wq, c.weight.val())?;
+    let bias = c.bias.as_ref().map(|b| codes(&c.bq, b.val())).transpose()?;
+    let accumulator = accumulators(&c.acc, fx, &c.wq)?;
+    let (g, order) = (c.shape, AccumulationOrder::default());
+    let op = if one_d {
+        weight.shape.remove(2);
+        Op::Conv1d {
+            weight,
+            bias,
+            stride: g.stride[1],
+            padding: [g.padding[2], g.padding[3]],
+            dilation: g.dilation[1],
+            groups: g.groups,
+            accumulator,
+            order,
+        }
+    } else {
+        let [t, b, l, r] = g.padding;
+        let padding = if t == b && b == l && l == r {
+            Padding::All(t)
+        } else {
+            Padding::Sides(g.padding)
+        };
+        Op::Conv2d {
+            weight,
+            bias,
+            stride: pair(g.stride),
+            padding,
+            dilation: pair(g.dilation),
+            groups: g.groups,
+            accumulator,
+            order,
+        }
     };
     Ok((op, format(&c.out)?))
+}
+
+/// A function by table: entry `clamp((code >> shift) − offset, 0, n − 1)` of the input code.
+/// The table covers `[−range, range)` with `n = 2^b` entries, `2·range = 2^r`: the entry of `x`
+/// is `⌊(x + range)·2^(b−r)⌋`, which on the input's codes (`x = code·2^−F`) is
+/// `(code >> (F + r − b)) + n/2`.
+fn lookup(l: &QLookup, fx: Format) -> Result<(Op, Format), TrainError> {
+    let r = crate::graph::table_domain(l.index_bits, l.range).map_err(TrainError::Shape)?;
+    let shift = fx.frac_bits() + r as i64 - l.index_bits as i64;
+    let shift = i32::try_from(shift)
+        .ok()
+        .filter(|s| s.unsigned_abs() <= 126)
+        .ok_or_else(|| TrainError::Spec(format!("a table shift of {shift} bits is too large")))?;
+    let (values, format) = l.table(&Device::flex())?;
+    let codes = values
+        .iter()
+        .map(|&v| {
+            Fixed::from_f32(v, format)
+                .map(|f| f.code().unwrap_or(0) as i64)
+                .map_err(|e| TrainError::NonFinite(e.to_string()))
+        })
+        .collect::<Result<Vec<i64>, _>>()?;
+    let n = codes.len();
+    let op = Op::Lookup {
+        function: l.function().name().to_string(),
+        table: Codes::new(vec![n], None, vec![format], codes),
+        shift,
+        offset: -((n / 2) as i64),
+    };
+    Ok((op, format))
 }
 
 fn dense(l: &QLinear, fx: Format) -> Result<(Op, Format), TrainError> {
@@ -143,13 +273,12 @@ fn global_avg_pool(p: &QGlobalAvgPool, window: usize) -> Result<(Op, Format), Tr
     let r = p
         .reciprocal_fixed(window)
         .map_err(|e| TrainError::Spec(e.to_string()))?;
-    let reciprocal = Codes::new(
-        vec![1],
-        None,
-        vec![r.format()],
-        vec![r.code().unwrap_or(0) as i64],
-    );
-    Ok((Op::GlobalAvgPool { reciprocal }, format(&p.out)?))
+    Ok((
+        Op::GlobalAvgPool {
+            reciprocal: scalar_codes(r),
+        },
+        format(&p.out)?,
+    ))
 }
 
 fn prelu(p: &QPrelu) -> Result<(Op, Format), TrainError> {

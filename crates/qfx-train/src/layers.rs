@@ -4,7 +4,7 @@
 
 use burn::module::{Module, Param, RunningState};
 use burn::tensor::module::{conv2d, max_pool2d};
-use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
+use burn::tensor::ops::{ConvOptions, MaxPoolOptions, PadMode};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use qfx_fixed::{Fixed, Format, KHot, Overflow, Quant};
 use serde::{Deserialize, Serialize};
@@ -528,18 +528,46 @@ impl QLinear {
     }
 }
 
-/// A fixed-point 2-D convolution (square kernel, no groups): `acc = conv(x, W) + b` in the
-/// accumulator's format, then the output quantizer. Weight `[out, in, k, k]`.
+/// A convolution's kernel, stride, dilation, zero padding and channel groups (a 1-D convolution
+/// is a 2-D one of kernel height 1 over maps of height 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvShape {
+    /// `[height, width]`.
+    pub kernel: [usize; 2],
+    /// `[vertical, horizontal]`.
+    pub stride: [usize; 2],
+    /// `[vertical, horizontal]`.
+    pub dilation: [usize; 2],
+    /// `[top, bottom, left, right]`.
+    pub padding: [usize; 4],
+    /// Channel groups.
+    pub groups: usize,
+}
+
+impl ConvShape {
+    /// A square `kernel` with equal stride and padding on every side, no dilation or groups.
+    pub fn square(kernel: usize, stride: usize, padding: usize) -> ConvShape {
+        ConvShape {
+            kernel: [kernel; 2],
+            stride: [stride; 2],
+            dilation: [1, 1],
+            padding: [padding; 4],
+            groups: 1,
+        }
+    }
+}
+
+/// A fixed-point convolution: `acc = conv(x, W) + b` in the accumulator's format, then the output
+/// quantizer. Weight `[out, in/groups, kh, kw]`.
 #[derive(Module, Debug)]
 pub struct QConv2d {
-    /// `[out, in, k, k]`.
+    /// `[out, in/groups, kh, kw]`.
     pub weight: Param<Tensor<4>>,
     /// `[out]` (zeros and frozen when the layer has no bias, e.g. before BatchNorm).
     pub bias: Option<Param<Tensor<1>>>,
-    /// Stride.
-    pub stride: usize,
-    /// Zero padding on each side.
-    pub padding: usize,
+    /// Kernel, stride, dilation, padding, groups.
+    #[module(skip)]
+    pub shape: ConvShape,
     /// Weight quantizer (per output channel: axis 0).
     pub wq: Quantizer,
     /// Bias quantizer.
@@ -553,20 +581,19 @@ pub struct QConv2d {
 
 impl QConv2d {
     /// Kaiming-uniform weights; `bias` false for a convolution followed by BatchNorm.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         c_in: usize,
         c_out: usize,
-        kernel: usize,
-        stride: usize,
-        padding: usize,
+        shape: ConvShape,
         bias: bool,
         q: &QuantConfig,
         device: &Device,
     ) -> QConv2d {
-        let fan_in = (c_in * kernel * kernel) as f64;
+        let [kh, kw] = shape.kernel;
+        let c_group = c_in / shape.groups;
+        let fan_in = (c_group * kh * kw) as f64;
         let bound = (6.0 / fan_in).sqrt();
-        let weight = uniform([c_out, c_in, kernel, kernel], bound, device);
+        let weight = uniform([c_out, c_group, kh, kw], bound, device);
         let wspec = q.weight_spec(0);
         let channels = wspec.channels(&[c_out]).unwrap_or(1);
         let mut wq = q.quantizer(wspec, channels, 0, device);
@@ -579,8 +606,7 @@ impl QConv2d {
         QConv2d {
             weight,
             bias,
-            stride,
-            padding,
+            shape,
             wq,
             bq,
             acc: q.acc_spec(1),
@@ -591,8 +617,22 @@ impl QConv2d {
     fn raw(&self, x: Tensor<4>) -> Tensor<4> {
         let w = self.wq.forward(self.weight.val());
         let b = self.bias.as_ref().map(|b| self.bq.forward(b.val()));
-        let options = ConvOptions::new([self.stride; 2], [self.padding; 2], [1, 1], 1);
-        conv2d(x, w, b, options)
+        let g = self.shape;
+        let [top, bottom, left, right] = g.padding;
+        // Zero padding is exact in fixed point; burn pads symmetrically, so uneven padding
+        // ("same" with an even kernel) pads the input first.
+        let (x, padding) = if top == bottom && left == right {
+            (x, [top, left])
+        } else {
+            let zeros = PadMode::Constant(0.0);
+            (x.pad([(top, bottom), (left, right)], zeros), [0, 0])
+        };
+        conv2d(
+            x,
+            w,
+            b,
+            ConvOptions::new(g.stride, padding, g.dilation, g.groups),
+        )
     }
 
     /// `[batch, in, h, w] → [batch, out, h', w']`.
@@ -792,14 +832,16 @@ impl QAdd {
 /// Max pooling: picks values, so they stay on the input's grid (no requantization).
 #[derive(Module, Debug)]
 pub struct QMaxPool2d {
-    /// Window (and stride).
-    pub kernel: usize,
+    /// Window `[height, width]`.
+    pub kernel: [usize; 2],
+    /// Stride `[vertical, horizontal]`.
+    pub stride: [usize; 2],
 }
 
 impl QMaxPool2d {
-    /// `kernel × kernel` windows with stride `kernel`.
+    /// Windows of `kernel` with stride `stride`, no padding.
     pub fn forward(&self, x: QTensor<4>) -> QTensor<4> {
-        let options = MaxPoolOptions::new([self.kernel; 2]).with_stride([self.kernel; 2]);
+        let options = MaxPoolOptions::new(self.kernel).with_stride(self.stride);
         QTensor {
             value: max_pool2d(x.value, options),
             frac: x.frac,
@@ -829,13 +871,14 @@ fn reciprocal_value(n: usize, bits: u32, quantized: bool) -> f64 {
     reciprocal_fixed(n, bits).map_or(1.0 / n as f64, |v| v.to_f64())
 }
 
-/// Average pooling over `kernel × kernel` windows (stride `kernel`): the exact window sum (a
-/// depthwise convolution with ones) times the fixed-point reciprocal of `kernel²`, then the
-/// output quantizer.
+/// Average pooling without padding: the exact window sum (a depthwise convolution with ones)
+/// times the fixed-point reciprocal of the window size, then the output quantizer.
 #[derive(Module, Debug)]
 pub struct QAvgPool2d {
-    /// Window (and stride).
-    pub kernel: usize,
+    /// Window `[height, width]`.
+    pub kernel: [usize; 2],
+    /// Stride `[vertical, horizontal]`.
+    pub stride: [usize; 2],
     /// Output quantizer.
     pub out: Quantizer,
     /// Significant bits of the reciprocal when `kernel²` is not a power of two.
@@ -844,25 +887,41 @@ pub struct QAvgPool2d {
 
 impl QAvgPool2d {
     /// A signed output; reciprocals get the activation width in significant bits.
-    pub fn new(kernel: usize, q: &QuantConfig, device: &Device) -> QAvgPool2d {
+    pub fn new(
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        q: &QuantConfig,
+        device: &Device,
+    ) -> QAvgPool2d {
         let out = q.act_quantizer(true, device);
         let recip_bits = out.spec.width;
         QAvgPool2d {
             kernel,
+            stride,
             out,
             recip_bits,
         }
     }
 
-    fn raw(&self, x: Tensor<4>) -> Tensor<4> {
-        let c = x.dims()[1];
-        let k = self.kernel;
-        let ones = Tensor::<4>::ones([c, 1, k, k], &x.device());
-        let sums = conv2d(x, ones, None, ConvOptions::new([k, k], [0, 0], [1, 1], c));
-        sums * reciprocal_value(k * k, self.recip_bits, self.out.enabled)
+    /// `1/(kh·kw)` as the hardware stores it (see [`reciprocal_fixed`]).
+    pub fn reciprocal_fixed(&self) -> Result<Fixed, qfx_fixed::Error> {
+        reciprocal_fixed(self.kernel[0] * self.kernel[1], self.recip_bits)
     }
 
-    /// `[batch, c, h, w] → [batch, c, h/k, w/k]`.
+    fn raw(&self, x: Tensor<4>) -> Tensor<4> {
+        let c = x.dims()[1];
+        let [kh, kw] = self.kernel;
+        let ones = Tensor::<4>::ones([c, 1, kh, kw], &x.device());
+        let sums = conv2d(
+            x,
+            ones,
+            None,
+            ConvOptions::new(self.stride, [0, 0], [1, 1], c),
+        );
+        sums * reciprocal_value(kh * kw, self.recip_bits, self.out.enabled)
+    }
+
+    /// `[batch, c, h, w] → [batch, c, oh, ow]`.
     pub fn forward(&self, x: QTensor<4>) -> QTensor<4> {
         self.out.forward_q(self.raw(x.value))
     }

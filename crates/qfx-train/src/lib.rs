@@ -7,6 +7,7 @@
 //! - [`layers`]: fixed-point layers in which every tensor is quantized.
 //! - [`bnn`]: the binarized network's layers (binary convolutions, sign, PReLU).
 
+pub mod activations;
 pub mod bnn;
 pub mod config;
 mod error;

@@ -214,7 +214,7 @@ fn average_pooling_uses_the_fixed_point_reciprocal() {
         &device,
     );
     for k in [2usize, 3] {
-        let mut pool = QAvgPool2d::new(k, &q, &device);
+        let mut pool = QAvgPool2d::new([k, k], [k, k], &q, &device);
         pool.out.set_frac_bits(&[10]);
         let got: Vec<f32> = pool
             .forward(QTensor::float(x.clone()))

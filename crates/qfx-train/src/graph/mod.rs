@@ -9,4 +9,8 @@ pub mod presets;
 mod spec;
 
 pub use model::{GraphModel, Layer, OptionA, Stateless};
-pub use spec::{GraphSpec, LayerSpec, OpSpec, ResolvedGraph, ResolvedNode, GRAPH_INPUT};
+pub(crate) use spec::table_domain;
+pub use spec::{
+    ConvPlan, GraphSpec, LayerSpec, OpSpec, PadRule, PadSpec, ResolvedGraph, ResolvedNode,
+    GRAPH_INPUT,
+};

@@ -6,9 +6,13 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
 use super::spec::{OpSpec, ResolvedGraph};
+use crate::activations::{
+    QConcat, QHardSigmoid, QHardTanh, QLeakyRelu, QLookup, QMul, TableFunction,
+};
 use crate::bnn::{binarize, QBinaryConv2d, QPrelu};
 use crate::layers::{
-    QAdd, QBatchNorm2d, QConv2d, QGlobalAvgPool, QLinear, QMaxPool2d, QReLU, QuantConfig,
+    ConvShape, QAdd, QAvgPool2d, QBatchNorm2d, QConv2d, QGlobalAvgPool, QLinear, QMaxPool2d, QReLU,
+    QuantConfig,
 };
 use crate::quantizer::{Calibration, QTensor, Quantizer};
 
@@ -20,7 +24,7 @@ pub enum Layer {
     Quantize(Quantizer),
     /// `dense`.
     Dense(QLinear),
-    /// `conv2d`.
+    /// `conv2d` and `conv1d`.
     Conv2d(QConv2d),
     /// `binary_conv2d`.
     BinaryConv2d(QBinaryConv2d),
@@ -30,16 +34,34 @@ pub enum Layer {
     Relu(QReLU),
     /// `prelu`.
     Prelu(QPrelu),
+    /// `leaky_relu`.
+    LeakyRelu(QLeakyRelu),
+    /// `hard_tanh`.
+    HardTanh(QHardTanh),
+    /// `hard_sigmoid`.
+    HardSigmoid(QHardSigmoid),
+    /// `sigmoid` and `tanh` (tables).
+    Lookup(QLookup),
     /// `sign`.
     Sign(Stateless),
     /// `add`.
     Add(QAdd),
-    /// `max_pool2d`.
+    /// `multiply`.
+    Multiply(QMul),
+    /// `concat`.
+    Concat(QConcat),
+    /// `max_pool2d` and `max_pool1d`.
     MaxPool2d(QMaxPool2d),
+    /// `avg_pool2d` and `avg_pool1d`.
+    AvgPool2d(QAvgPool2d),
     /// `global_avg_pool`.
     GlobalAvgPool(QGlobalAvgPool),
+    /// `global_max_pool`.
+    GlobalMaxPool(Stateless),
     /// `flatten`.
     Flatten(Stateless),
+    /// `reshape`.
+    Reshape(Stateless),
     /// `shortcut`.
     Shortcut(OptionA),
 }
@@ -127,48 +149,7 @@ impl GraphModel {
         for &i in order {
             let node = &graph.nodes[i];
             let q = quant.for_layer(&node.name);
-            let channels = node.input_shapes[0].first().copied().unwrap_or(1);
-            let layer = match &node.op {
-                OpSpec::Quantize => Layer::Quantize(q.act_quantizer(true, device)),
-                OpSpec::Dense { units, .. } => {
-                    Layer::Dense(QLinear::new(node.input_shapes[0][0], *units, &q, device))
-                }
-                OpSpec::Conv2d {
-                    filters,
-                    kernel,
-                    stride,
-                    padding,
-                    bias,
-                } => Layer::Conv2d(QConv2d::new(
-                    channels, *filters, *kernel, *stride, *padding, *bias, &q, device,
-                )),
-                OpSpec::BinaryConv2d {
-                    filters,
-                    kernel,
-                    stride,
-                } => Layer::BinaryConv2d(QBinaryConv2d::new(
-                    channels, *filters, *kernel, *stride, &q, device,
-                )),
-                OpSpec::BatchNorm => Layer::BatchNorm(QBatchNorm2d::new(channels, &q, device)),
-                OpSpec::Relu { clip } => {
-                    let mut r = QReLU::new(&q, device);
-                    r.clip = *clip;
-                    Layer::Relu(r)
-                }
-                OpSpec::Prelu { init } => Layer::Prelu(QPrelu::new(channels, *init, &q, device)),
-                OpSpec::Sign => Layer::Sign(Stateless),
-                OpSpec::Add => Layer::Add(QAdd::new(&q, device)),
-                OpSpec::MaxPool2d { kernel } => Layer::MaxPool2d(QMaxPool2d { kernel: *kernel }),
-                OpSpec::GlobalAvgPool => Layer::GlobalAvgPool(QGlobalAvgPool::new(&q, device)),
-                OpSpec::Flatten => Layer::Flatten(Stateless),
-                OpSpec::Shortcut {
-                    stride,
-                    pad_channels,
-                } => Layer::Shortcut(OptionA {
-                    stride: *stride,
-                    pad_channels: *pad_channels,
-                }),
-            };
+            let layer = build(&node.op, &node.input_shapes[0], &q, device);
             built[i] = Some(layer);
         }
         GraphModel {
@@ -181,21 +162,30 @@ impl GraphModel {
     }
 
     /// The module path (as checkpoints name tensors) of layer `i` computing `op`:
-    /// `layers.<i>.<variant>`.
+    /// `layers.<i>.<variant>` (the variant of [`Layer`] that [`build`] makes for it).
     pub fn module_path(i: usize, op: &OpSpec) -> String {
         let variant = match op {
             OpSpec::Quantize => "Quantize",
             OpSpec::Dense { .. } => "Dense",
-            OpSpec::Conv2d { .. } => "Conv2d",
+            OpSpec::Conv2d { .. } | OpSpec::Conv1d { .. } => "Conv2d",
             OpSpec::BinaryConv2d { .. } => "BinaryConv2d",
             OpSpec::BatchNorm => "BatchNorm",
             OpSpec::Relu { .. } => "Relu",
             OpSpec::Prelu { .. } => "Prelu",
+            OpSpec::LeakyRelu { .. } => "LeakyRelu",
+            OpSpec::HardTanh { .. } => "HardTanh",
+            OpSpec::HardSigmoid { .. } => "HardSigmoid",
+            OpSpec::Sigmoid { .. } | OpSpec::Tanh { .. } => "Lookup",
             OpSpec::Sign => "Sign",
             OpSpec::Add => "Add",
-            OpSpec::MaxPool2d { .. } => "MaxPool2d",
+            OpSpec::Multiply => "Multiply",
+            OpSpec::Concat => "Concat",
+            OpSpec::MaxPool2d { .. } | OpSpec::MaxPool1d { .. } => "MaxPool2d",
+            OpSpec::AvgPool2d { .. } | OpSpec::AvgPool1d { .. } => "AvgPool2d",
             OpSpec::GlobalAvgPool => "GlobalAvgPool",
+            OpSpec::GlobalMaxPool => "GlobalMaxPool",
             OpSpec::Flatten => "Flatten",
+            OpSpec::Reshape { .. } => "Reshape",
             OpSpec::Shortcut { .. } => "Shortcut",
         };
         format!("layers.{i}.{variant}")
@@ -205,9 +195,12 @@ impl GraphModel {
     /// order) to the last layer's output, flattened to `[batch, n]`.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<2> {
         let input = self.input_value(x);
-        walk(&self.graph, input, |i, ins| step(&self.layers[i], ins))
-            .vector()
-            .value
+        let nodes = &self.graph.nodes;
+        walk(&self.graph, input, |i, ins| {
+            step(&self.layers[i], &nodes[i].shape, ins)
+        })
+        .vector()
+        .value
     }
 
     /// Every binary point from the values seen on `x` (post-training calibration), layer by
@@ -216,7 +209,7 @@ impl GraphModel {
         let input = self.input_value(x);
         let (graph, layers) = (&self.graph, &mut self.layers);
         walk(graph, input, |i, ins| {
-            calibrate_step(&mut layers[i], ins, method)
+            calibrate_step(&mut layers[i], &graph.nodes[i].shape, ins, method)
         });
     }
 
@@ -230,6 +223,103 @@ impl GraphModel {
             [c, h, w] => Value::Map(QTensor::float(x.reshape([batch, c, h, w]))),
             _ => unreachable!("validated: inputs have 1 to 3 axes"),
         }
+    }
+}
+
+/// The module of one layer reading `x` (its first input's shape), with settings `q`.
+fn build(op: &OpSpec, x: &[usize], q: &QuantConfig, device: &Device) -> Layer {
+    let channels = x.first().copied().unwrap_or(1);
+    let conv = |filters: usize, groups: usize, bias: bool| {
+        let g = op.conv_geometry(x).expect("validated geometry");
+        let shape = ConvShape {
+            kernel: g.kernel,
+            stride: g.stride,
+            dilation: g.dilation,
+            padding: g.padding,
+            groups,
+        };
+        Layer::Conv2d(QConv2d::new(channels, filters, shape, bias, q, device))
+    };
+    let window = |k: [usize; 2], s: [usize; 2]| (k, s);
+    match op {
+        OpSpec::Quantize => Layer::Quantize(q.act_quantizer(true, device)),
+        OpSpec::Dense { units, .. } => Layer::Dense(QLinear::new(x[0], *units, q, device)),
+        OpSpec::Conv2d {
+            filters,
+            groups,
+            bias,
+            ..
+        }
+        | OpSpec::Conv1d {
+            filters,
+            groups,
+            bias,
+            ..
+        } => conv(*filters, *groups, *bias),
+        OpSpec::BinaryConv2d {
+            filters,
+            kernel,
+            stride,
+        } => Layer::BinaryConv2d(QBinaryConv2d::new(
+            channels, *filters, *kernel, *stride, q, device,
+        )),
+        OpSpec::BatchNorm => Layer::BatchNorm(QBatchNorm2d::new(channels, q, device)),
+        OpSpec::Relu { clip } => {
+            let mut r = QReLU::new(q, device);
+            r.clip = *clip;
+            Layer::Relu(r)
+        }
+        OpSpec::Prelu { init } => Layer::Prelu(QPrelu::new(channels, *init, q, device)),
+        OpSpec::LeakyRelu { slope } => Layer::LeakyRelu(QLeakyRelu::new(*slope, q, device)),
+        OpSpec::HardTanh { min, max } => Layer::HardTanh(QHardTanh::new(*min, *max, q, device)),
+        OpSpec::HardSigmoid { slope, offset } => {
+            Layer::HardSigmoid(QHardSigmoid::new(*slope, *offset, q, device))
+        }
+        OpSpec::Sigmoid { index_bits, range } => Layer::Lookup(QLookup::new(
+            TableFunction::Sigmoid,
+            *index_bits,
+            *range,
+            q,
+            device,
+        )),
+        OpSpec::Tanh { index_bits, range } => Layer::Lookup(QLookup::new(
+            TableFunction::Tanh,
+            *index_bits,
+            *range,
+            q,
+            device,
+        )),
+        OpSpec::Sign => Layer::Sign(Stateless),
+        OpSpec::Add => Layer::Add(QAdd::new(q, device)),
+        OpSpec::Multiply => Layer::Multiply(QMul::new(q, device)),
+        OpSpec::Concat => Layer::Concat(QConcat::new(q, device)),
+        OpSpec::MaxPool2d { kernel, stride } => {
+            let (kernel, stride) = window(kernel.get(), stride.unwrap_or(*kernel).get());
+            Layer::MaxPool2d(QMaxPool2d { kernel, stride })
+        }
+        OpSpec::MaxPool1d { kernel, stride } => {
+            let (kernel, stride) = window([1, *kernel], [1, stride.unwrap_or(*kernel)]);
+            Layer::MaxPool2d(QMaxPool2d { kernel, stride })
+        }
+        OpSpec::AvgPool2d { kernel, stride } => {
+            let (k, s) = window(kernel.get(), stride.unwrap_or(*kernel).get());
+            Layer::AvgPool2d(QAvgPool2d::new(k, s, q, device))
+        }
+        OpSpec::AvgPool1d { kernel, stride } => {
+            let (k, s) = window([1, *kernel], [1, stride.unwrap_or(*kernel)]);
+            Layer::AvgPool2d(QAvgPool2d::new(k, s, q, device))
+        }
+        OpSpec::GlobalAvgPool => Layer::GlobalAvgPool(QGlobalAvgPool::new(q, device)),
+        OpSpec::GlobalMaxPool => Layer::GlobalMaxPool(Stateless),
+        OpSpec::Flatten => Layer::Flatten(Stateless),
+        OpSpec::Reshape { .. } => Layer::Reshape(Stateless),
+        OpSpec::Shortcut {
+            stride,
+            pad_channels,
+        } => Layer::Shortcut(OptionA {
+            stride: *stride,
+            pad_channels: *pad_channels,
+        }),
     }
 }
 
@@ -260,34 +350,109 @@ fn per_channel(x: Value, f: impl FnOnce(QTensor<4>) -> QTensor<4>) -> Value {
     }
 }
 
-/// One layer's forward pass.
-fn step(layer: &Layer, mut ins: Vec<Value>) -> Value {
-    let x = ins.swap_remove(0);
+/// Applies a rank-generic layer method to a value, whatever its rank.
+macro_rules! each_rank {
+    ($x:expr, $t:ident => $e:expr) => {
+        match $x {
+            Value::Vector($t) => Value::Vector($e),
+            Value::Map($t) => Value::Map($e),
+        }
+    };
+}
+
+/// Two same-rank operands (the graph checked their shapes).
+fn pair(a: Value, b: Value) -> Pair {
+    match a {
+        Value::Vector(a) => Pair::Vectors(a, b.vector()),
+        Value::Map(a) => Pair::Maps(a, b.map()),
+    }
+}
+
+enum Pair {
+    Vectors(QTensor<2>, QTensor<2>),
+    Maps(QTensor<4>, QTensor<4>),
+}
+
+macro_rules! each_pair {
+    ($a:expr, $b:expr, ($p:ident, $q:ident) => $e:expr) => {
+        match pair($a, $b) {
+            Pair::Vectors($p, $q) => Value::Vector($e),
+            Pair::Maps($p, $q) => Value::Map($e),
+        }
+    };
+}
+
+/// Same-rank operands of a concatenation.
+fn all_same_rank(ins: Vec<Value>) -> Result<Vec<QTensor<2>>, Vec<QTensor<4>>> {
+    if matches!(ins[0], Value::Vector(_)) {
+        Ok(ins.into_iter().map(Value::vector).collect())
+    } else {
+        Err(ins.into_iter().map(Value::map).collect())
+    }
+}
+
+/// The maximum over every position of each channel: `[batch, c]`, on the input's grid.
+fn global_max(t: QTensor<4>) -> QTensor<2> {
+    let [n, c, h, w] = t.value.dims();
+    QTensor {
+        value: t.value.reshape([n, c, h * w]).max_dim(2).reshape([n, c]),
+        frac: t.frac,
+    }
+}
+
+/// The same values under the logical shape `shape` (row-major order is kept).
+fn reshape(x: Value, shape: &[usize]) -> Value {
+    let t = x.vector();
+    let n = t.value.dims()[0];
+    let value = t.value;
+    match shape {
+        [f] => Value::Vector(QTensor {
+            value: value.reshape([n, *f]),
+            frac: t.frac,
+        }),
+        [c, l] => Value::Map(QTensor {
+            value: value.reshape([n, *c, 1, *l]),
+            frac: t.frac,
+        }),
+        [c, h, w] => Value::Map(QTensor {
+            value: value.reshape([n, *c, *h, *w]),
+            frac: t.frac,
+        }),
+        _ => unreachable!("validated: shapes have 1 to 3 axes"),
+    }
+}
+
+/// One layer's forward pass; `shape` is its output's logical shape.
+fn step(layer: &Layer, shape: &[usize], mut ins: Vec<Value>) -> Value {
+    let x = ins.remove(0);
     match layer {
-        Layer::Quantize(q) => match x {
-            Value::Vector(t) => Value::Vector(q.forward_q(t.value)),
-            Value::Map(t) => Value::Map(q.forward_q(t.value)),
-        },
+        Layer::Quantize(q) => each_rank!(x, t => q.forward_q(t.value)),
         Layer::Dense(l) => Value::Vector(l.forward(x.vector())),
         Layer::Conv2d(c) => Value::Map(c.forward(x.map())),
         Layer::BinaryConv2d(c) => Value::Map(c.forward(x.map())),
         Layer::BatchNorm(b) => per_channel(x, |t| b.forward(t)),
-        Layer::Relu(r) => match x {
-            Value::Vector(t) => Value::Vector(r.forward(t)),
-            Value::Map(t) => Value::Map(r.forward(t)),
-        },
+        Layer::Relu(r) => each_rank!(x, t => r.forward(t)),
         Layer::Prelu(p) => per_channel(x, |t| p.forward(t)),
-        Layer::Sign(_) => Value::Map(binarize(x.map())),
-        Layer::Add(a) => {
-            let b = ins.swap_remove(0);
-            match (x, b) {
-                (Value::Vector(p), q) => Value::Vector(a.forward(p, q.vector())),
-                (Value::Map(p), q) => Value::Map(a.forward(p, q.map())),
+        Layer::LeakyRelu(l) => each_rank!(x, t => l.forward(t)),
+        Layer::HardTanh(h) => each_rank!(x, t => h.forward(t)),
+        Layer::HardSigmoid(h) => each_rank!(x, t => h.forward(t)),
+        Layer::Lookup(l) => each_rank!(x, t => l.forward(t)),
+        Layer::Sign(_) => each_rank!(x, t => binarize(t)),
+        Layer::Add(a) => each_pair!(x, ins.remove(0), (p, q) => a.forward(p, q)),
+        Layer::Multiply(m) => each_pair!(x, ins.remove(0), (p, q) => m.forward(p, q)),
+        Layer::Concat(c) => {
+            ins.insert(0, x);
+            match all_same_rank(ins) {
+                Ok(vs) => Value::Vector(c.forward(vs)),
+                Err(ms) => Value::Map(c.forward(ms)),
             }
         }
         Layer::MaxPool2d(p) => Value::Map(p.forward(x.map())),
+        Layer::AvgPool2d(p) => Value::Map(p.forward(x.map())),
         Layer::GlobalAvgPool(p) => Value::Vector(p.forward(x.map())),
+        Layer::GlobalMaxPool(_) => Value::Vector(global_max(x.map())),
         Layer::Flatten(_) => x.vector_value(),
+        Layer::Reshape(_) => reshape(x, shape),
         Layer::Shortcut(s) => {
             Value::Map(crate::models::option_a(x.map(), s.stride, s.pad_channels))
         }
@@ -295,38 +460,43 @@ fn step(layer: &Layer, mut ins: Vec<Value>) -> Value {
 }
 
 /// One layer's calibration (its binary points from `ins`), then its output.
-fn calibrate_step(layer: &mut Layer, mut ins: Vec<Value>, method: Calibration) -> Value {
+fn calibrate_step(
+    layer: &mut Layer,
+    shape: &[usize],
+    mut ins: Vec<Value>,
+    method: Calibration,
+) -> Value {
     let x = ins[0].clone();
     match layer {
-        Layer::Quantize(q) => match x {
-            Value::Vector(t) => {
-                q.calibrate(&t.value, method);
-                Value::Vector(q.forward_q(t.value))
-            }
-            Value::Map(t) => {
-                q.calibrate(&t.value, method);
-                Value::Map(q.forward_q(t.value))
-            }
-        },
+        Layer::Quantize(q) => each_rank!(x, t => {
+            q.calibrate(&t.value, method);
+            q.forward_q(t.value)
+        }),
         Layer::Dense(l) => Value::Vector(l.calibrate(x.vector(), method)),
         Layer::Conv2d(c) => Value::Map(c.calibrate(x.map(), method)),
         Layer::BinaryConv2d(c) => Value::Map(c.calibrate(x.map(), method)),
         Layer::BatchNorm(b) => per_channel(x, |t| b.calibrate(t, method)),
-        Layer::Relu(r) => match x {
-            Value::Vector(t) => Value::Vector(r.calibrate(t, method)),
-            Value::Map(t) => Value::Map(r.calibrate(t, method)),
-        },
+        Layer::Relu(r) => each_rank!(x, t => r.calibrate(t, method)),
         Layer::Prelu(p) => per_channel(x, |t| p.calibrate(t, method)),
-        Layer::Add(a) => {
-            let b = ins.swap_remove(1);
-            match (x, b) {
-                (Value::Vector(p), q) => Value::Vector(a.calibrate(p, q.vector(), method)),
-                (Value::Map(p), q) => Value::Map(a.calibrate(p, q.map(), method)),
-            }
+        Layer::LeakyRelu(l) => each_rank!(x, t => l.calibrate(t, method)),
+        Layer::HardTanh(h) => each_rank!(x, t => h.calibrate(t, method)),
+        Layer::HardSigmoid(h) => each_rank!(x, t => h.calibrate(t, method)),
+        Layer::Lookup(l) => each_rank!(x, t => l.calibrate(t, method)),
+        Layer::Add(a) => each_pair!(x, ins.swap_remove(1), (p, q) => a.calibrate(p, q, method)),
+        Layer::Multiply(m) => {
+            each_pair!(x, ins.swap_remove(1), (p, q) => m.calibrate(p, q, method))
         }
+        Layer::Concat(c) => match all_same_rank(ins) {
+            Ok(vs) => Value::Vector(c.calibrate(vs, method)),
+            Err(ms) => Value::Map(c.calibrate(ms, method)),
+        },
+        Layer::AvgPool2d(p) => Value::Map(p.calibrate(x.map(), method)),
         Layer::GlobalAvgPool(p) => Value::Vector(p.calibrate(x.map(), method)),
-        Layer::Sign(_) | Layer::MaxPool2d(_) | Layer::Flatten(_) | Layer::Shortcut(_) => {
-            step(layer, ins)
-        }
+        Layer::Sign(_)
+        | Layer::MaxPool2d(_)
+        | Layer::GlobalMaxPool(_)
+        | Layer::Flatten(_)
+        | Layer::Reshape(_)
+        | Layer::Shortcut(_) => step(layer, shape, ins),
     }
 }

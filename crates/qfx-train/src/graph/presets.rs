@@ -3,7 +3,7 @@
 //! exactly as before (`tests/presets.rs` checks the exported IR against documents the originals
 //! wrote) and checkpoints written before presets existed still load ([`Preset::legacy_names`]).
 
-use super::spec::{GraphSpec, LayerSpec, OpSpec, GRAPH_INPUT};
+use super::spec::{GraphSpec, LayerSpec, OpSpec, PadSpec, GRAPH_INPUT};
 use crate::models::Shortcut;
 
 /// A built-in network expanded into a graph.
@@ -66,9 +66,11 @@ impl Builder {
     ) -> String {
         let op = OpSpec::Conv2d {
             filters,
-            kernel,
-            stride,
-            padding: kernel / 2,
+            kernel: kernel.into(),
+            stride: stride.into(),
+            padding: PadSpec::All(kernel / 2),
+            dilation: 1.into(),
+            groups: 1,
             bias: false,
         };
         self.push("conv", &[x], op, Some(at))
@@ -115,7 +117,11 @@ pub fn cnn(input: &[usize], channels: [usize; 2], classes: usize) -> Preset {
         );
         let relu = OpSpec::Relu { clip: None };
         t = b.push("relu", &[&t], relu, Some(format!("Cnn.relus.{i}")));
-        t = b.push("pool", &[&t], OpSpec::MaxPool2d { kernel: 2 }, None);
+        let pool = OpSpec::MaxPool2d {
+            kernel: 2.into(),
+            stride: None,
+        };
+        t = b.push("pool", &[&t], pool, None);
     }
     t = b.push("flatten", &[&t], OpSpec::Flatten, None);
     let head = OpSpec::Dense {

@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use qfx_ir::Pair;
+
 use crate::error::TrainError;
 
 /// The input of the first layer, and of any layer that names it.
@@ -64,19 +66,50 @@ pub enum OpSpec {
         #[serde(default = "yes")]
         bias: bool,
     },
-    /// 2-D convolution on `[c, h, w]`, square kernel.
+    /// 2-D convolution on `[c, h, w]`.
     Conv2d {
         /// Output channels.
         filters: usize,
-        /// Kernel height and width.
+        /// Kernel size: one number, or `[height, width]`.
+        kernel: Pair,
+        /// Stride (default 1): one number, or `[vertical, horizontal]`.
+        #[serde(default)]
+        stride: Pair,
+        /// Zero padding: `"valid"` (none, the default), `"same"` (output size `⌈in/stride⌉`,
+        /// the extra row or column at the bottom/right), one number for every side, or
+        /// `[top, bottom, left, right]`.
+        #[serde(default)]
+        padding: PadSpec,
+        /// Dilation (default 1): one number, or `[vertical, horizontal]`.
+        #[serde(default)]
+        dilation: Pair,
+        /// Channel groups (default 1; the input channels for a depthwise convolution).
+        #[serde(default = "one")]
+        groups: usize,
+        /// With a bias (default false: a BatchNorm usually follows).
+        #[serde(default)]
+        bias: bool,
+    },
+    /// 1-D convolution on a signal `[c, length]`.
+    Conv1d {
+        /// Output channels.
+        filters: usize,
+        /// Kernel length.
         kernel: usize,
         /// Stride (default 1).
         #[serde(default = "one")]
         stride: usize,
-        /// Zero padding on each side (default 0).
+        /// Zero padding: `"valid"` (default), `"same"`, one number for both ends, or
+        /// `[left, right]`.
         #[serde(default)]
-        padding: usize,
-        /// With a bias (default false: a BatchNorm usually follows).
+        padding: PadSpec,
+        /// Dilation (default 1).
+        #[serde(default = "one")]
+        dilation: usize,
+        /// Channel groups (default 1).
+        #[serde(default = "one")]
+        groups: usize,
+        /// With a bias (default false).
         #[serde(default)]
         bias: bool,
     },
@@ -106,19 +139,105 @@ pub enum OpSpec {
         #[serde(default = "quarter")]
         init: f64,
     },
+    /// `x` where `x ≥ 0`, else `slope · x`, with a constant slope (default 0.01) held in a
+    /// fixed-point format.
+    LeakyRelu {
+        /// The slope of the negative side.
+        #[serde(default = "hundredth")]
+        slope: f64,
+    },
+    /// `min(max(x, min), max)` (defaults −1 and 1).
+    HardTanh {
+        /// Lower bound.
+        #[serde(default = "minus_one")]
+        min: f64,
+        /// Upper bound.
+        #[serde(default = "plus_one")]
+        max: f64,
+    },
+    /// `min(max(slope · x + offset, 0), 1)`, slope and offset held in fixed-point formats
+    /// (defaults 0.2 and 0.5, as Keras; PyTorch's is 1/6 and 0.5).
+    HardSigmoid {
+        /// Slope.
+        #[serde(default = "fifth")]
+        slope: f64,
+        /// Offset.
+        #[serde(default = "half")]
+        offset: f64,
+    },
+    /// The logistic sigmoid by table: `2^index_bits` entries over `[−range, range)` (a power of
+    /// two), indexed by the top bits of the input code, each entry the sigmoid at the middle of
+    /// its interval in the output format. Trained with the true sigmoid's gradient.
+    Sigmoid {
+        /// Table size in bits (default 10: 1,024 entries).
+        #[serde(default = "ten")]
+        index_bits: u32,
+        /// Half the input interval the table covers (default 8); inputs beyond it read the
+        /// first or last entry.
+        #[serde(default = "eight")]
+        range: f64,
+    },
+    /// `tanh` by table (see `sigmoid`; default range 4).
+    Tanh {
+        /// Table size in bits (default 10).
+        #[serde(default = "ten")]
+        index_bits: u32,
+        /// Half the input interval the table covers (default 4).
+        #[serde(default = "four")]
+        range: f64,
+    },
     /// `±1` by the sign of the input (a binarized network's activations).
     Sign,
     /// Element-wise sum of two inputs of the same shape.
     Add,
-    /// `kernel × kernel` max pooling with stride `kernel`.
+    /// Element-wise product of two inputs of the same shape.
+    Multiply,
+    /// Two or more inputs side by side along the channel axis (all other axes equal).
+    Concat,
+    /// Max pooling without padding.
     MaxPool2d {
-        /// Window and stride.
+        /// Window: one number, or `[height, width]`.
+        kernel: Pair,
+        /// Stride (default: the window).
+        #[serde(default)]
+        stride: Option<Pair>,
+    },
+    /// Average pooling without padding (the exact window sum times a fixed-point `1/window`).
+    AvgPool2d {
+        /// Window: one number, or `[height, width]`.
+        kernel: Pair,
+        /// Stride (default: the window).
+        #[serde(default)]
+        stride: Option<Pair>,
+    },
+    /// Max pooling over a signal `[c, length]`.
+    MaxPool1d {
+        /// Window.
         kernel: usize,
+        /// Stride (default: the window).
+        #[serde(default)]
+        stride: Option<usize>,
+    },
+    /// Average pooling over a signal `[c, length]`.
+    AvgPool1d {
+        /// Window.
+        kernel: usize,
+        /// Stride (default: the window).
+        #[serde(default)]
+        stride: Option<usize>,
     },
     /// Mean over every position of each channel (a shift for power-of-two windows).
     GlobalAvgPool,
+    /// Maximum over every position of each channel.
+    GlobalMaxPool,
     /// `[c, …] → [c·…]`.
     Flatten,
+    /// The same values in row-major order under another shape (`[n]`, `[c, length]` or
+    /// `[c, h, w]`).
+    Reshape {
+        /// The new shape.
+        shape: Vec<usize>,
+    },
     /// ResNet option-A shortcut: subsample by `stride`, then append `pad_channels` zero
     /// channels.
     Shortcut {
@@ -141,6 +260,97 @@ fn quarter() -> f64 {
     0.25
 }
 
+fn hundredth() -> f64 {
+    0.01
+}
+
+fn minus_one() -> f64 {
+    -1.0
+}
+
+fn plus_one() -> f64 {
+    1.0
+}
+
+fn fifth() -> f64 {
+    0.2
+}
+
+fn half() -> f64 {
+    0.5
+}
+
+fn ten() -> u32 {
+    10
+}
+
+fn eight() -> f64 {
+    8.0
+}
+
+fn four() -> f64 {
+    4.0
+}
+
+/// Zero padding of a convolution: a rule or explicit sizes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PadSpec {
+    /// `"valid"` or `"same"`.
+    Rule(PadRule),
+    /// The same on every side.
+    All(usize),
+    /// `[top, bottom, left, right]` (2-D) or `[left, right]` (1-D).
+    Sides(Vec<usize>),
+}
+
+/// Padding rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PadRule {
+    /// No padding.
+    Valid,
+    /// Output size `⌈input / stride⌉`; an odd total puts the extra zero after (bottom, right).
+    Same,
+}
+
+impl Default for PadSpec {
+    fn default() -> PadSpec {
+        PadSpec::Rule(PadRule::Valid)
+    }
+}
+
+impl PadSpec {
+    /// `[before, after]` along an axis of length `n` for a kernel spanning `span` values with
+    /// stride `s`. Explicit sizes are `[top, bottom, left, right]` for a 2-D convolution
+    /// (`axis` 0: vertical, 1: horizontal) and `[left, right]` for a 1-D one (`axis` `None`).
+    fn along(
+        &self,
+        axis: Option<usize>,
+        n: usize,
+        span: usize,
+        s: usize,
+    ) -> Result<[usize; 2], String> {
+        Ok(match self {
+            PadSpec::Rule(PadRule::Valid) => [0, 0],
+            PadSpec::Rule(PadRule::Same) => {
+                let out = n.div_ceil(s);
+                let total = ((out - 1) * s + span).saturating_sub(n);
+                [total / 2, total - total / 2]
+            }
+            PadSpec::All(p) => [*p, *p],
+            PadSpec::Sides(v) => match (v.len(), axis) {
+                (2, None) => [v[0], v[1]],
+                (4, Some(a)) => [v[2 * a], v[2 * a + 1]],
+                (_, None) => return Err(format!("padding {v:?} must be [left, right]")),
+                (_, Some(_)) => {
+                    return Err(format!("padding {v:?} must be [top, bottom, left, right]"))
+                }
+            },
+        })
+    }
+}
+
 impl OpSpec {
     /// The `op` name as the description spells it.
     pub fn kind(&self) -> &'static str {
@@ -148,6 +358,19 @@ impl OpSpec {
             OpSpec::Quantize => "quantize",
             OpSpec::Dense { .. } => "dense",
             OpSpec::Conv2d { .. } => "conv2d",
+            OpSpec::Conv1d { .. } => "conv1d",
+            OpSpec::LeakyRelu { .. } => "leaky_relu",
+            OpSpec::HardTanh { .. } => "hard_tanh",
+            OpSpec::HardSigmoid { .. } => "hard_sigmoid",
+            OpSpec::Sigmoid { .. } => "sigmoid",
+            OpSpec::Tanh { .. } => "tanh",
+            OpSpec::Multiply => "multiply",
+            OpSpec::Concat => "concat",
+            OpSpec::AvgPool2d { .. } => "avg_pool2d",
+            OpSpec::MaxPool1d { .. } => "max_pool1d",
+            OpSpec::AvgPool1d { .. } => "avg_pool1d",
+            OpSpec::GlobalMaxPool => "global_max_pool",
+            OpSpec::Reshape { .. } => "reshape",
             OpSpec::BinaryConv2d { .. } => "binary_conv2d",
             OpSpec::BatchNorm => "batch_norm",
             OpSpec::Relu { .. } => "relu",
@@ -161,11 +384,12 @@ impl OpSpec {
         }
     }
 
-    /// How many inputs the layer reads.
-    fn arity(&self) -> usize {
+    /// How many inputs the layer reads: `Some(n)`, or `None` for two or more.
+    fn arity(&self) -> Option<usize> {
         match self {
-            OpSpec::Add => 2,
-            _ => 1,
+            OpSpec::Add | OpSpec::Multiply => Some(2),
+            OpSpec::Concat => None,
+            _ => Some(1),
         }
     }
 
@@ -322,13 +546,22 @@ impl GraphSpec {
                 None if i == 0 => vec![GRAPH_INPUT.into()],
                 None => vec![layers[i - 1].name.clone()],
             };
-            if inputs.len() != layer.op.arity() {
-                return Err(lerr(format!(
-                    "{} takes {} input(s), {} given",
-                    layer.op.kind(),
-                    layer.op.arity(),
-                    inputs.len()
-                )));
+            match layer.op.arity() {
+                Some(n) if inputs.len() != n => {
+                    return Err(lerr(format!(
+                        "{} takes {n} input(s), {} given",
+                        layer.op.kind(),
+                        inputs.len()
+                    )))
+                }
+                None if inputs.len() < 2 => {
+                    return Err(lerr(format!(
+                        "{} takes 2 or more inputs (list them in `inputs`), {} given",
+                        layer.op.kind(),
+                        inputs.len()
+                    )))
+                }
+                _ => {}
             }
             let mut sources = Vec::with_capacity(inputs.len());
             let mut input_shapes = Vec::with_capacity(inputs.len());
@@ -392,6 +625,14 @@ fn output_shape(op: &OpSpec, ins: &[Vec<usize>]) -> Result<Vec<usize>, String> {
             _ => Err(format!("{what} reads [channels, h, w], not {x:?}")),
         }
     };
+    let signal = |what: &str| -> Result<[usize; 2], String> {
+        match x[..] {
+            [c, l] => Ok([c, l]),
+            _ => Err(format!(
+                "{what} reads a signal [channels, length], not {x:?}"
+            )),
+        }
+    };
     let positive = |v: usize, what: &str| -> Result<(), String> {
         if v == 0 {
             Err(format!("{what} must be positive"))
@@ -399,14 +640,32 @@ fn output_shape(op: &OpSpec, ins: &[Vec<usize>]) -> Result<Vec<usize>, String> {
             Ok(())
         }
     };
+    let groups_fit = |c: usize, filters: usize, groups: usize| -> Result<(), String> {
+        if groups == 0 || !c.is_multiple_of(groups) || !filters.is_multiple_of(groups) {
+            return Err(format!(
+                "{groups} groups must divide the {c} input channels and the {filters} filters"
+            ));
+        }
+        Ok(())
+    };
     Ok(match op {
-        OpSpec::Quantize | OpSpec::Relu { .. } | OpSpec::Prelu { .. } | OpSpec::Sign => x.clone(),
-        OpSpec::BatchNorm => {
-            if x.len() == 1 && x[0] == 0 {
-                return Err("batch_norm needs channels".into());
+        OpSpec::Quantize
+        | OpSpec::Relu { .. }
+        | OpSpec::Prelu { .. }
+        | OpSpec::Sign
+        | OpSpec::LeakyRelu { .. }
+        | OpSpec::HardSigmoid { .. } => x.clone(),
+        OpSpec::HardTanh { min, max } => {
+            if !(min.is_finite() && max.is_finite() && min <= max) {
+                return Err(format!("bounds [{min}, {max}] must be finite and ordered"));
             }
             x.clone()
         }
+        OpSpec::Sigmoid { index_bits, range } | OpSpec::Tanh { index_bits, range } => {
+            table_domain(*index_bits, *range)?;
+            x.clone()
+        }
+        OpSpec::BatchNorm => x.clone(),
         OpSpec::Dense { units, .. } => {
             positive(*units, "units")?;
             if x.len() != 1 {
@@ -417,25 +676,22 @@ fn output_shape(op: &OpSpec, ins: &[Vec<usize>]) -> Result<Vec<usize>, String> {
             vec![*units]
         }
         OpSpec::Conv2d {
-            filters,
-            kernel,
-            stride,
-            padding,
-            ..
+            filters, groups, ..
         } => {
-            let [_, h, w] = image("conv2d")?;
+            let [c, _, _] = image("conv2d")?;
             positive(*filters, "filters")?;
-            positive(*kernel, "kernel")?;
-            positive(*stride, "stride")?;
-            let out = |n: usize| {
-                n.checked_add(padding.saturating_mul(2))
-                    .filter(|&p| p >= *kernel)
-                    .map(|p| (p - kernel) / stride + 1)
-                    .ok_or_else(|| {
-                        format!("a {kernel}×{kernel} kernel does not fit the padded input {x:?}")
-                    })
-            };
-            vec![*filters, out(h)?, out(w)?]
+            groups_fit(c, *filters, *groups)?;
+            let g = op.conv_geometry(x)?;
+            vec![*filters, g.out[0], g.out[1]]
+        }
+        OpSpec::Conv1d {
+            filters, groups, ..
+        } => {
+            let [c, _] = signal("conv1d")?;
+            positive(*filters, "filters")?;
+            groups_fit(c, *filters, *groups)?;
+            let g = op.conv_geometry(x)?;
+            vec![*filters, g.out[1]]
         }
         OpSpec::BinaryConv2d {
             filters,
@@ -444,35 +700,65 @@ fn output_shape(op: &OpSpec, ins: &[Vec<usize>]) -> Result<Vec<usize>, String> {
         } => {
             let [_, h, w] = image("binary_conv2d")?;
             positive(*filters, "filters")?;
-            positive(*kernel, "kernel")?;
-            positive(*stride, "stride")?;
             let p = kernel / 2;
-            let out = |n: usize| {
-                (n + 2 * p >= *kernel)
-                    .then(|| (n + 2 * p - kernel) / stride + 1)
-                    .ok_or_else(|| format!("a {kernel}×{kernel} kernel does not fit {x:?}"))
-            };
-            vec![*filters, out(h)?, out(w)?]
+            let oh = qfx_ir::conv_output(h, *kernel, *stride, 1, [p, p])?;
+            let ow = qfx_ir::conv_output(w, *kernel, *stride, 1, [p, p])?;
+            vec![*filters, oh, ow]
         }
-        OpSpec::Add => {
+        OpSpec::Add | OpSpec::Multiply => {
             if ins[0] != ins[1] {
-                return Err(format!("adds {:?} and {:?}: shapes differ", ins[0], ins[1]));
+                return Err(format!(
+                    "combines {:?} and {:?}: shapes differ",
+                    ins[0], ins[1]
+                ));
             }
             x.clone()
         }
-        OpSpec::MaxPool2d { kernel } => {
-            let [c, h, w] = image("max_pool2d")?;
-            positive(*kernel, "kernel")?;
-            if h < *kernel || w < *kernel {
-                return Err(format!("a {kernel}×{kernel} window does not fit {x:?}"));
+        OpSpec::Concat => {
+            let mut out = x.clone();
+            for other in &ins[1..] {
+                if other.len() != x.len() || other[1..] != x[1..] {
+                    return Err(format!(
+                        "concatenates {x:?} and {other:?}: all but the channel axis must agree"
+                    ));
+                }
+                out[0] += other[0];
             }
-            vec![c, h / kernel, w / kernel]
+            out
         }
-        OpSpec::GlobalAvgPool => {
-            let [c, _, _] = image("global_avg_pool")?;
-            vec![c]
+        OpSpec::MaxPool2d { kernel, stride } | OpSpec::AvgPool2d { kernel, stride } => {
+            let [c, h, w] = image(op.kind())?;
+            let (k, s) = (kernel.get(), stride.unwrap_or(*kernel).get());
+            vec![
+                c,
+                qfx_ir::pool_output(h, k[0], s[0])?,
+                qfx_ir::pool_output(w, k[1], s[1])?,
+            ]
         }
+        OpSpec::MaxPool1d { kernel, stride } | OpSpec::AvgPool1d { kernel, stride } => {
+            let [c, l] = signal(op.kind())?;
+            vec![
+                c,
+                qfx_ir::pool_output(l, *kernel, stride.unwrap_or(*kernel))?,
+            ]
+        }
+        OpSpec::GlobalAvgPool | OpSpec::GlobalMaxPool => match x[..] {
+            [c, _] | [c, _, _] => vec![c],
+            _ => return Err(format!("{} reads a signal or a map, not {x:?}", op.kind())),
+        },
         OpSpec::Flatten => vec![x.iter().product()],
+        OpSpec::Reshape { shape } => {
+            if shape.is_empty() || shape.len() > 3 || shape.contains(&0) {
+                return Err(format!(
+                    "the shape {shape:?} must be [n], [c, length] or [c, h, w] with positive sizes"
+                ));
+            }
+            let (from, to) = (x.iter().product::<usize>(), shape.iter().product::<usize>());
+            if from != to {
+                return Err(format!("{x:?} has {from} values, {shape:?} holds {to}"));
+            }
+            shape.clone()
+        }
         OpSpec::Shortcut {
             stride,
             pad_channels,
@@ -482,4 +768,88 @@ fn output_shape(op: &OpSpec, ins: &[Vec<usize>]) -> Result<Vec<usize>, String> {
             vec![c + pad_channels, h.div_ceil(*stride), w.div_ceil(*stride)]
         }
     })
+}
+
+/// The interval `[−range, range)` a lookup table covers, as a power of two `2^r = 2·range`,
+/// with its size checked.
+pub(crate) fn table_domain(index_bits: u32, range: f64) -> Result<i32, String> {
+    if !(1..=16).contains(&index_bits) {
+        return Err(format!(
+            "index_bits {index_bits} must be 1 to 16 (a table of 2 to 65,536 entries)"
+        ));
+    }
+    let r = (2.0 * range).log2();
+    if !(range > 0.0 && r.fract() == 0.0 && (-20.0..=20.0).contains(&r)) {
+        return Err(format!(
+            "range {range} must be a power of two (the table is indexed by the input's top bits)"
+        ));
+    }
+    Ok(r as i32)
+}
+
+/// A convolution's geometry in 2-D terms (a signal is a map of height 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvPlan {
+    /// Kernel `[height, width]`.
+    pub kernel: [usize; 2],
+    /// Stride.
+    pub stride: [usize; 2],
+    /// Dilation.
+    pub dilation: [usize; 2],
+    /// Zero padding `[top, bottom, left, right]`.
+    pub padding: [usize; 4],
+    /// Output `[height, width]`.
+    pub out: [usize; 2],
+}
+
+impl OpSpec {
+    /// The geometry of a `conv2d` or `conv1d` reading `x` (padding rules resolved).
+    pub fn conv_geometry(&self, x: &[usize]) -> Result<ConvPlan, String> {
+        let (kernel, stride, dilation, padding, h, w) = match (self, x) {
+            (
+                OpSpec::Conv2d {
+                    kernel,
+                    stride,
+                    padding,
+                    dilation,
+                    ..
+                },
+                &[_, h, w],
+            ) => (kernel.get(), stride.get(), dilation.get(), padding, h, w),
+            (
+                OpSpec::Conv1d {
+                    kernel,
+                    stride,
+                    padding,
+                    dilation,
+                    ..
+                },
+                &[_, l],
+            ) => ([1, *kernel], [1, *stride], [1, *dilation], padding, 1, l),
+            _ => return Err(format!("{} does not read {x:?}", self.kind())),
+        };
+        if kernel.contains(&0) || stride.contains(&0) || dilation.contains(&0) {
+            return Err("kernel, stride and dilation must be positive".to_string());
+        }
+        let span = |a: usize| dilation[a] * (kernel[a] - 1) + 1;
+        let one_d = matches!(self, OpSpec::Conv1d { .. });
+        let (vertical, horizontal) = if one_d {
+            ([0, 0], padding.along(None, w, span(1), stride[1])?)
+        } else {
+            (
+                padding.along(Some(0), h, span(0), stride[0])?,
+                padding.along(Some(1), w, span(1), stride[1])?,
+            )
+        };
+        let padding = [vertical[0], vertical[1], horizontal[0], horizontal[1]];
+        let oh = qfx_ir::conv_output(h, kernel[0], stride[0], dilation[0], vertical)?;
+        let ow = qfx_ir::conv_output(w, kernel[1], stride[1], dilation[1], horizontal)?;
+        Ok(ConvPlan {
+            kernel,
+            stride,
+            dilation,
+            padding,
+            out: [oh, ow],
+        })
+    }
 }

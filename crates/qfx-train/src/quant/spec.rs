@@ -60,6 +60,14 @@ pub fn frac_bits_of(f: f32) -> i32 {
 }
 
 impl QuantSpec {
+    /// The same format with one binary point for the whole tensor.
+    pub fn per_tensor(self) -> QuantSpec {
+        QuantSpec {
+            granularity: Granularity::PerTensor,
+            ..self
+        }
+    }
+
     /// A signed, rounding (`AP_RND_CONV`), saturating quantizer of `width` bits per tensor.
     pub fn signed(width: u32) -> QuantSpec {
         QuantSpec {
