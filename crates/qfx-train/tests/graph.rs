@@ -108,7 +108,7 @@ fn errors_name_the_layer_and_the_problem() {
     refused(
         "[1, 4, 4]",
         &[r#"{ name = "conv", op = "conv2d", filters = 2, kernel = 5 }"#],
-        &["layer `conv`", "kernel does not fit"],
+        &["layer `conv`", "the kernel spans 5 values, more than the 4"],
     );
 }
 
