@@ -1,9 +1,13 @@
-//! The quantized model as IR: exported with the run's preprocessing, and the formats of its
-//! tensors that checkpoints and metrics record.
+//! The quantized model as IR: exported with the run's preprocessing, the formats of its
+//! tensors that checkpoints and metrics record, the run's exported file, and the range
+//! analysis's warnings before training.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use qfx_fixed::Format;
+
+use super::checkpoint::checksum;
 
 use crate::config::RunConfig;
 use crate::error::TrainError;
@@ -69,4 +73,42 @@ pub fn export_ir(
     let mut ir = crate::export::export(model, name, shape)?;
     ir.preprocess = Some(config.normalize.preprocess());
     Ok(ir)
+}
+
+/// Writes a run's exported model to `path`, recording the hash of the checkpoint tensors it
+/// was exported from; returns the checksum of the file as written, which that checkpoint's
+/// metadata records (`ir_hash`): the two together make the run's model of record.
+pub(super) fn save_record(
+    ir: &qfx_ir::Model,
+    path: &Path,
+    model_hash: &str,
+) -> Result<String, TrainError> {
+    ir.save_with_checkpoint(path, Some(model_hash))
+        .map_err(|e| TrainError::Io(e.to_string()))?;
+    let written = qfx_fs::read_regular(path).map_err(|e| super::io_err(path, e))?;
+    Ok(checksum(&written))
+}
+
+/// What the static range analysis (`qfx_engine::analyze`) says about a quantized model's
+/// formats before training: one warning per layer whose accumulator can overflow, with the
+/// bits it lacks. A wrapping accumulator that overflows turns sums into noise, and no training
+/// repairs a format the configuration fixes (e.g. `quant.acc_bits` far below the products'
+/// width), so it is said before the first step.
+pub(super) fn overflow_warnings(ir: &qfx_ir::Model) -> Vec<String> {
+    let Ok(report) = qfx_engine::analyze(ir) else {
+        return Vec::new();
+    };
+    report
+        .layers
+        .iter()
+        .filter_map(|layer| {
+            let acc = layer.accumulator.as_ref().filter(|a| a.can_overflow())?;
+            Some(format!(
+                "layer `{}` ({}): its accumulator `{}` can overflow by {} bit(s) in {} of {} \
+                 channels (static worst case over every input); widen it (quant.acc_bits) or \
+                 expect overflows",
+                layer.name, layer.op, acc.format, acc.short_bits, acc.overflowing, acc.channels
+            ))
+        })
+        .collect()
 }
