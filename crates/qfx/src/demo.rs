@@ -4,6 +4,7 @@
 //! integer engine.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -62,18 +63,19 @@ pub fn run(args: DemoArgs) -> Result<()> {
 
     outln!("\n[1/4] float pre-training ({} epochs)", args.float_epochs);
     let f = train_with_progress(&dir("float"), &float, &data, Start::Fresh, &stop)?;
-    interrupted(f.finished)?;
+    interrupted(f.finished, &stop)?;
 
     outln!("\n[2/4] post-training quantization (calibrated binary points, no training)");
     let (_, ptq) = run::ptq(&dir("ptq"), &dir("float"), &quant, &data)?;
     outln!("  PTQ test {}", fmt_acc(&ptq));
+    interrupted(true, &stop)?;
 
     outln!(
         "\n[3/4] QAT with learned binary points ({} epochs from the float model)",
         args.qat_epochs
     );
     let q = train_with_progress(&dir("qat"), &qat, &data, Start::From(dir("float")), &stop)?;
-    interrupted(q.finished)?;
+    interrupted(q.finished, &stop)?;
 
     let ir = run::model_of_record(&dir("qat"))?.ir;
     let exact = crate::exact::evaluate(&ir, &data.test, 0)?;
@@ -160,8 +162,10 @@ fn prepare(
     Ok(())
 }
 
-fn interrupted(finished: bool) -> Result<()> {
-    if !finished {
+/// Stops the demo between its stages when a run stopped early or an interrupt (Ctrl-C,
+/// SIGTERM) came while a stage that does not poll for it was running.
+fn interrupted(finished: bool, stop: &AtomicBool) -> Result<()> {
+    if !finished || stop.load(Ordering::SeqCst) {
         anyhow::bail!("interrupted; the checkpoints written so far are kept");
     }
     Ok(())

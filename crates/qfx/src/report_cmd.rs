@@ -68,6 +68,40 @@ fn write_report_file(path: &Path, bytes: &[u8]) -> Result<()> {
     qfx_fs::write_atomic(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
+/// How an earlier report's files begin: `report.md` with its title, the plots with the SVG
+/// element `plot.rs` writes.
+const REPORT_TITLE: &str = "# qfx report: ";
+const PLOT_START: &str = r#"<svg xmlns="http://www.w3.org/2000/svg" width=""#;
+
+/// Refuses to write the report into `out` (a folder given with `--out`) when a file of a
+/// report's name there was not written by `qfx report`: it is the user's, not ours to replace.
+fn check_out_files(out: &Path) -> Result<()> {
+    for name in RunDir::REPORT_FILES {
+        let path = out.join(name);
+        if std::fs::symlink_metadata(&path).is_err() {
+            continue;
+        }
+        let mut head = vec![0u8; 256];
+        let n = qfx_fs::open_regular(&path)
+            .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+            .with_context(|| format!("cannot replace {}", path.display()))?;
+        let head = String::from_utf8_lossy(&head[..n]);
+        let start = if name == RunDir::REPORT {
+            REPORT_TITLE
+        } else {
+            PLOT_START
+        };
+        if !head.starts_with(start) {
+            bail!(
+                "{} exists and was not written by `qfx report`: refusing to overwrite it; \
+                 choose another --out folder",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 pub fn run(args: ReportArgs) -> Result<()> {
     let ckpt = Checkpoint::load(&args.run)?;
     if let Some(note) = &ckpt.recovered {
@@ -85,6 +119,9 @@ pub fn run(args: ReportArgs) -> Result<()> {
         Err(_) => std::fs::create_dir_all(&out_dir)
             .with_context(|| format!("cannot create directory {}", out_dir.display()))?,
     }
+    if args.out.is_some() {
+        check_out_files(&out_dir)?;
+    }
     let run_dir = RunDir::new(&args.run);
     // No metrics file is a run without finished epochs; one that cannot be read is an error.
     let metrics = if std::fs::symlink_metadata(run_dir.metrics()).is_ok() {
@@ -93,7 +130,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
         Vec::new()
     };
     let mut md = String::new();
-    writeln!(md, "# qfx report: {}\n", args.run.display())?;
+    writeln!(md, "{REPORT_TITLE}{}\n", args.run.display())?;
     let kind = if config.quant.enabled {
         format!("{}-bit fixed point", config.quant.bits)
     } else {

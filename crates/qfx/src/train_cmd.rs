@@ -178,11 +178,7 @@ pub struct TrainArgs {
 
 pub fn train(args: TrainArgs) -> Result<()> {
     let base = if args.resume {
-        let config = RunDir::new(&args.run).config();
-        Some(
-            qfx_fs::read_to_string_regular(&config)
-                .with_context(|| format!("cannot resume: cannot read {}", config.display()))?,
-        )
+        Some(resume_base(&args.run)?)
     } else if let Some(from) = &args.from {
         Some(Checkpoint::load(from)?.meta.config.to_toml())
     } else {
@@ -227,6 +223,29 @@ pub fn train(args: TrainArgs) -> Result<()> {
         outln!("test accuracy: {}", fmt_acc(&a));
     }
     Ok(())
+}
+
+/// The configuration a resumed run starts from: the run's `config.toml`, or, when that is gone,
+/// the configuration its checkpoint records (the run's own, which the resume checks against
+/// anyway).
+fn resume_base(run: &Path) -> Result<String> {
+    let config = RunDir::new(run).config();
+    match qfx_fs::read_to_string_regular(&config) {
+        Ok(text) => Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let ckpt = Checkpoint::load(run)
+                .with_context(|| format!("cannot resume: {} is missing", config.display()))?;
+            errln!(
+                "qfx: warning: {} is missing; resuming with the configuration {} records",
+                config.display(),
+                ckpt.dir.display()
+            );
+            Ok(ckpt.meta.config.to_toml())
+        }
+        Err(e) => {
+            Err(e).with_context(|| format!("cannot resume: cannot read {}", config.display()))
+        }
+    }
 }
 
 /// Trains with a progress line on stderr (one line per epoch when stderr is not a terminal).

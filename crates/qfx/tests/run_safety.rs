@@ -340,3 +340,65 @@ fn special_files_are_refused_never_waited_on() {
     );
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn report_never_overwrites_files_it_did_not_write() {
+    let root = tempdir("report-out");
+    let run = root.join("run");
+    ok(&mut train(&run, 1, &["--bits", "6"]));
+    let out = root.join("docs");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("report.md"), "my own report").unwrap();
+    let report = |out: &Path| {
+        let mut c = qfx();
+        c.args(["report", "--samples", "5", "--run"])
+            .arg(&run)
+            .arg("--out")
+            .arg(out);
+        c
+    };
+    fails(&mut report(&out), &["report.md", "not written by `qfx report`"]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("report.md")).unwrap(),
+        "my own report"
+    );
+    // A folder of its own: written, and written again.
+    let fresh = root.join("fresh");
+    ok(&mut report(&fresh));
+    ok(&mut report(&fresh));
+    assert!(fresh.join("binary_points.svg").is_file());
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn a_run_without_its_config_toml_resumes_from_its_checkpoint() {
+    let root = tempdir("no-config");
+    let run = root.join("run");
+    let mut child = train(&run, 1000, &["--float"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&run.join("checkpoints/latest"), &mut child);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::fs::remove_file(run.join("config.toml")).unwrap();
+    // Interrupted at once (SIGTERM), only to show that it resumed.
+    let mut resumed = qfx()
+        .args(["train", "--resume", "--run"])
+        .arg(&run)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&run.join("config.toml"), &mut resumed);
+    Command::new("kill")
+        .args(["-TERM", &resumed.id().to_string()])
+        .status()
+        .unwrap();
+    let out = resumed.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("config.toml is missing"), "{stderr}");
+    std::fs::remove_dir_all(&root).unwrap();
+}

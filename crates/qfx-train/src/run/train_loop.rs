@@ -218,6 +218,9 @@ pub fn train(
     if !matches!(start, Start::Resume) {
         write_file(&run_dir.config(), config.to_toml().as_bytes())?;
         write_file(&run_dir.metrics(), b"")?;
+    } else if std::fs::symlink_metadata(run_dir.config()).is_err() {
+        // Resumed with the checkpoint's configuration: the run's copy comes back.
+        write_file(&run_dir.config(), config.to_toml().as_bytes())?;
     }
 
     let augment = qfx_data::Augment {
