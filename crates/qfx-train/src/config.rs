@@ -341,7 +341,22 @@ impl RunConfig {
     /// Checks every setting.
     pub fn validate(&self) -> Result<(), TrainError> {
         self.model.validate()?;
-        self.quant.validate()?;
+        self.quant.validate().map_err(|e| {
+            // The quantizer's message names the width, not the setting: name the settings.
+            let q = &self.quant;
+            let widths: Vec<String> = [
+                ("bits", Some(q.bits)),
+                ("weight_bits", q.weight_bits),
+                ("bias_bits", q.bias_bits),
+                ("act_bits", q.act_bits),
+                ("bn_bits", q.bn_bits),
+                ("acc_bits", q.acc_bits),
+            ]
+            .iter()
+            .filter_map(|(k, v)| v.map(|v| format!("quant.{k} = {v}")))
+            .collect();
+            TrainError::Config(format!("{e} (the settings: {})", widths.join(", ")))
+        })?;
         let t = &self.train;
         let bad = |m: String| Err(TrainError::Config(m));
         if t.batch_size == 0 {
@@ -541,7 +556,8 @@ mod tests {
         refused("", &[("normalize.std", "[0.0]")], "std");
         refused("", &[("train..lr", "1")], "bad setting name");
         refused("", &[("train.lr.x", "1")], "not a section");
-        refused("", &[("quant.bits", "0")], "");
+        refused("", &[("quant.bits", "0")], "quant.bits = 0");
+        refused("", &[("quant.acc_bits", "200")], "quant.acc_bits = 200");
         refused(
             "",
             &[("train.epochs", "0")],

@@ -99,6 +99,15 @@ fn load_ir(path: &Path) -> Result<Model> {
 pub fn run_export(cmd: ExportCommand) -> Result<()> {
     match cmd {
         ExportCommand::Hls(args) => {
+            // Not even with --force: the project's own model.ir.json would replace the run's
+            // model of record, and its files would sit among the run's.
+            let out = RunDir::new(&args.out);
+            if out.lock_file().exists() || out.checkpoints().is_dir() {
+                bail!(
+                    "{} is a qfx run directory: an HLS project goes into a folder of its own",
+                    args.out.display()
+                );
+            }
             let model = load_ir(&args.checkpoint)?;
             let options = EmitOptions {
                 part: args.part,

@@ -33,6 +33,15 @@ fn every_command_uses_the_runs_model_of_record_or_says_why_not() {
         c
     };
     ok(&mut export("hls"));
+    // Never into the run itself, where the project's copy would replace the run's model.
+    fails(
+        qfx()
+            .args(["export", "hls", "--force", "--checkpoint"])
+            .arg(&run)
+            .arg("--out")
+            .arg(&run),
+        &["is a qfx run directory"],
+    );
     let (out, _) = ok(qfx()
         .args(["eval", "--exact", "--limit", "20", "--checkpoint"])
         .arg(&run));

@@ -357,7 +357,10 @@ fn report_never_overwrites_files_it_did_not_write() {
             .arg(out);
         c
     };
-    fails(&mut report(&out), &["report.md", "not written by `qfx report`"]);
+    fails(
+        &mut report(&out),
+        &["report.md", "not written by `qfx report`"],
+    );
     assert_eq!(
         std::fs::read_to_string(out.join("report.md")).unwrap(),
         "my own report"
