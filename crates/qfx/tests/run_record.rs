@@ -93,8 +93,20 @@ fn every_command_uses_the_runs_model_of_record_or_says_why_not() {
             .arg(root.join("hls4")),
         &why,
     );
-    std::fs::write(&ir, good).unwrap();
+    std::fs::write(&ir, &good).unwrap();
     ok(&mut export("hls5"));
+
+    // A finished run whose model.ir.json is gone (deleted, or a crash right after the last
+    // checkpoint): refused, and `--resume` exports it again, the same bytes.
+    std::fs::remove_file(&ir).unwrap();
+    fails(
+        &mut export("hls6"),
+        &["model.ir.json is missing", "--resume"],
+    );
+    let (_, stderr) = ok(qfx().args(["train", "--resume", "--run"]).arg(&run));
+    assert!(stderr.contains("exported again"), "{stderr}");
+    assert_eq!(std::fs::read(&ir).unwrap(), good);
+    ok(&mut export("hls6"));
     std::fs::remove_dir_all(&root).unwrap();
 }
 

@@ -3,11 +3,8 @@
 //! analysis's warnings before training.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use qfx_fixed::Format;
-
-use super::checkpoint::checksum;
 
 use crate::config::RunConfig;
 use crate::error::TrainError;
@@ -75,18 +72,11 @@ pub fn export_ir(
     Ok(ir)
 }
 
-/// Writes a run's exported model to `path`, recording the hash of the checkpoint tensors it
-/// was exported from; returns the checksum of the file as written, which that checkpoint's
-/// metadata records (`ir_hash`): the two together make the run's model of record.
-pub(super) fn save_record(
-    ir: &qfx_ir::Model,
-    path: &Path,
-    model_hash: &str,
-) -> Result<String, TrainError> {
-    ir.save_with_checkpoint(path, Some(model_hash))
-        .map_err(|e| TrainError::Io(e.to_string()))?;
-    let written = qfx_fs::read_regular(path).map_err(|e| super::io_err(path, e))?;
-    Ok(checksum(&written))
+/// The file of a run's exported model: the document recording the hash of the checkpoint
+/// tensors it was exported from. The checkpoint records the checksum of exactly these bytes
+/// (`ir_hash`) and is written first; the two together make the run's model of record.
+pub(super) fn record_bytes(ir: &qfx_ir::Model, model_hash: &str) -> Vec<u8> {
+    (ir.to_json_with_checkpoint(Some(model_hash)) + "\n").into_bytes()
 }
 
 /// What the static range analysis (`qfx_engine::analyze`) says about a quantized model's

@@ -7,11 +7,11 @@ use std::path::Path;
 use burn::tensor::Device;
 use qfx_data::Rng;
 
-use super::checkpoint::{save_checkpoint, tensors_hash, Checkpoint};
+use super::checkpoint::{checksum, save_checkpoint, tensors_hash, Checkpoint};
 use super::claim::claim_new;
 use super::dir::RunDir;
 use super::eval::{calibrate, evaluate, Accuracy};
-use super::ir::{export_ir, formats, save_record};
+use super::ir::{export_ir, formats, record_bytes};
 use super::meta::{CheckpointMeta, CHECKPOINT_VERSION};
 use super::{init_seeded, write_file};
 use crate::config::RunConfig;
@@ -53,8 +53,8 @@ pub fn ptq(
     let mut ptq_config = config.clone();
     ptq_config.train.epochs = 0;
     write_file(&run.config(), ptq_config.to_toml().as_bytes())?;
-    // The model of record first, then the checkpoint that records its checksum.
-    let ir_hash = save_record(&ir, &run.ir(), &tensors_hash(&tensors))?;
+    // The checkpoint that records the model's checksum first, then the model of record.
+    let record = record_bytes(&ir, &tensors_hash(&tensors));
     let meta = CheckpointMeta {
         checksum: None,
         version: CHECKPOINT_VERSION,
@@ -72,8 +72,9 @@ pub fn ptq(
         checksums: BTreeMap::new(),
         parent: None,
         model_hash: None,
-        ir_hash: Some(ir_hash),
+        ir_hash: Some(checksum(&record)),
     };
     save_checkpoint(&run, &meta, &tensors, &[])?;
+    write_file(&run.ir(), &record)?;
     Ok((model, accuracy))
 }

@@ -63,13 +63,20 @@ pub fn model_of_record(run: &Path) -> Result<Record, TrainError> {
             ))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // A PTQ run (no epochs) has nothing to resume: it is redone.
+            let again = if meta.config.train.epochs == 0 {
+                "it is a PTQ run: run `qfx ptq` again into a new directory".to_string()
+            } else {
+                format!(
+                    "`qfx train --resume --run {}` exports it again from {name}",
+                    run.display()
+                )
+            };
             return refuse(format!(
-                "{} finished but its {} is missing; `qfx train --resume --run {}` exports it \
-                 again from {name}",
+                "{} finished but its {} is missing; {again}",
                 run.display(),
-                qfx_ir::IR_FILE,
-                run.display()
-            ))
+                qfx_ir::IR_FILE
+            ));
         }
         Err(e) => return Err(io_err(&ir_path, e)),
     };

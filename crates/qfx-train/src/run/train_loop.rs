@@ -11,11 +11,11 @@ use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use qfx_data::Rng;
 
-use super::checkpoint::{save_checkpoint, tensors_hash, Checkpoint};
+use super::checkpoint::{checksum, save_checkpoint, tensors_hash, Checkpoint};
 use super::claim::claim_new;
 use super::dir::{CheckpointDir, RunDir};
 use super::eval::{calibrate, evaluate, input_tensor, Accuracy};
-use super::ir::{export_ir, formats, overflow_warnings, save_record};
+use super::ir::{export_ir, formats, overflow_warnings, record_bytes};
 use super::lock::{ensure_dir, RunLock};
 use super::meta::{CheckpointMeta, CHECKPOINT_VERSION};
 use super::metrics::{self, EpochMetrics};
@@ -320,13 +320,19 @@ pub fn train(
         meta.finished = meta.epoch == t.epochs;
         meta.test_accuracy = Some(test.top1);
         meta.formats = formats;
-        if let (true, Some(ir)) = (meta.finished, &ir) {
-            // The model of record, written before the checkpoint that records its checksum:
-            // a crash in between leaves a model that no checkpoint vouches for, which every
-            // command refuses, and `--resume` redoes the epoch and writes both again.
-            meta.ir_hash = Some(save_record(ir, &run_dir.ir(), &tensors_hash(&tensors))?);
-        }
+        // The model of record of a finished quantized run: its checksum goes into the last
+        // checkpoint, written first, so `model.ir.json` exists only beside the checkpoint that
+        // vouches for it; a crash in between leaves a finished run without it, which
+        // `--resume` exports again.
+        let record = match (meta.finished, &ir) {
+            (true, Some(ir)) => Some(record_bytes(ir, &tensors_hash(&tensors))),
+            _ => None,
+        };
+        meta.ir_hash = record.as_deref().map(checksum);
         let dir = save(&tensors, &optim, &mut meta, &rng)?;
+        if let Some(bytes) = &record {
+            write_file(&run_dir.ir(), bytes)?;
+        }
         on_event(&Event::Checkpoint(dir.clone()));
         last_checkpoint = Some(dir);
         if stop.load(Ordering::SeqCst) && !meta.finished {
@@ -404,10 +410,12 @@ fn finished_again(
     let model = load_module_tensors(model, ckpt.model.clone())?;
     let tensors = snapshot(&model);
     let ir = export_ir(&model, config, "model", shape)?;
+    let bytes = record_bytes(&ir, &tensors_hash(&tensors));
     let mut meta = ckpt.meta.clone();
-    meta.ir_hash = Some(save_record(&ir, &run.ir(), &tensors_hash(&tensors))?);
+    meta.ir_hash = Some(checksum(&bytes));
     meta.model_hash = Some(tensors_hash(&tensors));
     meta.write(&CheckpointDir::new(&ckpt.dir))?;
+    write_file(&run.ir(), &bytes)?;
     on_event(&Event::Warning(format!(
         "{} was missing: exported again from {}",
         run.ir().display(),
