@@ -208,6 +208,31 @@ fn a_diverging_run_stops_at_the_bad_step_and_keeps_the_last_good_checkpoint() {
         .all(|t| t.data.iter().all(|v| v.is_finite())));
 }
 
+#[test]
+fn a_resume_on_data_that_no_longer_fits_the_checkpoint_is_refused() {
+    let d = data();
+    let mut c = mlp_config(false);
+    c.train.epochs = 3;
+    let tmp = tempdir();
+    let run_dir = tmp.join("run");
+    // Interrupted after 7 steps (6 per epoch over 384 images): epoch 2, step 1.
+    let cut = train(&run_dir, &c, &d, Start::Fresh, Some(7));
+    assert!(!cut.finished);
+    // The same path now holds fewer images: 4 steps per epoch would put step 7 elsewhere.
+    let fewer = Splits {
+        train: d.train.take(256),
+        test: d.test.clone(),
+    };
+    let stop = AtomicBool::new(false);
+    let err = run::train(&run_dir, &c, &fewer, Start::Resume, &stop, &mut |_| {}).unwrap_err();
+    assert!(err.to_string().contains("4 steps per epoch"), "{err}");
+    // Nothing to resume where there is no run: refused, and no folder made.
+    let nowhere = tmp.join("nowhere");
+    let err = run::train(&nowhere, &c, &d, Start::Resume, &stop, &mut |_| {}).unwrap_err();
+    assert!(err.to_string().contains("no such run directory"), "{err}");
+    assert!(!nowhere.exists());
+}
+
 fn tempdir() -> std::path::PathBuf {
     use std::sync::atomic::AtomicUsize;
     static N: AtomicUsize = AtomicUsize::new(0);

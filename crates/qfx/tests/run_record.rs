@@ -221,7 +221,9 @@ fn bad_settings_name_the_setting_before_the_first_step() {
         &mut train(&file, 1, &["--float"]),
         &[&path, "not a directory"],
     );
-    ok(&mut train(&run, 1, &["--float"]));
+    // The header counts the images trained on (train.train_limit), not the dataset's.
+    let (_, stderr) = ok(&mut train(&run, 1, &["--float"]));
+    assert!(stderr.contains("on 256 training images"), "{stderr}");
     fails(
         qfx()
             .args(["ptq", "--bits", "6", "--from"])

@@ -365,9 +365,21 @@ fn checkpoint_name(dir: &Path) -> Option<String> {
 
 /// Checks the run directory's layout before the first step, so a run cannot fail after an
 /// epoch of training for a reason it could have seen at the start: `checkpoints/` must be (or
-/// become) a folder, and every file the run writes must be absent or a regular file.
+/// become) a folder that takes new folders, and every file the run writes must be absent or a
+/// regular file.
 fn preflight(run: &RunDir) -> Result<(), TrainError> {
     ensure_dir(&run.checkpoints())?;
+    // A checkpoint is assembled in a folder of its own there: one that cannot be made now
+    // (a read-only folder) would fail the first save, an epoch later.
+    let probe = run.staging_dir("step-probe");
+    let _ = std::fs::remove_dir(&probe);
+    std::fs::create_dir(&probe).map_err(|e| {
+        TrainError::Io(format!(
+            "cannot write checkpoints into {}: {e}",
+            run.checkpoints().display()
+        ))
+    })?;
+    let _ = std::fs::remove_dir(&probe);
     for path in [
         run.config(),
         run.metrics(),
