@@ -24,13 +24,16 @@ ft_epochs=${FT_EPOCHS:-1}
   echo "no Fashion-MNIST in $data: run scripts/fetch-fashion-mnist first" >&2; exit 1; }
 if [ -z "${QFX:-}" ]; then cargo build --release --locked -p qfx; fi
 qfx=${QFX:-target/release/qfx}
+# has_checkpoint RUN: RUN wrote a checkpoint, so it is resumed (qfx never starts it over),
+# even when its `latest` is missing (qfx then finds the newest checkpoint by scanning).
+has_checkpoint() { [ -e "$1/checkpoints/latest" ] || compgen -G "$1/checkpoints/step-*" >/dev/null; }
 mkdir -p "$out"
 
 # train RUN ARGS...: trains unless RUN is finished; resumes a killed run.
 train() {
   local r=$1; shift
   [ -e "$r/model.ir.json" ] && return 0
-  if [ -e "$r/checkpoints/latest" ]; then $qfx train --run "$r" --resume
+  if has_checkpoint "$r"; then $qfx train --run "$r" --resume
   else $qfx train --run "$r" "$@"; fi
 }
 

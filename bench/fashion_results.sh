@@ -19,11 +19,14 @@ widths=${WIDTHS:-"4 6 8"}
   echo "no Fashion-MNIST in $data: run scripts/fetch-fashion-mnist first" >&2; exit 1; }
 if [ -z "${QFX:-}" ]; then cargo build --release --locked -p qfx; fi
 qfx=${QFX:-target/release/qfx}
+# has_checkpoint RUN: RUN wrote a checkpoint, so it is resumed (qfx never starts it over),
+# even when its `latest` is missing (qfx then finds the newest checkpoint by scanning).
+has_checkpoint() { [ -e "$1/checkpoints/latest" ] || compgen -G "$1/checkpoints/step-*" >/dev/null; }
 mkdir -p "$out"
 for s in $seeds; do
   f="$out/float-s$s"
   if [ ! -e "$f/model.done" ]; then
-    if [ -e "$f/checkpoints/latest" ]; then $qfx train --run "$f" --resume  # killed earlier
+    if has_checkpoint "$f"; then $qfx train --run "$f" --resume  # killed earlier
     else $qfx train --run "$f" --float --data "$data" --epochs "$float_epochs" --seed "$s"; fi
     touch "$f/model.done"
   fi
@@ -32,7 +35,7 @@ for s in $seeds; do
     for kind in fixed qfx; do
       r="$out/$kind-w$w-s$s"
       [ -e "$r/model.ir.json" ] && continue
-      if [ -e "$r/checkpoints/latest" ]; then $qfx train --run "$r" --resume; continue; fi
+      if has_checkpoint "$r"; then $qfx train --run "$r" --resume; continue; fi
       extra=(); [ $kind = fixed ] && extra=(--fixed-points)
       $qfx train --run "$r" --from "$f" --bits "$w" --epochs "$qat_epochs" --lr 1e-3 "${extra[@]}"
     done

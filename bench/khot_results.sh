@@ -15,12 +15,15 @@ seeds=${SEEDS:-"1 2 3"}
 qat_epochs=${QAT_EPOCHS:-2}
 bench/fashion_results.sh "$out" >/dev/null
 qfx=${QFX:-target/release/qfx}
+# has_checkpoint RUN: RUN wrote a checkpoint, so it is resumed (qfx never starts it over),
+# even when its `latest` is missing (qfx then finds the newest checkpoint by scanning).
+has_checkpoint() { [ -e "$1/checkpoints/latest" ] || compgen -G "$1/checkpoints/step-*" >/dev/null; }
 for s in $seeds; do
   for w in $widths; do
     for k in $ks; do
       r="$out/khot$k-w$w-s$s"
       if [ ! -e "$r/model.ir.json" ]; then
-        if [ -e "$r/checkpoints/latest" ]; then $qfx train --run "$r" --resume
+        if has_checkpoint "$r"; then $qfx train --run "$r" --resume
         else $qfx train --run "$r" --from "$out/float-s$s" --bits "$w" --epochs "$qat_epochs" \
           --lr 1e-3 --set "quant.weight_khot={ k = $k }"; fi
       fi

@@ -1,5 +1,6 @@
-//! Writing files so that a crash, or another thread or process writing the same file, never
-//! leaves a half-written one in place.
+//! Files qfx writes and reads: a crash, or another thread or process writing the same file,
+//! never leaves a half-written one in place ([`write_atomic`]), and a FIFO or device where a
+//! file is expected is refused, never waited on ([`read_regular`] and its siblings).
 //!
 //! [`write_atomic`] writes into a fresh, uniquely named temporary file beside the target,
 //! flushes it to disk and renames it over the target. A rename within one directory is atomic,
@@ -19,6 +20,10 @@
 
 use std::io::Write;
 use std::path::Path;
+
+mod regular;
+
+pub use regular::{check_regular, file_kind, open_regular, read_regular, read_to_string_regular};
 
 /// Writes `bytes` to `path` atomically: into a new temporary file in the same directory, synced
 /// to disk, then renamed over `path` (and, on Unix, the directory synced so the rename itself

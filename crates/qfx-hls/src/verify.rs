@@ -160,23 +160,20 @@ pub fn verify_with(
     options: &VerifyOptions,
 ) -> Result<VerifyReport, HlsError> {
     let ir_path = project_dir.join(IR_FILE);
-    // A FIFO or device in its place would block the read forever.
-    if let Ok(m) = std::fs::metadata(&ir_path) {
-        if !m.is_file() {
-            return Err(HlsError::new(
-                ErrorKind::BadInput,
-                format!("{} is not a regular file", ir_path.display()),
-            ));
-        }
-    }
-    let text = std::fs::read_to_string(&ir_path).map_err(|e| {
-        HlsError::io(
+    // A FIFO or device in its place would block the read forever: refused as such.
+    let text = qfx_fs::read_to_string_regular(&ir_path).map_err(|e| {
+        let kind = if e.kind() == std::io::ErrorKind::InvalidInput {
+            ErrorKind::BadInput
+        } else {
+            ErrorKind::Io
+        };
+        HlsError::new(
+            kind,
             format!(
-                "cannot read {} (is {} a project written by `qfx export hls`?)",
+                "cannot read {} (is {} a project written by `qfx export hls`?): {e}",
                 ir_path.display(),
                 project_dir.display()
             ),
-            e,
         )
     })?;
     let model = Model::from_json(&text).map_err(|e| {
@@ -331,7 +328,7 @@ pub fn verify_with(
         .find(|(_, unit)| *unit == "s")
         .and_then(|(v, _)| v.parse::<f64>().ok())
         .unwrap_or(f64::NAN);
-    let text = std::fs::read_to_string(&out_path)
+    let text = qfx_fs::read_to_string_regular(&out_path)
         .map_err(|e| HlsError::io(format!("cannot read {}", out_path.display()), e))?;
     let csim = parse_outputs(
         &text,

@@ -37,7 +37,7 @@ mod file;
 mod graph;
 mod op;
 
-pub use file::IR_FILE;
+pub use file::{CHECKPOINT_KEY, IR_FILE};
 pub use graph::{
     conv_output, per_channel, pool_output, ConvGeometry, Graph, Mac, MacGeometry, Node, Operand,
     Window,
@@ -289,6 +289,12 @@ impl std::error::Error for IrError {}
 impl Model {
     /// Parses and validates a JSON document.
     pub fn from_json(text: &str) -> Result<Model, IrError> {
+        Ok(Model::from_json_with_checkpoint(text)?.0)
+    }
+
+    /// [`Model::from_json`], also returning the training checkpoint the document records it
+    /// was exported from ([`CHECKPOINT_KEY`]), if any.
+    pub fn from_json_with_checkpoint(text: &str) -> Result<(Model, Option<String>), IrError> {
         #[derive(Deserialize)]
         struct Version {
             version: u32,
@@ -301,9 +307,11 @@ impl Model {
                 v.version
             )));
         }
-        let model: Model = serde_json::from_str(text).map_err(|e| IrError::new(e.to_string()))?;
+        let (body, checkpoint) = file::split_checkpoint(text)?;
+        let model: Model = serde_json::from_str(body.as_deref().unwrap_or(text))
+            .map_err(|e| IrError::new(e.to_string()))?;
         model.validate()?;
-        Ok(model)
+        Ok((model, checkpoint))
     }
 
     /// Pretty JSON.

@@ -35,7 +35,7 @@ use crate::Calibration;
 #[serde(default, deny_unknown_fields)]
 pub struct RunConfig {
     /// Where the data lives (IDX, CIFAR-10 binary or image folder); `None`: the embedded
-    /// Fashion-MNIST subset.
+    /// Fashion-MNIST subset. A run records it absolute ([`RunConfig::with_absolute_data`]).
     pub data: Option<PathBuf>,
     /// The network.
     pub model: ModelConfig,
@@ -145,6 +145,27 @@ impl Normalize {
     }
 }
 
+/// Appends to `out` the keys (prefixed with `prefix`) whose values differ between `a` and `b`.
+fn diff_tables(prefix: &str, a: &toml::Table, b: &toml::Table, out: &mut Vec<String>) {
+    let show = |v: Option<&toml::Value>| v.map_or("(absent)".to_string(), |v| v.to_string());
+    let keys = a.keys().chain(b.keys().filter(|k| !a.contains_key(*k)));
+    for key in keys {
+        let (va, vb) = (a.get(key), b.get(key));
+        if va == vb {
+            continue;
+        }
+        let path = format!("{prefix}{key}");
+        match (va, vb) {
+            (Some(toml::Value::Table(ta)), Some(toml::Value::Table(tb)))
+                if ta.get("kind") == tb.get("kind") =>
+            {
+                diff_tables(&format!("{path}."), ta, tb, out)
+            }
+            _ => out.push(format!("{path}: {} → {}", show(va), show(vb))),
+        }
+    }
+}
+
 /// Merges `over` into `base` key by key. A table whose `kind` changes (a different model,
 /// optimizer or schedule) is replaced whole: the old kind's keys would not fit the new one.
 fn merge(base: &mut toml::Table, over: toml::Table) {
@@ -162,13 +183,52 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
     }
 }
 
-/// A value in TOML syntax (`4`, `true`, `[16, 32]`, `{ kind = "sgd" }`), else a string.
-fn parse_value(text: &str) -> toml::Value {
-    format!("v = {text}")
-        .parse::<toml::Table>()
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(text.to_string()))
+/// A value in TOML syntax (`4`, `true`, `[16, 32]`, `{ kind = "sgd" }`), else a string. The
+/// text must be one value: `0.1\ntrain.epochs = 9` would otherwise parse as a document whose
+/// second key is silently dropped, so it is refused, as is a bare string with a line break.
+fn parse_value(key: &str, text: &str) -> Result<toml::Value, TrainError> {
+    let one_value = || {
+        TrainError::Config(format!(
+            "`{key}`: {text:?} is not one value (a line break starts another setting; give \
+             each setting its own --set)"
+        ))
+    };
+    match format!("v = {text}").parse::<toml::Table>() {
+        Ok(mut t) => {
+            let value = t.remove("v").ok_or_else(one_value)?;
+            if !t.is_empty() {
+                return Err(one_value());
+            }
+            Ok(value)
+        }
+        Err(_) if text.contains(['\n', '\r']) => Err(one_value()),
+        Err(_) => Ok(toml::Value::String(text.to_string())),
+    }
+}
+
+/// Sets `key` (dotted) in `doc` to `value`. Setting a table's `kind` to another kind (e.g.
+/// `train.optimizer.kind = "sgd"` over the default Adam) replaces the table: the old kind's
+/// keys (`beta1`…) do not fit the new one.
+fn set_key(doc: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), TrainError> {
+    let parts: Vec<&str> = key.split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(TrainError::Config(format!("bad setting name `{key}`")));
+    }
+    let (last, sections) = parts.split_last().expect("split yields one part at least");
+    let mut table = doc;
+    for p in sections {
+        let entry = table
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = entry
+            .as_table_mut()
+            .ok_or_else(|| TrainError::Config(format!("`{key}`: `{p}` is not a section")))?;
+    }
+    if *last == "kind" && !sections.is_empty() && table.get("kind") != Some(&value) {
+        table.clear();
+    }
+    table.insert(last.to_string(), value);
+    Ok(())
 }
 
 impl Default for RunConfig {
@@ -205,22 +265,13 @@ impl RunConfig {
             .parse()
             .expect("the default configuration parses");
         merge(&mut doc, user);
-        for (key, value) in overrides {
-            let parts: Vec<&str> = key.split('.').collect();
-            if parts.iter().any(|p| p.is_empty()) {
-                return Err(TrainError::Config(format!("bad setting name `{key}`")));
-            }
-            let value = parse_value(value);
-            let mut table = &mut doc;
-            for p in &parts[..parts.len() - 1] {
-                let entry = table
-                    .entry(p.to_string())
-                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-                table = entry.as_table_mut().ok_or_else(|| {
-                    TrainError::Config(format!("`{key}`: `{p}` is not a section"))
-                })?;
-            }
-            table.insert(parts[parts.len() - 1].to_string(), value);
+        // A table's kind first, so that the keys set for the new kind stay.
+        let kinds_first = overrides
+            .iter()
+            .filter(|(k, _)| k.ends_with(".kind"))
+            .chain(overrides.iter().filter(|(k, _)| !k.ends_with(".kind")));
+        for (key, value) in kinds_first {
+            set_key(&mut doc, key, parse_value(key, value)?)?;
         }
         let config: RunConfig = toml::Value::Table(doc)
             .try_into()
@@ -232,6 +283,36 @@ impl RunConfig {
     /// The configuration as TOML.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("configuration serializes")
+    }
+
+    /// The configuration with a relative `data` path made absolute (against the current
+    /// directory, without resolving links): a run records where its data is, so that commands
+    /// run from anywhere later (`qfx eval`, `--resume`) read the same data.
+    pub fn with_absolute_data(&self) -> Result<RunConfig, TrainError> {
+        let mut config = self.clone();
+        if let Some(data) = &self.data {
+            if data.is_relative() {
+                let absolute = std::path::absolute(data).map_err(|e| {
+                    TrainError::Io(format!(
+                        "cannot resolve the data path {}: {e}",
+                        data.display()
+                    ))
+                })?;
+                config.data = Some(absolute);
+            }
+        }
+        Ok(config)
+    }
+
+    /// The settings in which `self` and `other` differ, one `key: <self's> → <other's>` each
+    /// (dotted keys in document order; a table whose `kind` differs is one entry).
+    pub fn differences(&self, other: &RunConfig) -> Vec<String> {
+        let as_table = |c: &RunConfig| -> toml::Table {
+            c.to_toml().parse().expect("the configuration parses back")
+        };
+        let mut out = Vec::new();
+        diff_tables("", &as_table(self), &as_table(other), &mut out);
+        out
     }
 
     /// Number of outputs (classes, for a classifier): the built-in networks' `classes`, a
@@ -251,7 +332,22 @@ impl RunConfig {
     /// Checks every setting.
     pub fn validate(&self) -> Result<(), TrainError> {
         self.model.validate()?;
-        self.quant.validate()?;
+        self.quant.validate().map_err(|e| {
+            // The quantizer's message names the width, not the setting: name the settings.
+            let q = &self.quant;
+            let widths: Vec<String> = [
+                ("bits", Some(q.bits)),
+                ("weight_bits", q.weight_bits),
+                ("bias_bits", q.bias_bits),
+                ("act_bits", q.act_bits),
+                ("bn_bits", q.bn_bits),
+                ("acc_bits", q.acc_bits),
+            ]
+            .iter()
+            .filter_map(|(k, v)| v.map(|v| format!("quant.{k} = {v}")))
+            .collect();
+            TrainError::Config(format!("{e} (the settings: {})", widths.join(", ")))
+        })?;
         let t = &self.train;
         let bad = |m: String| Err(TrainError::Config(m));
         if t.batch_size == 0 {
@@ -428,7 +524,8 @@ mod tests {
         refused("", &[("normalize.std", "[0.0]")], "std");
         refused("", &[("train..lr", "1")], "bad setting name");
         refused("", &[("train.lr.x", "1")], "not a section");
-        refused("", &[("quant.bits", "0")], "");
+        refused("", &[("quant.bits", "0")], "quant.bits = 0");
+        refused("", &[("quant.acc_bits", "200")], "quant.acc_bits = 200");
         refused(
             "",
             &[("train.epochs", "0")],
@@ -443,6 +540,92 @@ mod tests {
             "",
             &[("train.optimizer", "{ kind = \"sgd\", momentum = -0.5 }")],
             "momentum < 1, not -0.5",
+        );
+        // A line break cannot smuggle a second setting in, nor make a string of two lines.
+        refused(
+            "",
+            &[("train.lr", "0.1\ntrain.epochs = 9")],
+            "not one value",
+        );
+        refused("", &[("data", "a\nb")], "not one value");
+        refused(
+            "",
+            &[("train.lr", "nan")],
+            "train.lr must be a positive number, not NaN",
+        );
+    }
+
+    #[test]
+    fn changing_a_kind_drops_the_old_kinds_keys() {
+        let set = |pairs: &[(&str, &str)]| {
+            let over: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            RunConfig::from_toml_with("", &over)
+        };
+        let c = set(&[("train.optimizer.kind", "sgd")]).unwrap();
+        assert_eq!(
+            c.train.optimizer,
+            OptimizerConfig::Sgd {
+                momentum: 0.9,
+                nesterov: false
+            }
+        );
+        // The kind applies first, whatever the order of the settings.
+        let c = set(&[
+            ("train.optimizer.momentum", "0.5"),
+            ("train.optimizer.kind", "sgd"),
+        ])
+        .unwrap();
+        assert!(
+            matches!(c.train.optimizer, OptimizerConfig::Sgd { momentum, .. } if momentum == 0.5)
+        );
+        // The same kind keeps the other keys.
+        let c = set(&[
+            ("train.optimizer.kind", "adam"),
+            ("train.optimizer.beta1", "0.8"),
+        ])
+        .unwrap();
+        assert!(matches!(c.train.optimizer, OptimizerConfig::Adam { beta1, .. } if beta1 == 0.8));
+    }
+
+    #[test]
+    fn differences_name_each_key_with_both_values() {
+        let a = RunConfig::default();
+        assert!(a.differences(&a).is_empty());
+        let mut b = a.clone();
+        b.train.lr = 0.5;
+        b.quant.bits = 6;
+        b.train.optimizer = OptimizerConfig::Sgd {
+            momentum: 0.9,
+            nesterov: false,
+        };
+        let d = a.differences(&b);
+        assert_eq!(d.len(), 3, "{d:?}");
+        assert!(d.contains(&"quant.bits: 8 → 6".to_string()), "{d:?}");
+        assert!(d.contains(&"train.lr: 0.002 → 0.5".to_string()), "{d:?}");
+        assert!(
+            d.iter().any(|x| x.starts_with("train.optimizer: {")),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn a_relative_data_path_becomes_absolute() {
+        let c = RunConfig {
+            data: Some(PathBuf::from("data/x")),
+            ..RunConfig::default()
+        };
+        let abs = c.with_absolute_data().unwrap().data.unwrap();
+        assert!(
+            abs.is_absolute() && abs.ends_with("data/x"),
+            "{}",
+            abs.display()
+        );
+        assert_eq!(
+            RunConfig::default().with_absolute_data().unwrap().data,
+            None
         );
     }
 }

@@ -20,6 +20,8 @@ pub enum TrainError {
     Io(String),
     /// Data that does not fit the model (labels, image shape).
     Data(String),
+    /// A run directory that another process is writing (it holds the run's lock).
+    InUse(String),
 }
 
 impl fmt::Display for TrainError {
@@ -30,7 +32,7 @@ impl fmt::Display for TrainError {
             TrainError::NonFinite(m) => write!(f, "non-finite value: {m}"),
             TrainError::Checkpoint(m) => write!(f, "checkpoint: {m}"),
             TrainError::Config(m) => write!(f, "configuration: {m}"),
-            TrainError::Io(m) | TrainError::Data(m) => f.write_str(m),
+            TrainError::Io(m) | TrainError::Data(m) | TrainError::InUse(m) => f.write_str(m),
         }
     }
 }

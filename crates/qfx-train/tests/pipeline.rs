@@ -9,7 +9,7 @@ use qfx_data::{embedded_fashion_mnist_dir, load_idx_dir, Splits};
 use qfx_train::config::RunConfig;
 use qfx_train::models::ModelConfig;
 use qfx_train::optim::Schedule;
-use qfx_train::run::{self, Checkpoint, CheckpointDir, Event, RunDir, Start};
+use qfx_train::run::{self, Checkpoint, CheckpointDir, CheckpointMeta, Event, RunDir, Start};
 
 fn data() -> Splits {
     let d = load_idx_dir(&embedded_fashion_mnist_dir()).unwrap();
@@ -161,12 +161,16 @@ fn corrupt_and_incompatible_checkpoints_are_refused() {
     bad[..8].copy_from_slice(&u64::MAX.to_le_bytes());
     std::fs::write(&model, &bad).unwrap();
     let meta_path = files.meta();
-    let meta = std::fs::read_to_string(&meta_path).unwrap();
-    let mut m: serde_json::Value = serde_json::from_str(&meta).unwrap();
-    m["checksums"][CheckpointDir::MODEL] = serde_json::Value::String(run::checksum(&bad));
-    std::fs::write(&meta_path, m.to_string()).unwrap();
+    let sealed = std::fs::read(&meta_path).unwrap();
+    let mut m = CheckpointMeta::read(&files).unwrap();
+    m.checksums
+        .insert(CheckpointDir::MODEL.to_string(), run::checksum(&bad));
+    m.model_hash = None;
+    m.write(&files).unwrap();
     refused(&ckpt, "runs past the end");
     std::fs::write(&model, &good).unwrap();
+    std::fs::write(&meta_path, &sealed).unwrap();
+    Checkpoint::load(&ckpt).unwrap();
     // Metadata that is not a qfx checkpoint.
     std::fs::write(&meta_path, b"{\"hello\": 1}").unwrap();
     refused(&ckpt, "not a qfx checkpoint");
@@ -202,6 +206,31 @@ fn a_diverging_run_stops_at_the_bad_step_and_keeps_the_last_good_checkpoint() {
         .model
         .iter()
         .all(|t| t.data.iter().all(|v| v.is_finite())));
+}
+
+#[test]
+fn a_resume_on_data_that_no_longer_fits_the_checkpoint_is_refused() {
+    let d = data();
+    let mut c = mlp_config(false);
+    c.train.epochs = 3;
+    let tmp = tempdir();
+    let run_dir = tmp.join("run");
+    // Interrupted after 7 steps (6 per epoch over 384 images): epoch 2, step 1.
+    let cut = train(&run_dir, &c, &d, Start::Fresh, Some(7));
+    assert!(!cut.finished);
+    // The same path now holds fewer images: 4 steps per epoch would put step 7 elsewhere.
+    let fewer = Splits {
+        train: d.train.take(256),
+        test: d.test.clone(),
+    };
+    let stop = AtomicBool::new(false);
+    let err = run::train(&run_dir, &c, &fewer, Start::Resume, &stop, &mut |_| {}).unwrap_err();
+    assert!(err.to_string().contains("4 steps per epoch"), "{err}");
+    // Nothing to resume where there is no run: refused, and no folder made.
+    let nowhere = tmp.join("nowhere");
+    let err = run::train(&nowhere, &c, &d, Start::Resume, &stop, &mut |_| {}).unwrap_err();
+    assert!(err.to_string().contains("no such run directory"), "{err}");
+    assert!(!nowhere.exists());
 }
 
 fn tempdir() -> std::path::PathBuf {

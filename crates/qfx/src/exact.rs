@@ -62,18 +62,18 @@ pub fn evaluate(ir: &qfx_ir::Model, data: &Dataset, limit: usize) -> Result<Exac
 impl ExactReport {
     /// Prints the accuracy and the layers that overflowed.
     pub fn print(&self) {
-        println!(
+        outln!(
             "{} images, bit-exact integer engine: top-1 {:.2}%",
             self.images,
             self.top1 * 100.0
         );
         let hit: Vec<_> = self.overflows.iter().filter(|(_, e, _)| *e > 0).collect();
         if hit.is_empty() {
-            println!("no overflow (saturation or wrap) in any layer on these images");
+            outln!("no overflow (saturation or wrap) in any layer on these images");
         } else {
-            println!("overflows (saturations or wraps) on these images:");
+            outln!("overflows (saturations or wraps) on these images:");
             for (name, e, total) in hit {
-                println!(
+                outln!(
                     "  {name:<24} {e:>10} events ({:.4} per output value)",
                     *e as f64 / *total as f64
                 );

@@ -60,7 +60,8 @@ pub struct VerifyHls {
     /// How many test images to run.
     #[arg(long, default_value_t = 200)]
     samples: usize,
-    /// Pixel normalization `MEAN,STD` (x = (p/255 − MEAN)/STD) when the IR records none.
+    /// Pixel normalization `MEAN,STD` (x = (p/255 − MEAN)/STD), for a model IR that records
+    /// none; refused when it records a different one.
     #[arg(long, value_name = "MEAN,STD")]
     normalize: Option<String>,
     /// g++ optimization flag (`-O0` is what csim_design uses; slower, same numbers).
@@ -68,28 +69,52 @@ pub struct VerifyHls {
     opt: String,
 }
 
-/// Reads the IR from a `.json` file or a run directory.
+/// The model to export: a run directory's model of record, also when its `model.ir.json` is
+/// named by path (refused, with the reason, when it is not the unchanged export of the run's
+/// current checkpoint); any other IR file as it is.
 fn load_ir(path: &Path) -> Result<Model> {
-    if path.is_dir() {
-        let file = RunDir::new(path).ir();
-        if !file.is_file() {
-            bail!("{} has no {}", path.display(), qfx_ir::IR_FILE);
+    let run = if path.is_dir() {
+        Some(path.to_path_buf())
+    } else {
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let named_record = path.file_name().is_some_and(|n| n == IR_FILE)
+            && RunDir::new(parent).checkpoints().is_dir();
+        named_record.then(|| parent.to_path_buf())
+    };
+    match run {
+        Some(run) => {
+            let record = qfx_train::run::model_of_record(&run)?;
+            if let Some(note) = record.note {
+                errln!("qfx: warning: {note}");
+            }
+            Ok(record.ir)
         }
-        return Ok(Model::load(&file)?);
+        None => Ok(Model::load(path)?),
     }
-    Ok(Model::load(path)?)
 }
 
 pub fn run_export(cmd: ExportCommand) -> Result<()> {
     match cmd {
         ExportCommand::Hls(args) => {
+            // Not even with --force: the project's own model.ir.json would replace the run's
+            // model of record, and its files would sit among the run's.
+            let out = RunDir::new(&args.out);
+            if out.lock_file().exists() || out.checkpoints().is_dir() {
+                bail!(
+                    "{} is a qfx run directory: an HLS project goes into a folder of its own",
+                    args.out.display()
+                );
+            }
             let model = load_ir(&args.checkpoint)?;
             let options = EmitOptions {
                 part: args.part,
                 clock_ns: args.clock_ns,
             };
             let report = qfx_hls::export(&model, &args.out, &options, args.force)?;
-            println!(
+            outln!(
                 "wrote {} ({} files): top function {}, {} layers, {} typedefs, {} integer constants",
                 report.dir.display(),
                 report.files.len(),
@@ -98,7 +123,7 @@ pub fn run_export(cmd: ExportCommand) -> Result<()> {
                 report.typedefs,
                 report.constants
             );
-            println!(
+            outln!(
                 "next: `cd {} && vitis_hls -f build.tcl`, or `qfx verify-hls --project {} --data <DATASET>`",
                 report.dir.display(),
                 report.dir.display()
@@ -126,10 +151,24 @@ fn parse_normalize(s: &str) -> Result<Preprocess> {
 }
 
 pub fn run_verify(args: VerifyHls) -> Result<()> {
-    let model = load_ir(&args.project.join(IR_FILE))
+    let model = Model::load(&args.project.join(IR_FILE))
         .with_context(|| format!("{} is not a qfx HLS project", args.project.display()))?;
     let preprocess = match (&args.normalize, &model.preprocess) {
-        (Some(s), _) => parse_normalize(s)?,
+        (Some(s), Some(recorded)) => {
+            // The help promises --normalize only where the model records nothing: a recorded
+            // normalization is what the model was trained with, and overriding it silently
+            // would verify on inputs the deployed model never sees.
+            if parse_normalize(s)? != *recorded {
+                bail!(
+                    "the model IR records its input normalization (mean {:?}, std {:?}); \
+                     --normalize applies only to a model that records none: drop it",
+                    recorded.mean,
+                    recorded.std
+                );
+            }
+            recorded.clone()
+        }
+        (Some(s), None) => parse_normalize(s)?,
         (None, Some(p)) => p.clone(),
         (None, None) => bail!(
             "the model IR records no input normalization; pass --normalize MEAN,STD \
@@ -164,10 +203,9 @@ pub fn export_and_verify(
     samples: usize,
 ) -> Result<()> {
     let model = load_ir(run_dir)?;
-    // `qfx demo` owns its run folder (it replaces float/, ptq/ and qat/ there as well), so its
-    // hls/ is written even when an older qfx left it without the export marker.
-    let report = qfx_hls::export(&model, out, &qfx_hls::EmitOptions::default(), true)?;
-    println!(
+    // Into a new or empty folder or an earlier export only, as `qfx export hls` without --force.
+    let report = qfx_hls::export(&model, out, &qfx_hls::EmitOptions::default(), false)?;
+    outln!(
         "wrote {} (top function {}, {} typedefs, {} integer constants)",
         out.display(),
         report.top,
@@ -206,7 +244,7 @@ fn verify_dataset(
         bail!("no test images to verify on");
     }
     if n < samples {
-        eprintln!("qfx: only {n} test images available; verifying those");
+        errln!("qfx: only {n} test images available; verifying those");
     }
     let len = test.image_len();
     let inputs: Vec<Vec<f32>> = (0..n)
@@ -216,14 +254,14 @@ fn verify_dataset(
         opt: opt.to_string(),
         ..VerifyOptions::default()
     };
-    eprintln!(
+    errln!(
         "qfx: compiling {} with g++ {} (headers cached in {}) ...",
         project.display(),
         options.opt,
         options.cache_dir.display()
     );
     let report = qfx_hls::verify_with(project, &inputs, &options)?;
-    println!("{report}");
+    outln!("{report}");
     let classes = report.engine_codes.len() / n;
     if classes > 1 {
         let correct = report
@@ -232,7 +270,7 @@ fn verify_dataset(
             .zip(&test.labels)
             .filter(|(row, &label)| qfx_engine::argmax(row) == Some(label as usize))
             .count();
-        println!(
+        outln!(
             "integer engine (= C simulation) accuracy on these {n} images: {:.2}%",
             100.0 * correct as f64 / n as f64
         );
@@ -245,7 +283,7 @@ fn verify_dataset(
             report.values
         );
     }
-    println!("bit-exact: 0 mismatches");
+    outln!("bit-exact: 0 mismatches");
     Ok(())
 }
 
@@ -280,7 +318,7 @@ fn float_agreement(model: &Model, inputs: &[Vec<f32>], engine_codes: &[i64]) -> 
         same_prediction +=
             (qfx_engine::argmax(&emulated_codes) == qfx_engine::argmax(codes)) as usize;
     }
-    println!(
+    outln!(
         "f32 fake-quant emulation vs integer engine: same prediction on {same_prediction}/{} \
          samples, identical output values {same_values}/{values}",
         inputs.len()

@@ -1,5 +1,8 @@
 //! `qfx`: the command-line front end. Every error funnels into one message and exit code here.
 
+#[macro_use]
+mod out;
+
 mod demo;
 mod exact;
 mod fixed_cmd;
@@ -65,7 +68,7 @@ fn main() -> ExitCode {
             {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("qfx: error: {e:#}");
+            errln!("qfx: error: {e:#}");
             ExitCode::FAILURE
         }
     }

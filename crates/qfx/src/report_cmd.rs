@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use qfx_fixed::Format;
 use qfx_train::run::{self, Checkpoint, EpochMetrics, RunDir};
@@ -61,14 +61,69 @@ fn write_report_file(path: &Path, bytes: &[u8]) -> Result<()> {
     qfx_fs::write_atomic(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
+/// How an earlier report's files begin: `report.md` with its title, the plots with the SVG
+/// element `plot.rs` writes.
+const REPORT_TITLE: &str = "# qfx report: ";
+const PLOT_START: &str = r#"<svg xmlns="http://www.w3.org/2000/svg" width=""#;
+
+/// Refuses to write the report into `out` (a folder given with `--out`) when a file of a
+/// report's name there was not written by `qfx report`: it is the user's, not ours to replace.
+fn check_out_files(out: &Path) -> Result<()> {
+    for name in RunDir::REPORT_FILES {
+        let path = out.join(name);
+        if std::fs::symlink_metadata(&path).is_err() {
+            continue;
+        }
+        let mut head = vec![0u8; 256];
+        let n = qfx_fs::open_regular(&path)
+            .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+            .with_context(|| format!("cannot replace {}", path.display()))?;
+        let head = String::from_utf8_lossy(&head[..n]);
+        let start = if name == RunDir::REPORT {
+            REPORT_TITLE
+        } else {
+            PLOT_START
+        };
+        if !head.starts_with(start) {
+            bail!(
+                "{} exists and was not written by `qfx report`: refusing to overwrite it; \
+                 choose another --out folder",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 pub fn run(args: ReportArgs) -> Result<()> {
     let ckpt = Checkpoint::load(&args.run)?;
+    if let Some(note) = &ckpt.recovered {
+        errln!("qfx: warning: {note}");
+    }
     let config = &ckpt.meta.config;
     let out_dir = args.out.clone().unwrap_or_else(|| args.run.clone());
-    std::fs::create_dir_all(&out_dir)?;
-    let metrics = run::read_metrics(&args.run).unwrap_or_default();
+    match std::fs::metadata(&out_dir) {
+        Ok(m) if !m.is_dir() => bail!(
+            "{} exists and is not a directory (it is {}): the report goes into a folder",
+            out_dir.display(),
+            qfx_fs::file_kind(&m)
+        ),
+        Ok(_) => {}
+        Err(_) => std::fs::create_dir_all(&out_dir)
+            .with_context(|| format!("cannot create directory {}", out_dir.display()))?,
+    }
+    if args.out.is_some() {
+        check_out_files(&out_dir)?;
+    }
+    let run_dir = RunDir::new(&args.run);
+    // No metrics file is a run without finished epochs; one that cannot be read is an error.
+    let metrics = if std::fs::symlink_metadata(run_dir.metrics()).is_ok() {
+        run::read_metrics(&args.run)?
+    } else {
+        Vec::new()
+    };
     let mut md = String::new();
-    writeln!(md, "# qfx report: {}\n", args.run.display())?;
+    writeln!(md, "{REPORT_TITLE}{}\n", args.run.display())?;
     let kind = if config.quant.enabled {
         format!("{}-bit fixed point", config.quant.bits)
     } else {
@@ -84,11 +139,21 @@ pub fn run(args: ReportArgs) -> Result<()> {
             .unwrap_or_else(|| "not measured".into())
     )?;
 
-    let run_dir = RunDir::new(&args.run);
-    let ir_path = run_dir.ir();
-    if config.quant.enabled && ir_path.is_file() {
-        let ir = qfx_ir::Model::load(&ir_path)?;
-        let init = qfx_ir::Model::load(&run_dir.init_ir()).ok();
+    let has_record = std::fs::symlink_metadata(run_dir.ir()).is_ok();
+    if config.quant.enabled && (has_record || ckpt.meta.finished) {
+        // The run's model of record, or the reason it cannot be used.
+        let record = run::model_of_record(&args.run)?;
+        if let Some(note) = record.note.filter(|n| Some(n) != ckpt.recovered.as_ref()) {
+            errln!("qfx: warning: {note}");
+        }
+        let ir = record.ir;
+        let init = match qfx_ir::Model::load(&run_dir.init_ir()) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                errln!("qfx: warning: no calibrated formats to compare with: {e}");
+                None
+            }
+        };
         let now = run::formats(&ir);
         let before = init.as_ref().map(run::formats).unwrap_or_default();
         // Only the test split is used: missing training batches are only warned about.
@@ -193,16 +258,20 @@ pub fn run(args: ReportArgs) -> Result<()> {
         )?;
         if !metrics.is_empty() {
             let svg = points_chart(&metrics, &ir, &before);
-            write_report_file(&out_dir.join("binary_points.svg"), svg.as_bytes())?;
-            writeln!(md, "![binary points](binary_points.svg)\n")?;
+            write_report_file(&out_dir.join(RunDir::REPORT_POINTS), svg.as_bytes())?;
+            writeln!(md, "![binary points]({})\n", RunDir::REPORT_POINTS)?;
         }
     }
     if !metrics.is_empty() {
         write_report_file(
-            &out_dir.join("curves.svg"),
+            &out_dir.join(RunDir::REPORT_CURVES),
             curves_chart(&metrics).as_bytes(),
         )?;
-        writeln!(md, "## Training\n\n![training curves](curves.svg)\n")?;
+        writeln!(
+            md,
+            "## Training\n\n![training curves]({})\n",
+            RunDir::REPORT_CURVES
+        )?;
         writeln!(
             md,
             "| epoch | lr | train loss | train acc | test top-1 | seconds |"
@@ -221,10 +290,10 @@ pub fn run(args: ReportArgs) -> Result<()> {
             )?;
         }
     }
-    let path = out_dir.join("report.md");
+    let path = out_dir.join(RunDir::REPORT);
     write_report_file(&path, md.as_bytes())?;
-    print!("{md}");
-    eprintln!("report written to {}", path.display());
+    out!("{md}");
+    errln!("report written to {}", path.display());
     Ok(())
 }
 

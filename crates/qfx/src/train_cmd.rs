@@ -11,7 +11,7 @@ use clap::Args;
 use qfx_data::Splits;
 use qfx_train::config::RunConfig;
 use qfx_train::models::ModelConfig;
-use qfx_train::run::{self, Checkpoint, Event, RunDir, Start};
+use qfx_train::run::{self, Checkpoint, CheckpointDir, Event, RunDir, Start};
 
 /// Where the configuration comes from, and the flags that override it.
 #[derive(Args, Debug, Clone, Default)]
@@ -61,7 +61,7 @@ impl ConfigArgs {
     /// The configuration: `base` (a file's or a checkpoint's TOML), then the flags.
     pub fn resolve(&self, base: Option<String>) -> Result<RunConfig> {
         let text = match &self.config {
-            Some(path) => std::fs::read_to_string(path)
+            Some(path) => qfx_fs::read_to_string_regular(path)
                 .with_context(|| format!("cannot read config {}", path.display()))?,
             None => base.unwrap_or_default(),
         };
@@ -101,7 +101,9 @@ impl ConfigArgs {
             put("train.epochs", e.to_string());
         }
         if let Some(lr) = self.lr {
-            put("train.lr", format!("{lr:e}"));
+            // As a TOML float (`nan`, `inf` included), so the configuration's own check names
+            // the problem; Rust's `NaN` would be read as a string.
+            put("train.lr", toml::Value::Float(lr).to_string());
         }
         if let Some(b) = self.batch_size {
             put("train.batch_size", b.to_string());
@@ -144,7 +146,7 @@ pub fn load_data_with(config: &RunConfig, allow_partial: bool) -> Result<Splits>
     let source = qfx_data::detect(path).with_context(context)?;
     if let qfx_data::Source::Cifar10(files) = &source {
         if allow_partial && !files.is_complete() {
-            eprintln!("qfx: warning: partial dataset: {files}");
+            errln!("qfx: warning: partial dataset: {files}");
         }
     }
     source
@@ -176,11 +178,7 @@ pub struct TrainArgs {
 
 pub fn train(args: TrainArgs) -> Result<()> {
     let base = if args.resume {
-        let config = RunDir::new(&args.run).config();
-        Some(
-            std::fs::read_to_string(&config)
-                .with_context(|| format!("cannot resume: cannot read {}", config.display()))?,
-        )
+        Some(resume_base(&args.run)?)
     } else if let Some(from) = &args.from {
         Some(Checkpoint::load(from)?.meta.config.to_toml())
     } else {
@@ -201,15 +199,20 @@ pub fn train(args: TrainArgs) -> Result<()> {
     } else {
         "float training".to_string()
     };
-    eprintln!(
-        "qfx train: {kind}, {} epochs on {} training images → {}",
+    let limit = config.train.train_limit;
+    let images = if limit > 0 {
+        limit.min(data.train.len())
+    } else {
+        data.train.len()
+    };
+    errln!(
+        "qfx train: {kind}, {} epochs on {images} training images → {}",
         config.train.epochs,
-        data.train.len(),
         args.run.display()
     );
     let outcome = train_with_progress(&args.run, &config, &data, start, &stop)?;
     if !outcome.finished {
-        eprintln!(
+        errln!(
             "interrupted: checkpoint saved in {}; continue with `qfx train --run {} --resume`",
             outcome.checkpoint.display(),
             args.run.display()
@@ -217,9 +220,32 @@ pub fn train(args: TrainArgs) -> Result<()> {
         std::process::exit(130);
     }
     if let Some(a) = outcome.accuracy {
-        println!("test accuracy: {}", fmt_acc(&a));
+        outln!("test accuracy: {}", fmt_acc(&a));
     }
     Ok(())
+}
+
+/// The configuration a resumed run starts from: the run's `config.toml`, or, when that is gone,
+/// the configuration its checkpoint records (the run's own, which the resume checks against
+/// anyway).
+fn resume_base(run: &Path) -> Result<String> {
+    let config = RunDir::new(run).config();
+    match qfx_fs::read_to_string_regular(&config) {
+        Ok(text) => Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let ckpt = Checkpoint::load(run)
+                .with_context(|| format!("cannot resume: {} is missing", config.display()))?;
+            errln!(
+                "qfx: warning: {} is missing; resuming with the configuration {} records",
+                config.display(),
+                ckpt.dir.display()
+            );
+            Ok(ckpt.meta.config.to_toml())
+        }
+        Err(e) => {
+            Err(e).with_context(|| format!("cannot resume: cannot read {}", config.display()))
+        }
+    }
 }
 
 /// Trains with a progress line on stderr (one line per epoch when stderr is not a terminal).
@@ -243,7 +269,7 @@ pub fn train_with_progress(
         } if tty => {
             let width = 24;
             let done = step * width / steps.max(&1);
-            eprint!(
+            err!(
                 "\r  epoch {}/{epochs} [{}{}] {step}/{steps}  loss {loss:.4}  acc {:.3}  {:.0}s ",
                 epoch + 1,
                 "=".repeat(done),
@@ -254,9 +280,9 @@ pub fn train_with_progress(
         }
         Event::Epoch(m) => {
             if tty {
-                eprint!("\r\x1b[2K");
+                err!("\r\x1b[2K");
             }
-            eprintln!(
+            errln!(
                 "  epoch {}/{epochs}: loss {:.4}, train acc {:.3}, test {} ({:.1}s)",
                 m.epoch,
                 m.train_loss,
@@ -265,23 +291,34 @@ pub fn train_with_progress(
                 m.seconds
             );
         }
+        Event::Warning(w) => {
+            if tty {
+                err!("\r\x1b[2K");
+            }
+            errln!("qfx: warning: {w}");
+        }
         _ => {}
     };
     Ok(run::train(dir, config, data, start, stop, &mut on_event)?)
 }
 
-/// A flag set by the first Ctrl-C (the run saves a checkpoint and stops); a second one exits.
+/// A flag set by the first Ctrl-C, SIGTERM (what `timeout`, `kill` and job schedulers send)
+/// or SIGHUP: the run saves a checkpoint after the current step and stops. A second one exits
+/// at once.
 pub fn stop_on_ctrl_c() -> Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {
-            eprintln!("\nqfx: stopped without saving");
+            errln!("\nqfx: stopped without saving");
             std::process::exit(130);
         }
-        eprintln!("\nqfx: Ctrl-C: saving a checkpoint after this step (Ctrl-C again to quit now)");
+        errln!(
+            "\nqfx: interrupted (Ctrl-C or SIGTERM): saving a checkpoint after this step \
+             (interrupt again to quit now)"
+        );
     })
-    .context("cannot install the Ctrl-C handler")?;
+    .context("cannot install the Ctrl-C and SIGTERM handler")?;
     Ok(stop)
 }
 
@@ -314,7 +351,7 @@ pub fn ptq(args: PtqArgs) -> Result<()> {
     let config = args.config.resolve(Some(base.to_toml()))?;
     let data = load_data_with(&config, args.config.allow_partial_data)?;
     let (_, acc) = run::ptq(&args.run, &args.from, &config, &data)?;
-    println!(
+    outln!(
         "PTQ at {} bits ({} calibration batches of {}): test {}",
         config.quant.bits,
         config.calibration.batches,
@@ -351,6 +388,9 @@ pub struct EvalArgs {
 
 pub fn eval(args: EvalArgs) -> Result<()> {
     let (model, ckpt) = run::load_model(&args.checkpoint)?;
+    if let Some(note) = &ckpt.recovered {
+        errln!("qfx: warning: {note}");
+    }
     let mut config = ckpt.meta.config.clone();
     if let Some(d) = &args.data {
         config.data = Some(d.clone());
@@ -369,7 +409,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     } else {
         "float".to_string()
     };
-    println!(
+    outln!(
         "{} images of the {} split, {kind}: {}",
         acc.images,
         args.split,
@@ -379,11 +419,47 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         if !config.quant.enabled {
             bail!("--exact needs a quantized checkpoint (this one is float)");
         }
-        let ir = run::export_ir(&model, &config, "model")?;
+        let ir = exact_model(&args.checkpoint, &model, &ckpt, &config)?;
         let exact = crate::exact::evaluate(&ir, set, args.limit)?;
         exact.print();
-        println!("\nstatic worst-case range analysis (any input the input format can hold):");
-        print!("{}", qfx_engine::analyze(&ir)?);
+        outln!("\nstatic worst-case range analysis (any input the input format can hold):");
+        out!("{}", qfx_engine::analyze(&ir)?);
     }
     Ok(())
+}
+
+/// The model the exact engine runs. For a run directory, its model of record (what `qfx export
+/// hls` ships), refused with the reason when it is not the export of the checkpoint evaluated;
+/// for a checkpoint directory, or a run that has not finished, that checkpoint's own export.
+fn exact_model(
+    path: &Path,
+    model: &qfx_train::models::Model,
+    ckpt: &Checkpoint,
+    config: &RunConfig,
+) -> Result<qfx_ir::Model> {
+    let is_run = !CheckpointDir::new(path).has_meta();
+    let has_record = std::fs::symlink_metadata(RunDir::new(path).ir()).is_ok();
+    if is_run && (has_record || ckpt.meta.finished) {
+        let record = run::model_of_record(path)?;
+        if record.checkpoint.path() != ckpt.dir {
+            bail!(
+                "{} changed while it was read (its current checkpoint is now {}); try again",
+                path.display(),
+                record.checkpoint.path().display()
+            );
+        }
+        if let Some(note) = record.note.filter(|n| Some(n) != ckpt.recovered.as_ref()) {
+            errln!("qfx: warning: {note}");
+        }
+        return Ok(record.ir);
+    }
+    if is_run {
+        errln!(
+            "qfx: {} has not finished: the exact engine runs the export of its current \
+             checkpoint {}",
+            path.display(),
+            ckpt.dir.display()
+        );
+    }
+    Ok(run::export_ir(model, config, "model")?)
 }

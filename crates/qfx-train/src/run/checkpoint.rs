@@ -1,14 +1,14 @@
-//! Checkpoints: what `meta.json` records, loading with checksum checks, and writing a new one
-//! without ever endangering the previous one.
+//! Checkpoints: loading with checksum checks, and writing a new one without ever endangering
+//! the previous one; a run deletes only its own older checkpoints.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
-use qfx_fixed::Format;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::dir::{CheckpointDir, RunDir};
+use super::meta::CheckpointMeta;
 use super::{io_err, write_file};
 use crate::config::RunConfig;
 use crate::error::TrainError;
@@ -16,45 +16,13 @@ use crate::models::Model;
 use crate::optim::load_module_tensors;
 use crate::safetensors::{self, NamedTensor};
 
-/// Version of the checkpoint layout written here.
-pub const CHECKPOINT_VERSION: u32 = 1;
-
-/// What a checkpoint's `meta.json` records besides the tensors.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CheckpointMeta {
-    /// [`CHECKPOINT_VERSION`].
-    pub version: u32,
-    /// The configuration that produced it.
-    pub config: RunConfig,
-    /// Image shape `[c, h, w]` the model was built for.
-    pub input_shape: [usize; 3],
-    /// Epochs completed.
-    pub epoch: usize,
-    /// Steps done within the current epoch (non-zero for an interrupted epoch).
-    pub step_in_epoch: usize,
-    /// Steps done in all.
-    pub global_step: usize,
-    /// Running sums of the interrupted epoch: loss·images, correct predictions, images.
-    pub epoch_sums: (f64, usize, usize),
-    /// Optimizer updates done.
-    pub optimizer_steps: u64,
-    /// State of the augmentation RNG.
-    pub rng: [u64; 4],
-    /// The run finished all its epochs.
-    pub finished: bool,
-    /// Test accuracy after the last finished epoch, if evaluated.
-    pub test_accuracy: Option<f64>,
-    /// Each exported tensor's format (quantized runs): the learned binary points.
-    pub formats: BTreeMap<String, Vec<Format>>,
-    /// Checksums (FNV-1a, hex) of the two tensor files, to catch corruption.
-    pub checksums: BTreeMap<String, String>,
-}
-
 /// A loaded checkpoint.
 pub struct Checkpoint {
     /// Its directory.
     pub dir: PathBuf,
+    /// Set when the run's `checkpoints/latest` was missing or damaged and this checkpoint was
+    /// found by scanning: what was wrong, for a warning.
+    pub recovered: Option<String>,
     /// Metadata.
     pub meta: CheckpointMeta,
     /// Model parameters and running statistics.
@@ -74,38 +42,52 @@ pub fn checksum(bytes: &[u8]) -> String {
     format!("{h:016x}")
 }
 
-/// The checkpoint directory `path` names: a checkpoint directory itself, or a run directory
-/// (its latest checkpoint).
-pub fn resolve_checkpoint(path: &Path) -> Result<PathBuf, TrainError> {
-    let dir = CheckpointDir::new(path);
-    if dir.is_complete() {
-        return Ok(dir.into_path());
+/// The hash of a model's tensors (64-bit FNV-1a over each tensor's name, shape and values, in
+/// name order, hex): what ties an exported model to the checkpoint it came from. Like the
+/// checksums, it catches accidents, not deliberate tampering.
+pub fn tensors_hash(tensors: &[NamedTensor]) -> String {
+    let mut sorted: Vec<&NamedTensor> = tensors.iter().collect();
+    sorted.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut bytes = Vec::new();
+    for t in sorted {
+        bytes.extend_from_slice(t.name.as_bytes());
+        bytes.push(0);
+        bytes.extend_from_slice(&(t.shape.len() as u64).to_le_bytes());
+        for &d in &t.shape {
+            bytes.extend_from_slice(&(d as u64).to_le_bytes());
+        }
+        for v in &t.data {
+            bytes.extend_from_slice(&v.to_bits().to_le_bytes());
+        }
     }
-    Ok(RunDir::new(path).latest_checkpoint()?.into_path())
+    checksum(&bytes)
+}
+
+/// The checkpoint directory `path` names: a checkpoint directory itself (it has a
+/// `meta.json`), or a run directory (its current checkpoint, [`RunDir::find_checkpoint`]).
+pub fn resolve_checkpoint(path: &Path) -> Result<PathBuf, TrainError> {
+    Ok(locate(path)?.0.into_path())
+}
+
+/// [`resolve_checkpoint`], with the note of a recovery from a missing or damaged `latest`.
+fn locate(path: &Path) -> Result<(CheckpointDir, Option<String>), TrainError> {
+    let dir = CheckpointDir::new(path);
+    if dir.has_meta() {
+        return Ok((dir, None));
+    }
+    let found = RunDir::new(path).find_checkpoint()?;
+    Ok((found.checkpoint, found.recovered))
 }
 
 impl Checkpoint {
-    /// Reads and checks a checkpoint (a checkpoint directory or a run directory).
+    /// Reads and checks a checkpoint (a checkpoint directory or a run directory): its
+    /// `meta.json` (sealed and consistent) and both tensor files against their checksums.
     pub fn load(path: &Path) -> Result<Checkpoint, TrainError> {
-        let dir = CheckpointDir::new(resolve_checkpoint(path)?);
-        let meta_path = dir.meta();
-        let text = std::fs::read_to_string(&meta_path).map_err(|e| io_err(&meta_path, e))?;
-        let meta: CheckpointMeta = serde_json::from_str(&text).map_err(|e| {
-            TrainError::Checkpoint(format!(
-                "{}: not a qfx checkpoint: {e}",
-                meta_path.display()
-            ))
-        })?;
-        if meta.version != CHECKPOINT_VERSION {
-            return Err(TrainError::Checkpoint(format!(
-                "{}: checkpoint version {} is not supported (this qfx writes {CHECKPOINT_VERSION})",
-                meta_path.display(),
-                meta.version
-            )));
-        }
+        let (dir, recovered) = locate(path)?;
+        let meta = CheckpointMeta::read(&dir)?;
         let tensors = |file: &str| -> Result<Vec<NamedTensor>, TrainError> {
             let path = dir.file(file);
-            let bytes = std::fs::read(&path).map_err(|e| io_err(&path, e))?;
+            let bytes = qfx_fs::read_regular(&path).map_err(|e| io_err(&path, e))?;
             if meta.checksums.get(file) != Some(&checksum(&bytes)) {
                 return Err(TrainError::Checkpoint(format!(
                     "{}: checksum does not match {} (corrupt or replaced file)",
@@ -115,6 +97,17 @@ impl Checkpoint {
             }
             Ok(safetensors::from_bytes(&bytes, &path)?.0)
         };
+        let model = tensors(CheckpointDir::MODEL)?;
+        let optimizer = tensors(CheckpointDir::OPTIMIZER)?;
+        if let Some(hash) = &meta.model_hash {
+            if *hash != tensors_hash(&model) {
+                return Err(TrainError::Checkpoint(format!(
+                    "{}: the model's tensors do not match the hash {} records",
+                    dir.path().display(),
+                    CheckpointDir::META
+                )));
+            }
+        }
         // Checkpoints written before the built-in networks became layer graphs name tensors by
         // the old module paths: renamed here, once, for every reader.
         let rename = |t| {
@@ -122,10 +115,10 @@ impl Checkpoint {
                 .model
                 .rename_legacy_tensors(&meta.input_shape, t)
         };
-        let model = rename(tensors(CheckpointDir::MODEL)?)?;
-        let optimizer = rename(tensors(CheckpointDir::OPTIMIZER)?)?;
+        let (model, optimizer) = (rename(model)?, rename(optimizer)?);
         Ok(Checkpoint {
             dir: dir.into_path(),
+            recovered,
             meta,
             model,
             optimizer,
@@ -153,16 +146,14 @@ fn compact<T: Serialize>(v: &T) -> String {
 /// Loads a checkpoint's model (inference), checking it fits `config` when given.
 pub fn load_model(path: &Path) -> Result<(Model, Checkpoint), TrainError> {
     let ckpt = Checkpoint::load(path)?;
-    let config = &ckpt.meta.config;
-    let model = config
-        .model
-        .init(&config.quant, &ckpt.meta.input_shape, &Device::flex())?;
+    let model = super::build_model(&ckpt.meta.config, &ckpt.meta.input_shape, &Device::flex())?;
     let model = load_module_tensors(model, ckpt.model.clone())?;
     Ok((model, ckpt))
 }
 
-/// Writes a checkpoint into `run`'s `checkpoints/` and points `latest` at it; keeps the previous
-/// one and removes older ones.
+/// Writes a checkpoint into `run`'s `checkpoints/` and points `latest` at it; sets its
+/// `model_hash` and takes its `parent` from `meta`. Then deletes the checkpoints of this run's
+/// chain older than the parent ([`prune`]). Returns the new checkpoint's directory.
 pub(super) fn save_checkpoint(
     run: &RunDir,
     meta: &CheckpointMeta,
@@ -180,7 +171,7 @@ pub(super) fn save_checkpoint(
         }
     }
     let root = run.checkpoints();
-    std::fs::create_dir_all(&root).map_err(|e| io_err(&root, e))?;
+    super::lock::ensure_dir(&root)?;
     let name = run.new_checkpoint_name(meta.global_step);
     // Assembled aside and renamed into place: a crash leaves no half-written checkpoint under
     // a checkpoint's name.
@@ -188,6 +179,7 @@ pub(super) fn save_checkpoint(
     let _ = std::fs::remove_dir_all(tmp.path());
     std::fs::create_dir_all(tmp.path()).map_err(|e| io_err(tmp.path(), e))?;
     let mut meta = meta.clone();
+    meta.model_hash = Some(tensors_hash(model));
     for (file, tensors) in [
         (CheckpointDir::MODEL, model),
         (CheckpointDir::OPTIMIZER, optimizer),
@@ -196,21 +188,41 @@ pub(super) fn save_checkpoint(
         meta.checksums.insert(file.to_string(), checksum(&bytes));
         write_file(&tmp.file(file), &bytes)?;
     }
-    let json = serde_json::to_string_pretty(&meta).expect("metadata serializes");
-    write_file(&tmp.meta(), json.as_bytes())?;
+    meta.check().map_err(|m| {
+        TrainError::Checkpoint(format!("refusing to write an inconsistent checkpoint: {m}"))
+    })?;
+    meta.write(&tmp)?;
     let dir = run.checkpoint(&name).into_path();
     std::fs::rename(tmp.path(), &dir).map_err(|e| io_err(&dir, e))?;
-    let previous = std::fs::read_to_string(run.latest()).ok();
     write_file(&run.latest(), name.as_bytes())?;
-    // Keep the new checkpoint and the one before it; drop older ones.
-    if let Ok(entries) = std::fs::read_dir(&root) {
-        for e in entries.flatten() {
-            let n = e.file_name().to_string_lossy().to_string();
-            let keep = n == name || previous.as_deref().map(str::trim) == Some(n.as_str());
-            if RunDir::is_checkpoint_name(&n) && !keep {
-                let _ = std::fs::remove_dir_all(e.path());
-            }
-        }
-    }
+    prune(run, &name);
     Ok(dir)
+}
+
+/// Deletes the checkpoints of `newest`'s chain (each checkpoint's `parent`) beyond its parent:
+/// the run keeps its newest checkpoint and the one before it. A checkpoint outside the chain —
+/// a newer one left when a run resumed from an older `latest`, another history — is never
+/// deleted.
+fn prune(run: &RunDir, newest: &str) {
+    let parent_of = |name: &str| -> Option<String> {
+        let text = qfx_fs::read_to_string_regular(&run.checkpoint(name).meta()).ok()?;
+        let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+        value.get("parent")?.as_str().map(str::to_string)
+    };
+    let mut seen = BTreeSet::from([newest.to_string()]);
+    let Some(parent) = parent_of(newest) else {
+        return;
+    };
+    seen.insert(parent.clone());
+    let mut next = parent_of(&parent);
+    while let Some(name) = next {
+        if !RunDir::is_checkpoint_name(&name)
+            || name.contains(['/', '\\'])
+            || !seen.insert(name.clone())
+        {
+            break;
+        }
+        next = parent_of(&name);
+        let _ = std::fs::remove_dir_all(run.checkpoint(&name).path());
+    }
 }

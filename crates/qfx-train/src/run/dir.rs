@@ -10,7 +10,9 @@ const METRICS: &str = "metrics.jsonl";
 const CHECKPOINTS: &str = "checkpoints";
 const LATEST: &str = "latest";
 const INIT_IR: &str = "model.init.ir.json";
+const LOCK: &str = "run.lock";
 const STEP_PREFIX: &str = "step-";
+const STAGING_PREFIX: &str = ".tmp-";
 
 /// A run directory (see the [module documentation](super) for what each file holds).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,7 +20,27 @@ pub struct RunDir {
     root: PathBuf,
 }
 
+/// A checkpoint found in a run directory ([`RunDir::find_checkpoint`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    /// The checkpoint.
+    pub checkpoint: CheckpointDir,
+    /// Set when `checkpoints/latest` was missing or damaged and the checkpoint was found by
+    /// scanning instead: what was wrong, for a warning.
+    pub recovered: Option<String>,
+}
+
 impl RunDir {
+    /// `qfx report`'s table (its default output folder is the run directory).
+    pub const REPORT: &'static str = "report.md";
+    /// `qfx report`'s training curves.
+    pub const REPORT_CURVES: &'static str = "curves.svg";
+    /// `qfx report`'s binary-point panels.
+    pub const REPORT_POINTS: &'static str = "binary_points.svg";
+    /// Everything `qfx report` writes.
+    pub const REPORT_FILES: [&'static str; 3] =
+        [Self::REPORT, Self::REPORT_CURVES, Self::REPORT_POINTS];
+
     /// The run directory at `root` (nothing is created or checked).
     pub fn new(root: impl Into<PathBuf>) -> RunDir {
         RunDir { root: root.into() }
@@ -49,6 +71,12 @@ impl RunDir {
         self.root.join(INIT_IR)
     }
 
+    /// `run.lock`: the advisory lock a process holds while it writes the run, and who holds
+    /// it ([`super::RunLock`]).
+    pub fn lock_file(&self) -> PathBuf {
+        self.root.join(LOCK)
+    }
+
     /// `checkpoints/`: the checkpoint directories and `latest`.
     pub fn checkpoints(&self) -> PathBuf {
         self.root.join(CHECKPOINTS)
@@ -64,24 +92,85 @@ impl RunDir {
         CheckpointDir::new(self.checkpoints().join(name))
     }
 
-    /// The checkpoint `checkpoints/latest` names, checked to be complete.
+    /// The names of the checkpoint directories (`step-…`, complete or not), oldest first.
+    pub fn checkpoint_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.checkpoints())
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                    .filter(|n| Self::is_checkpoint_name(n))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort_by_key(|n| step_order(n));
+        names
+    }
+
+    /// Whether the directory holds a run that must not be started over: a `latest` (of any
+    /// kind) or any checkpoint directory, complete or not.
+    pub fn holds_run(&self) -> bool {
+        std::fs::symlink_metadata(self.latest()).is_ok() || !self.checkpoint_names().is_empty()
+    }
+
+    /// The checkpoint `checkpoints/latest` names, checked to be complete; see
+    /// [`Self::find_checkpoint`] for what happens when `latest` is missing or damaged.
     pub fn latest_checkpoint(&self) -> Result<CheckpointDir, TrainError> {
+        Ok(self.find_checkpoint()?.checkpoint)
+    }
+
+    /// The run's current checkpoint: the one `checkpoints/latest` names when that is a complete
+    /// checkpoint; otherwise (`latest` missing, unreadable, or naming something else) the
+    /// newest complete checkpoint found by scanning, with what was wrong in
+    /// [`Found::recovered`]. An error, saying why, only when there is no complete checkpoint.
+    pub fn find_checkpoint(&self) -> Result<Found, TrainError> {
         let latest = self.latest();
-        let name = std::fs::read_to_string(&latest).map_err(|_| {
-            TrainError::Checkpoint(format!(
+        let problem = match qfx_fs::read_to_string_regular(&latest) {
+            Ok(text) => {
+                let name = text.trim();
+                let usable = !name.is_empty()
+                    && Self::is_checkpoint_name(name)
+                    && !name.contains(['/', '\\'])
+                    && self.checkpoint(name).is_complete();
+                if usable {
+                    return Ok(Found {
+                        checkpoint: self.checkpoint(name),
+                        recovered: None,
+                    });
+                }
+                format!(
+                    "{} names `{}`, which is not a complete checkpoint",
+                    latest.display(),
+                    name.escape_debug()
+                )
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                format!("{} is missing", latest.display())
+            }
+            Err(e) => format!("cannot read {}: {e}", latest.display()),
+        };
+        let newest = self
+            .checkpoint_names()
+            .into_iter()
+            .rev()
+            .find(|n| self.checkpoint(n).is_complete());
+        match newest {
+            Some(name) => Ok(Found {
+                recovered: Some(format!(
+                    "{problem}; using the newest complete checkpoint, {name}"
+                )),
+                checkpoint: self.checkpoint(&name),
+            }),
+            None if self.checkpoints().is_dir() => Err(TrainError::Checkpoint(format!(
+                "{} holds no complete checkpoint ({problem})",
+                self.root.display()
+            ))),
+            None => Err(TrainError::Checkpoint(format!(
                 "{} is neither a checkpoint (no {}) nor a run directory with checkpoints",
                 self.root.display(),
                 CheckpointDir::META
-            ))
-        })?;
-        let name = name.trim();
-        if name.is_empty() || name.contains('/') || !self.checkpoint(name).is_complete() {
-            return Err(TrainError::Checkpoint(format!(
-                "{} names `{name}`, which is not a complete checkpoint",
-                latest.display()
-            )));
+            ))),
         }
-        Ok(self.checkpoint(name))
     }
 
     /// An unused checkpoint name for the state after `global_step` steps: `step-NNNNNNNN`, or
@@ -94,7 +183,7 @@ impl RunDir {
                 0 => base.clone(),
                 i => format!("{base}.{i}"),
             })
-            .find(|n| !self.checkpoints().join(n).exists())
+            .find(|n| std::fs::symlink_metadata(self.checkpoints().join(n)).is_err())
             .expect("an unused name exists")
     }
 
@@ -102,13 +191,30 @@ impl RunDir {
     /// unique to this process.
     pub fn staging_dir(&self, name: &str) -> PathBuf {
         self.checkpoints()
-            .join(format!(".tmp-{name}-{}", std::process::id()))
+            .join(format!("{STAGING_PREFIX}{name}-{}", std::process::id()))
     }
 
     /// Whether `name` (an entry of `checkpoints/`) is a checkpoint directory's name.
     pub fn is_checkpoint_name(name: &str) -> bool {
         name.starts_with(STEP_PREFIX)
     }
+
+    /// The process id in a staging folder's name ([`Self::staging_dir`]), if `name` is one.
+    pub fn staging_pid(name: &str) -> Option<u32> {
+        let rest = name.strip_prefix(STAGING_PREFIX)?;
+        let (checkpoint, pid) = rest.rsplit_once('-')?;
+        Self::is_checkpoint_name(checkpoint)
+            .then(|| pid.parse().ok())
+            .flatten()
+    }
+}
+
+/// Sorting key of a checkpoint name: its step, then its repeat suffix (`step-…12.1` after
+/// `step-…12`); names that do not parse sort first.
+fn step_order(name: &str) -> (u64, u64) {
+    let rest = name.strip_prefix(STEP_PREFIX).unwrap_or("");
+    let (step, again) = rest.split_once('.').unwrap_or((rest, "0"));
+    (step.parse().unwrap_or(0), again.parse().unwrap_or(0))
 }
 
 /// One checkpoint directory: the model's tensors, the optimizer's, and `meta.json`.
@@ -164,6 +270,12 @@ impl CheckpointDir {
     /// Whether the checkpoint was completely written (its `meta.json` exists).
     pub fn is_complete(&self) -> bool {
         self.meta().is_file()
+    }
+
+    /// Whether something (of any kind) is at `meta.json`: the directory is meant as a
+    /// checkpoint, so a `meta.json` that is not a regular file is reported as such.
+    pub fn has_meta(&self) -> bool {
+        std::fs::metadata(self.meta()).is_ok()
     }
 }
 
@@ -221,6 +333,52 @@ mod tests {
         assert!(staging.starts_with('.'), "{staging}");
         assert!(!RunDir::is_checkpoint_name(&staging));
         assert!(!RunDir::is_checkpoint_name("latest"));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn without_a_usable_latest_the_newest_complete_checkpoint_is_found() {
+        let root = std::env::temp_dir().join(format!("qfx-scan-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let run = RunDir::new(&root);
+        for (name, complete) in [
+            ("step-00000012", true),
+            ("step-00000012.1", true),
+            ("step-00000009", true),
+            ("step-00000020", false),
+        ] {
+            std::fs::create_dir_all(run.checkpoint(name).path()).unwrap();
+            if complete {
+                std::fs::write(run.checkpoint(name).meta(), "{}").unwrap();
+            }
+        }
+        assert_eq!(
+            run.checkpoint_names(),
+            [
+                "step-00000009",
+                "step-00000012",
+                "step-00000012.1",
+                "step-00000020"
+            ]
+        );
+        assert!(run.holds_run());
+        for latest in [None, Some("step-00000020"), Some("garbage"), Some("../x")] {
+            if let Some(l) = latest {
+                std::fs::write(run.latest(), l).unwrap();
+            }
+            let found = run.find_checkpoint().unwrap();
+            assert_eq!(found.checkpoint, run.checkpoint("step-00000012.1"));
+            assert!(found.recovered.unwrap().contains("step-00000012.1"));
+        }
+        std::fs::write(run.latest(), "step-00000009").unwrap();
+        let found = run.find_checkpoint().unwrap();
+        assert_eq!(
+            (found.checkpoint, found.recovered),
+            (run.checkpoint("step-00000009"), None)
+        );
+        assert_eq!(RunDir::staging_pid(".tmp-step-00000012.1-4242"), Some(4242));
+        assert_eq!(RunDir::staging_pid(".tmp-notes-4242"), None);
+        assert_eq!(RunDir::staging_pid("step-00000012"), None);
         std::fs::remove_dir_all(&root).unwrap();
     }
 

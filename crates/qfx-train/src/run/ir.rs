@@ -1,5 +1,6 @@
-//! The quantized model as IR: exported with the run's preprocessing, and the formats of its
-//! tensors that checkpoints and metrics record.
+//! The quantized model as IR: exported with the run's preprocessing, the formats of its
+//! tensors that checkpoints and metrics record, the run's exported file, and the range
+//! analysis's warnings before training.
 
 use std::collections::BTreeMap;
 
@@ -39,4 +40,35 @@ pub fn export_ir(
     let mut ir = crate::export::export(model, name)?;
     ir.preprocess = Some(config.normalize.preprocess());
     Ok(ir)
+}
+
+/// The file of a run's exported model: the document recording the hash of the checkpoint
+/// tensors it was exported from. The checkpoint records the checksum of exactly these bytes
+/// (`ir_hash`) and is written first; the two together make the run's model of record.
+pub(super) fn record_bytes(ir: &qfx_ir::Model, model_hash: &str) -> Vec<u8> {
+    (ir.to_json_with_checkpoint(Some(model_hash)) + "\n").into_bytes()
+}
+
+/// What the static range analysis (`qfx_engine::analyze`) says about a quantized model's
+/// formats before training: one warning per layer whose accumulator can overflow, with the
+/// bits it lacks. A wrapping accumulator that overflows turns sums into noise, and no training
+/// repairs a format the configuration fixes (e.g. `quant.acc_bits` far below the products'
+/// width), so it is said before the first step.
+pub(super) fn overflow_warnings(ir: &qfx_ir::Model) -> Vec<String> {
+    let Ok(report) = qfx_engine::analyze(ir) else {
+        return Vec::new();
+    };
+    report
+        .layers
+        .iter()
+        .filter_map(|layer| {
+            let acc = layer.accumulator.as_ref().filter(|a| a.can_overflow())?;
+            Some(format!(
+                "layer `{}` ({}): its accumulator `{}` can overflow by {} bit(s) in {} of {} \
+                 channels (static worst case over every input); widen it (quant.acc_bits) or \
+                 expect overflows",
+                layer.name, layer.op, acc.format, acc.short_bits, acc.overflowing, acc.channels
+            ))
+        })
+        .collect()
 }

@@ -47,7 +47,11 @@ pub(super) fn append(run: &RunDir, metrics: &EpochMetrics) -> Result<(), TrainEr
 /// Keeps the metrics of the first `epochs` epochs (a resumed run rewrites the later ones).
 pub(super) fn truncate(run: &RunDir, epochs: usize) -> Result<(), TrainError> {
     let path = run.metrics();
-    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let text = match qfx_fs::read_to_string_regular(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(io_err(&path, e)),
+    };
     let kept: String = text
         .lines()
         .filter(|l| !l.trim().is_empty())
@@ -60,7 +64,7 @@ pub(super) fn truncate(run: &RunDir, epochs: usize) -> Result<(), TrainError> {
 /// Reads `metrics.jsonl` of the run directory `run`.
 pub fn read_metrics(run: &Path) -> Result<Vec<EpochMetrics>, TrainError> {
     let path = RunDir::new(run).metrics();
-    let text = std::fs::read_to_string(&path).map_err(|e| io_err(&path, e))?;
+    let text = qfx_fs::read_to_string_regular(&path).map_err(|e| io_err(&path, e))?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())

@@ -6,11 +6,20 @@
 //! - `metrics.jsonl`: one JSON object per finished epoch (loss, accuracies, learning rate, the
 //!   binary point of every exported tensor, seconds);
 //! - `checkpoints/step-NNNNNNNN/` with `model.safetensors`, `optimizer.safetensors` and
-//!   `meta.json`, and `checkpoints/latest` naming the newest complete one. A checkpoint is
-//!   written into a temporary directory and renamed into place before `latest` is switched
-//!   (atomically) to it, so a crash at any moment leaves the previous checkpoint intact;
-//! - `model.ir.json` (quantized runs): the exported model, what `qfx export hls` and
-//!   `qfx eval --exact` read, and `model.init.ir.json`, the model as calibrated before QAT.
+//!   `meta.json` (sealed with a checksum and checked when read), and `checkpoints/latest`
+//!   naming the newest complete one. A checkpoint is written into a temporary directory and
+//!   renamed into place before `latest` is switched (atomically) to it, so a crash at any
+//!   moment leaves the previous checkpoint intact. A missing or damaged `latest` is recovered
+//!   from by scanning for the newest complete checkpoint; a run deletes only the older
+//!   checkpoints of its own chain (each names its `parent`);
+//! - `model.ir.json` (quantized runs): the exported model, the run's model of record, tied to
+//!   the checkpoint it came from ([`model_of_record`]); `model.init.ir.json`, the model as
+//!   calibrated before QAT;
+//! - `run.lock`: the advisory lock of the process writing the run ([`RunLock`]), naming it.
+//!
+//! A new run never starts on top of checkpoints, nor overwrites files qfx did not write
+//! ([`clear_run`] is the only deletion of a whole run, and it refuses a directory holding
+//! anything else).
 //!
 //! Reproducibility: weights are initialized from the seed, epoch `e` visits the training set in
 //! `qfx_data::epoch_order(seed, e)`, and augmentation draws from an RNG whose state is saved in
@@ -20,25 +29,31 @@
 //! evaluation and calibration, the exported IR, metrics.
 
 mod checkpoint;
+mod claim;
 mod dir;
 mod eval;
 mod ir;
+mod lock;
+mod meta;
 mod metrics;
 mod ptq;
+mod record;
 mod train_loop;
 
 use std::path::Path;
 
 use burn::tensor::Device;
 
-pub use checkpoint::{
-    checksum, load_model, resolve_checkpoint, Checkpoint, CheckpointMeta, CHECKPOINT_VERSION,
-};
-pub use dir::{CheckpointDir, RunDir};
+pub use checkpoint::{checksum, load_model, resolve_checkpoint, tensors_hash, Checkpoint};
+pub use claim::{check_clearable, clear_run};
+pub use dir::{CheckpointDir, Found, RunDir};
 pub use eval::{calibrate, evaluate, Accuracy};
 pub use ir::{export_ir, formats};
+pub use lock::RunLock;
+pub use meta::{CheckpointMeta, CHECKPOINT_VERSION};
 pub use metrics::{read_metrics, EpochMetrics};
 pub use ptq::ptq;
+pub use record::{model_of_record, Record};
 pub use train_loop::{train, Event, Outcome, Start};
 
 use crate::config::RunConfig;
@@ -67,5 +82,10 @@ fn init_seeded(config: &RunConfig, input: &[usize], device: &Device) -> Result<M
     static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
     device.seed(config.train.seed);
+    build_model(config, input, device)
+}
+
+/// The configured network for samples of shape `input` (the one place this module builds one).
+fn build_model(config: &RunConfig, input: &[usize], device: &Device) -> Result<Model, TrainError> {
     config.model.init(&config.quant, input, device)
 }

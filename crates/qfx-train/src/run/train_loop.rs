@@ -11,18 +11,20 @@ use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use qfx_data::Rng;
 
-use super::checkpoint::{
-    resolve_checkpoint, save_checkpoint, Checkpoint, CheckpointMeta, CHECKPOINT_VERSION,
-};
-use super::dir::RunDir;
+use super::checkpoint::{checksum, save_checkpoint, tensors_hash, Checkpoint};
+use super::claim::claim_new;
+use super::dir::{CheckpointDir, RunDir};
 use super::eval::{calibrate, evaluate, input_tensor, Accuracy};
-use super::ir::{export_ir, formats};
+use super::ir::{export_ir, formats, overflow_warnings, record_bytes};
+use super::lock::{ensure_dir, RunLock};
+use super::meta::{CheckpointMeta, CHECKPOINT_VERSION};
 use super::metrics::{self, EpochMetrics};
-use super::{init_seeded, io_err, save_ir, write_file};
+use super::{init_seeded, save_ir, write_file};
 use crate::config::RunConfig;
 use crate::error::TrainError;
 use crate::models::Model;
 use crate::optim::{load_module_tensors, module_tensors, Optimizer};
+use crate::safetensors::NamedTensor;
 use crate::train::cross_entropy;
 
 /// Progress reported while training.
@@ -45,6 +47,9 @@ pub enum Event {
     Epoch(EpochMetrics),
     /// A checkpoint was written.
     Checkpoint(PathBuf),
+    /// Something the user should know before or while the run trains: a format that can
+    /// overflow, a `latest` that had to be recovered, a model exported again.
+    Warning(String),
 }
 
 /// How a training run starts.
@@ -75,6 +80,12 @@ pub struct Outcome {
 /// Trains `config` on `data` in run directory `run`. `stop` is polled after every step: when set,
 /// a checkpoint is saved and the run returns unfinished (Ctrl-C). A non-finite loss stops the run
 /// with an error naming the step; the last good checkpoint stays in place.
+///
+/// The run directory is locked for the whole run ([`RunLock`]); a fresh run (or one from
+/// another run's weights) is refused where a run already is. Everything that can be checked is
+/// checked before the first step: the configuration, the data, the run directory's folders
+/// and files, the model's export; warnings (formats that can overflow, a recovered `latest`)
+/// go to `on_event` before training starts.
 pub fn train(
     run: &Path,
     config: &RunConfig,
@@ -83,24 +94,36 @@ pub fn train(
     stop: &AtomicBool,
     on_event: &mut dyn FnMut(&Event),
 ) -> Result<Outcome, TrainError> {
+    let config = &config.with_absolute_data()?;
     config.validate()?;
     config.check_data(&data.train, "training")?;
     config.check_data(&data.test, "test")?;
     let run_dir = RunDir::new(run);
-    if !matches!(start, Start::Resume) && run_dir.latest().exists() {
-        // Starting over in place would mix two runs' checkpoints and metrics.
-        return Err(TrainError::Config(format!(
-            "{} already holds a run; continue it with --resume, or use a new run directory",
-            run.display()
-        )));
-    }
-    std::fs::create_dir_all(run).map_err(|e| io_err(run, e))?;
+    let _lock = match start {
+        Start::Resume if !run.is_dir() => {
+            return Err(TrainError::Checkpoint(format!(
+                "cannot resume {}: no such run directory",
+                run.display()
+            )))
+        }
+        Start::Resume => RunLock::acquire(&run_dir)?,
+        Start::Fresh | Start::From(_) => claim_new(&run_dir)?,
+    };
+    preflight(&run_dir)?;
     let shape = data.train.shape;
     let t = &config.train;
+    let train_set = if t.train_limit > 0 {
+        data.train.take(t.train_limit)
+    } else {
+        data.train.clone()
+    };
+    let steps = train_set.len().div_ceil(t.batch_size);
+    let total = steps * t.epochs;
     let device = Device::flex().autodiff();
     let mut model = init_seeded(config, &shape, &device)?;
     let mut optim = Optimizer::new(t.optimizer, t.weight_decay);
     let mut meta = CheckpointMeta {
+        checksum: None,
         version: CHECKPOINT_VERSION,
         config: config.clone(),
         input_shape: shape,
@@ -114,31 +137,58 @@ pub fn train(
         test_accuracy: None,
         formats: BTreeMap::new(),
         checksums: BTreeMap::new(),
+        parent: None,
+        model_hash: None,
+        ir_hash: None,
     };
+    let mut last_checkpoint = None;
     match &start {
         Start::Resume => {
             let ckpt = Checkpoint::load(run)?;
-            if ckpt.meta.config != *config {
+            if let Some(note) = &ckpt.recovered {
+                on_event(&Event::Warning(note.clone()));
+            }
+            let differences = ckpt.meta.config.with_absolute_data()?.differences(config);
+            if !differences.is_empty() {
                 return Err(TrainError::Checkpoint(format!(
-                    "cannot resume {}: its configuration differs from the one given (resume with \
-                     the run's own {}, or start a new run directory)",
+                    "cannot resume {}: the checkpoint's configuration differs from the one \
+                     given in {} (checkpoint → given: {}); resume with the run's own {} and no \
+                     other settings, or start a new run directory",
                     run.display(),
+                    if differences.len() == 1 {
+                        "one setting"
+                    } else {
+                        "these settings"
+                    },
+                    differences.join("; "),
                     run_dir.config().display()
                 )));
             }
             if ckpt.meta.finished {
+                return finished_again(&run_dir, ckpt, model, config, on_event);
+            }
+            let m = &ckpt.meta;
+            if m.global_step != m.epoch * steps + m.step_in_epoch || m.step_in_epoch >= steps {
                 return Err(TrainError::Checkpoint(format!(
-                    "{} already finished all {} epochs",
-                    run.display(),
-                    t.epochs
+                    "cannot resume from {}: it is {} steps into the run at epoch {}, step {}, \
+                     which does not fit the {steps} steps per epoch of this data (did the \
+                     dataset or train.train_limit change?)",
+                    ckpt.dir.display(),
+                    m.global_step,
+                    m.epoch + 1,
+                    m.step_in_epoch
                 )));
             }
             model = load_module_tensors(model, ckpt.model)?;
             let params = module_tensors(&model);
             optim.load_state(ckpt.optimizer, ckpt.meta.optimizer_steps, &params, &device)?;
             meta = ckpt.meta;
+            meta.checksum = None;
             meta.checksums.clear();
+            meta.ir_hash = None;
+            meta.parent = checkpoint_name(&ckpt.dir);
             metrics::truncate(&run_dir, meta.epoch)?;
+            last_checkpoint = Some(ckpt.dir);
         }
         Start::From(path) => {
             let ckpt = Checkpoint::load(path)?;
@@ -154,40 +204,42 @@ pub fn train(
             }
         }
     }
-    if !matches!(start, Start::Resume) {
-        write_file(&run_dir.config(), config.to_toml().as_bytes())?;
-        write_file(&run_dir.metrics(), b"")?;
-        if config.quant.enabled {
-            let ir = export_ir(&model, config, "model")?;
+    if config.quant.enabled {
+        // Exported now, before any step: an export error (or a format that overflows) is
+        // reported before an epoch of training, not after it.
+        let ir = export_ir(&model, config, "model")?;
+        for warning in overflow_warnings(&ir) {
+            on_event(&Event::Warning(warning));
+        }
+        if !matches!(start, Start::Resume) {
             save_ir(&ir, &run_dir.init_ir())?;
         }
     }
+    if !matches!(start, Start::Resume) {
+        write_file(&run_dir.config(), config.to_toml().as_bytes())?;
+        write_file(&run_dir.metrics(), b"")?;
+    } else if std::fs::symlink_metadata(run_dir.config()).is_err() {
+        // Resumed with the checkpoint's configuration: the run's copy comes back.
+        write_file(&run_dir.config(), config.to_toml().as_bytes())?;
+    }
 
-    let train_set = if t.train_limit > 0 {
-        data.train.take(t.train_limit)
-    } else {
-        data.train.clone()
-    };
-    let steps = train_set.len().div_ceil(t.batch_size);
-    let total = steps * t.epochs;
     let augment = qfx_data::Augment {
         pad: t.crop_padding,
         flip: t.flip,
     };
     let mut rng = Rng::from_state(meta.rng)
         .ok_or_else(|| TrainError::Checkpoint("invalid RNG state".to_string()))?;
-    let mut last_checkpoint = None;
     let mut accuracy = None;
-    let save = |model: &Model, optim: &Optimizer, meta: &mut CheckpointMeta, rng: &Rng| {
-        // burn keeps a BatchNorm running statistic's newest update pending until the next
-        // forward (or `valid()`) folds it in, and reading the module skips the pending one:
-        // fold it in first, or a mid-epoch checkpoint would hold statistics one step old.
-        let _ = model.valid();
-        let (state, steps) = optim.state();
-        meta.optimizer_steps = steps;
-        meta.rng = rng.state();
-        save_checkpoint(&run_dir, meta, &module_tensors(model), &state)
-    };
+    let save =
+        |tensors: &[NamedTensor], optim: &Optimizer, meta: &mut CheckpointMeta, rng: &Rng| {
+            let (state, steps) = optim.state();
+            meta.optimizer_steps = steps;
+            meta.rng = rng.state();
+            let dir = save_checkpoint(&run_dir, meta, tensors, &state)?;
+            // The next checkpoint continues this one.
+            meta.parent = checkpoint_name(&dir);
+            Ok::<PathBuf, TrainError>(dir)
+        };
     while meta.epoch < t.epochs {
         let epoch = meta.epoch;
         let began = Instant::now();
@@ -232,7 +284,7 @@ pub fn train(
                 accuracy: correct as f64 / seen as f64,
             });
             if stop.load(Ordering::SeqCst) && step + 1 < steps {
-                let dir = save(&model, &optim, &mut meta, &rng)?;
+                let dir = save(&snapshot(&model), &optim, &mut meta, &rng)?;
                 on_event(&Event::Checkpoint(dir.clone()));
                 return Ok(Outcome {
                     model,
@@ -243,11 +295,13 @@ pub fn train(
             }
         }
         let test = evaluate(&model, &data.test, config, t.test_limit);
-        let formats = if config.quant.enabled {
-            formats(&export_ir(&model, config, "model")?)
+        let tensors = snapshot(&model);
+        let ir = if config.quant.enabled {
+            Some(export_ir(&model, config, "model")?)
         } else {
-            BTreeMap::new()
+            None
         };
+        let formats = ir.as_ref().map(formats).unwrap_or_default();
         let epoch_metrics = EpochMetrics {
             epoch: epoch + 1,
             lr,
@@ -266,25 +320,122 @@ pub fn train(
         meta.finished = meta.epoch == t.epochs;
         meta.test_accuracy = Some(test.top1);
         meta.formats = formats;
-        let dir = save(&model, &optim, &mut meta, &rng)?;
+        // The model of record of a finished quantized run: its checksum goes into the last
+        // checkpoint, written first, so `model.ir.json` exists only beside the checkpoint that
+        // vouches for it; a crash in between leaves a finished run without it, which
+        // `--resume` exports again.
+        let record = match (meta.finished, &ir) {
+            (true, Some(ir)) => Some(record_bytes(ir, &tensors_hash(&tensors))),
+            _ => None,
+        };
+        meta.ir_hash = record.as_deref().map(checksum);
+        let dir = save(&tensors, &optim, &mut meta, &rng)?;
+        if let Some(bytes) = &record {
+            write_file(&run_dir.ir(), bytes)?;
+        }
         on_event(&Event::Checkpoint(dir.clone()));
         last_checkpoint = Some(dir);
         if stop.load(Ordering::SeqCst) && !meta.finished {
             break;
         }
     }
-    if meta.finished && config.quant.enabled {
-        let ir = export_ir(&model, config, "model")?;
-        save_ir(&ir, &run_dir.ir())?;
-    }
-    let checkpoint = match last_checkpoint {
-        Some(c) => c,
-        None => resolve_checkpoint(run)?,
-    };
+    let checkpoint = last_checkpoint
+        .ok_or_else(|| TrainError::Checkpoint("the run ended without a checkpoint".to_string()))?;
     Ok(Outcome {
         model,
         checkpoint,
         accuracy,
         finished: meta.finished,
+    })
+}
+
+/// The model's tensors as a checkpoint stores them. burn keeps a BatchNorm running statistic's
+/// newest update pending until the next forward (or `valid()`) folds it in, and reading the
+/// module skips the pending one: fold it in first, or a mid-epoch checkpoint would hold
+/// statistics one step old.
+fn snapshot(model: &Model) -> Vec<NamedTensor> {
+    let _ = model.valid();
+    module_tensors(model)
+}
+
+/// A checkpoint directory's name (what `parent` and `latest` record).
+fn checkpoint_name(dir: &Path) -> Option<String> {
+    dir.file_name().map(|n| n.to_string_lossy().to_string())
+}
+
+/// Checks the run directory's layout before the first step, so a run cannot fail after an
+/// epoch of training for a reason it could have seen at the start: `checkpoints/` must be (or
+/// become) a folder that takes new folders, and every file the run writes must be absent or a
+/// regular file.
+fn preflight(run: &RunDir) -> Result<(), TrainError> {
+    ensure_dir(&run.checkpoints())?;
+    // A checkpoint is assembled in a folder of its own there: one that cannot be made now
+    // (a read-only folder) would fail the first save, an epoch later.
+    let probe = run.staging_dir("step-probe");
+    let _ = std::fs::remove_dir(&probe);
+    std::fs::create_dir(&probe).map_err(|e| {
+        TrainError::Io(format!(
+            "cannot write checkpoints into {}: {e}",
+            run.checkpoints().display()
+        ))
+    })?;
+    let _ = std::fs::remove_dir(&probe);
+    for path in [
+        run.config(),
+        run.metrics(),
+        run.ir(),
+        run.init_ir(),
+        run.latest(),
+    ] {
+        if let Ok(m) = std::fs::metadata(&path) {
+            if !m.is_file() {
+                return Err(TrainError::Io(format!(
+                    "{} is {}, not a regular file: the run could not write it",
+                    path.display(),
+                    qfx_fs::file_kind(&m)
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `--resume` of a finished run: nothing to train. A quantized run whose `model.ir.json` is
+/// missing gets it exported again from its last checkpoint (and the checkpoint's record of it
+/// updated); anything else is an error saying the run is done.
+fn finished_again(
+    run: &RunDir,
+    ckpt: Checkpoint,
+    model: Model,
+    config: &RunConfig,
+    on_event: &mut dyn FnMut(&Event),
+) -> Result<Outcome, TrainError> {
+    let missing = std::fs::symlink_metadata(run.ir()).is_err();
+    if !(config.quant.enabled && missing) {
+        return Err(TrainError::Checkpoint(format!(
+            "{} already finished all {} epochs",
+            run.root().display(),
+            ckpt.meta.config.train.epochs
+        )));
+    }
+    let model = load_module_tensors(model, ckpt.model.clone())?;
+    let tensors = snapshot(&model);
+    let ir = export_ir(&model, config, "model")?;
+    let bytes = record_bytes(&ir, &tensors_hash(&tensors));
+    let mut meta = ckpt.meta.clone();
+    meta.ir_hash = Some(checksum(&bytes));
+    meta.model_hash = Some(tensors_hash(&tensors));
+    meta.write(&CheckpointDir::new(&ckpt.dir))?;
+    write_file(&run.ir(), &bytes)?;
+    on_event(&Event::Warning(format!(
+        "{} was missing: exported again from {}",
+        run.ir().display(),
+        ckpt.dir.display()
+    )));
+    Ok(Outcome {
+        model,
+        checkpoint: ckpt.dir,
+        accuracy: None,
+        finished: true,
     })
 }
