@@ -285,3 +285,24 @@ fn module_paths_are_the_checkpoint_names() {
     }
     assert!(names.iter().all(|n| n.starts_with("layers.")), "{names:?}");
 }
+
+/// Parameters and activations are counted from the shapes, layer by layer.
+#[test]
+fn footprints_count_parameters_and_outputs() {
+    let text = graph(
+        "[3, 8, 8]",
+        &[
+            r#"{ name = "dw", op = "conv2d", filters = 3, kernel = 3, padding = "same", groups = 3 }"#,
+            r#"{ name = "pw", op = "conv2d", filters = 8, kernel = 1, bias = true }"#,
+            r#"{ name = "bn", op = "batch_norm" }"#,
+            r#"{ name = "gap", op = "global_avg_pool" }"#,
+            r#"{ name = "fc", op = "dense", units = 2 }"#,
+        ],
+    );
+    let f = spec(&text).unwrap().resolve().unwrap().footprint();
+    // Depthwise 3·(1·9+1), pointwise 8·(3+1), BatchNorm 4·8, dense (8+1)·2.
+    assert_eq!(f.parameters, 30 + 32 + 32 + 18);
+    // Outputs: input quantizer 192, dw 192, pw 512, bn 512, gap 8, fc 2.
+    assert_eq!(f.activations, 192 + 192 + 512 + 512 + 8 + 2);
+    assert_eq!(f.training_bytes(10), (112 * 16) + (1418 * 10 * 16));
+}

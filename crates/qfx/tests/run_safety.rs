@@ -405,3 +405,24 @@ fn a_run_without_its_config_toml_resumes_from_its_checkpoint() {
     assert!(stderr.contains("config.toml is missing"), "{stderr}");
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+/// A network too large for this machine is refused with the figures before anything is
+/// allocated (it used to abort the process on a failed allocation).
+#[test]
+fn a_network_too_large_for_the_machine_is_refused_with_the_figures() {
+    let root = tempdir("too-large");
+    let run = root.join("run");
+    let stderr = fails_within(
+        qfx()
+            .args(["train", "--run"])
+            .arg(&run)
+            .args(["--set", "model.channels=[100000, 100000]"]),
+        60,
+        &["GiB", "parameters", "available", "train.batch_size"],
+    );
+    let checkpoints = std::fs::read_dir(run.join("checkpoints"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(checkpoints, 0, "{stderr}");
+    std::fs::remove_dir_all(&root).unwrap();
+}

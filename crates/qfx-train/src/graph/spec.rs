@@ -486,6 +486,73 @@ impl ResolvedGraph {
     }
 }
 
+/// What a network holds: parameters, and values produced per sample (every layer's output,
+/// which training keeps for the backward pass).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Footprint {
+    /// Trainable parameters and running statistics.
+    pub parameters: u64,
+    /// Layer outputs per sample.
+    pub activations: u64,
+}
+
+impl ResolvedGraph {
+    /// Parameters and activations, counted from the shapes (nothing is allocated).
+    pub fn footprint(&self) -> Footprint {
+        let mut parameters = 0u64;
+        let mut activations = 0u64;
+        for node in &self.nodes {
+            let x = &node.input_shapes[0];
+            let c = x.first().copied().unwrap_or(1) as u64;
+            let out = node.shape.iter().map(|&d| d as u64).product::<u64>();
+            activations = activations.saturating_add(out);
+            let p = match &node.op {
+                OpSpec::Dense { units, .. } => (x[0] as u64 + 1).saturating_mul(*units as u64),
+                OpSpec::Conv2d {
+                    filters,
+                    kernel,
+                    groups,
+                    ..
+                } => {
+                    let [kh, kw] = kernel.get();
+                    (c / *groups as u64 * (kh * kw) as u64 + 1).saturating_mul(*filters as u64)
+                }
+                OpSpec::Conv1d {
+                    filters,
+                    kernel,
+                    groups,
+                    ..
+                } => (c / *groups as u64 * *kernel as u64 + 1).saturating_mul(*filters as u64),
+                OpSpec::BinaryConv2d {
+                    filters, kernel, ..
+                } => (c * (kernel * kernel) as u64).saturating_mul(*filters as u64),
+                OpSpec::BatchNorm => 4 * c,
+                OpSpec::Prelu { .. } => c,
+                _ => 0,
+            };
+            parameters = parameters.saturating_add(p);
+        }
+        Footprint {
+            parameters,
+            activations,
+        }
+    }
+}
+
+impl Footprint {
+    /// Bytes training needs, roughly: each parameter with its gradient and two optimizer
+    /// moments, and each activation of a batch of `batch` samples with the few copies a
+    /// quantized layer keeps for its backward pass (4-byte floats throughout).
+    pub fn training_bytes(&self, batch: usize) -> u64 {
+        let params = self.parameters.saturating_mul(4 * 4);
+        let values = self
+            .activations
+            .saturating_mul(batch as u64)
+            .saturating_mul(4 * 4);
+        params.saturating_add(values)
+    }
+}
+
 /// Layers and tensors larger than this are refused before anything is allocated.
 const MAX_ELEMENTS: usize = 1 << 34;
 

@@ -85,7 +85,35 @@ fn init_seeded(config: &RunConfig, input: &[usize], device: &Device) -> Result<M
     build_model(config, input, device)
 }
 
-/// The configured network for samples of shape `input` (the one place this module builds one).
+/// The configured network for samples of shape `input` (the one place this module builds one),
+/// after checking that training it fits this machine's memory: a network too large is refused
+/// with the figures before a tensor is allocated, instead of aborting on a failed allocation.
 fn build_model(config: &RunConfig, input: &[usize], device: &Device) -> Result<Model, TrainError> {
+    let graph = config.model.preset(input)?.spec.resolve()?;
+    let footprint = graph.footprint();
+    let need = footprint.training_bytes(config.train.batch_size);
+    if let Some(available) = available_memory() {
+        if need > available {
+            let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+            return Err(TrainError::Config(format!(
+                "the network needs about {:.1} GiB to train ({} parameters, {} layer outputs per \
+                 sample × batch {}), more than the {:.1} GiB this machine has available; make it \
+                 smaller or lower train.batch_size",
+                gib(need),
+                footprint.parameters,
+                footprint.activations,
+                config.train.batch_size,
+                gib(available)
+            )));
+        }
+    }
     config.model.init(&config.quant, input, device)
+}
+
+/// The memory available to new allocations (Linux's `MemAvailable`), if known.
+fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib.saturating_mul(1024))
 }
