@@ -3,48 +3,23 @@
 //! overflow (wrapping and saturating), and the engine counts those overflows.
 
 use qfx_fixed::{Fixed, Format};
-use qfx_ir::{AccumulationOrder, Codes, Layer, Model, Op, INPUT, IR_VERSION};
-use qfx_testkit::fmt;
+use qfx_ir::{AccumulationOrder, Codes, Model, Op};
+use qfx_testkit::{fmt, one_layer};
 
 fn dense(acc: &str, weights: Vec<i64>, bias: i64) -> Model {
     let n = weights.len();
-    Model {
-        version: IR_VERSION,
-        name: "dense".into(),
-        input_shape: vec![n],
-        preprocess: None,
-        layers: vec![
-            Layer {
-                name: "q".into(),
-                inputs: vec![INPUT.into()],
-                op: Op::Quantize,
-                output: fmt("ap_fixed<8,3>"),
-            },
-            Layer {
-                name: "d".into(),
-                inputs: vec!["q".into()],
-                op: Op::Dense {
-                    weight: Codes {
-                        shape: vec![n, 1],
-                        axis: None,
-                        formats: vec![fmt("ap_fixed<6,1>")],
-                        codes: weights,
-                        khot: None,
-                    },
-                    bias: Some(Codes {
-                        shape: vec![1],
-                        axis: None,
-                        formats: vec![fmt("ap_fixed<8,4>")],
-                        codes: vec![bias],
-                        khot: None,
-                    }),
-                    accumulator: vec![fmt(acc)],
-                    order: AccumulationOrder::default(),
-                },
-                output: fmt(acc),
-            },
-        ],
-    }
+    let op = Op::Dense {
+        weight: Codes::new(vec![n, 1], None, vec![fmt("ap_fixed<6,1>")], weights),
+        bias: Some(Codes::new(
+            vec![1],
+            None,
+            vec![fmt("ap_fixed<8,4>")],
+            vec![bias],
+        )),
+        accumulator: vec![fmt(acc)],
+        order: AccumulationOrder::default(),
+    };
+    one_layer(&[n], fmt("ap_fixed<8,3>"), op, fmt(acc))
 }
 
 #[test]

@@ -19,43 +19,13 @@ fn dense(
     out: Format,
 ) -> Model {
     let n = weights.len();
-    Model {
-        version: IR_VERSION,
-        name: "dense".into(),
-        input_shape: vec![n],
-        preprocess: None,
-        layers: vec![
-            Layer {
-                name: "q".into(),
-                inputs: vec![INPUT.into()],
-                op: Op::Quantize,
-                output: q,
-            },
-            Layer {
-                name: "d".into(),
-                inputs: vec!["q".into()],
-                op: Op::Dense {
-                    weight: Codes {
-                        shape: vec![n, 1],
-                        axis: None,
-                        formats: vec![wf],
-                        codes: weights.to_vec(),
-                        khot: None,
-                    },
-                    bias: bias.map(|(f, c)| Codes {
-                        shape: vec![1],
-                        axis: None,
-                        formats: vec![f],
-                        codes: vec![c],
-                        khot: None,
-                    }),
-                    accumulator: vec![acc],
-                    order: AccumulationOrder::default(),
-                },
-                output: out,
-            },
-        ],
-    }
+    let op = Op::Dense {
+        weight: Codes::new(vec![n, 1], None, vec![wf], weights.to_vec()),
+        bias: bias.map(|(f, c)| Codes::new(vec![1], None, vec![f], vec![c])),
+        accumulator: vec![acc],
+        order: AccumulationOrder::default(),
+    };
+    qfx_testkit::one_layer(&[n], q, op, out)
 }
 
 #[track_caller]
@@ -115,9 +85,9 @@ fn report_renders_one_line_per_assignment() {
     assert!(report.can_overflow());
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 4, "{text}");
-    assert!(lines[2].starts_with("d (acc)") && lines[2].contains("can overflow by 3 bits"));
+    assert!(lines[2].starts_with("l (acc)") && lines[2].contains("can overflow by 3 bits"));
     assert!(
-        lines[3].starts_with("d ") && lines[3].ends_with("safe"),
+        lines[3].starts_with("l ") && lines[3].ends_with("safe"),
         "{text}"
     );
 }

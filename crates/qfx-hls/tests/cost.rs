@@ -7,26 +7,7 @@ use qfx_ir::{AccumulationOrder, Codes, Layer, Model, Op, INPUT, IR_VERSION};
 use qfx_testkit::fmt;
 
 fn model(input_shape: Vec<usize>, input: &str, layer: Op, output: &str) -> Model {
-    Model {
-        version: IR_VERSION,
-        name: "cost".into(),
-        input_shape,
-        preprocess: None,
-        layers: vec![
-            Layer {
-                name: "q".into(),
-                inputs: vec![INPUT.into()],
-                op: Op::Quantize,
-                output: fmt(input),
-            },
-            Layer {
-                name: "l".into(),
-                inputs: vec!["q".into()],
-                op: layer,
-                output: fmt(output),
-            },
-        ],
-    }
+    qfx_testkit::one_layer(&input_shape, fmt(input), layer, fmt(output))
 }
 
 /// Dense `[3, 2]` with the given weight format and codes, a bias, one accumulator format.

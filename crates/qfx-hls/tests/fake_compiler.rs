@@ -9,52 +9,10 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use qfx_fixed::Format;
 use qfx_hls::{emit, verify_with, ErrorKind, VerifyOptions};
-use qfx_ir::{AccumulationOrder, Codes, Layer, Model, Op, INPUT, IR_VERSION};
 
-fn fmt(s: &str) -> Format {
-    s.parse().unwrap()
-}
-
-/// Flatten, then a 4→2 dense layer.
-fn model() -> Model {
-    let layer = |name: &str, input: &str, op: Op, output: &str| Layer {
-        name: name.to_string(),
-        inputs: vec![input.to_string()],
-        op,
-        output: fmt(output),
-    };
-    let weight = Codes {
-        shape: vec![4, 2],
-        axis: None,
-        formats: vec![fmt("ap_fixed<8,2>")],
-        codes: vec![3, -5, 7, 1, -2, 4, 0, 9],
-        khot: None,
-    };
-    let model = Model {
-        version: IR_VERSION,
-        name: "tiny".to_string(),
-        input_shape: vec![4],
-        layers: vec![
-            layer("flat", INPUT, Op::Flatten, "ap_fixed<8,3,AP_RND,AP_SAT>"),
-            layer(
-                "fc",
-                "flat",
-                Op::Dense {
-                    weight,
-                    bias: None,
-                    accumulator: vec![fmt("ap_fixed<20,8>")],
-                    order: AccumulationOrder::BiasThenInputChannelMajor,
-                },
-                "ap_fixed<12,6,AP_RND,AP_SAT>",
-            ),
-        ],
-        preprocess: None,
-    };
-    model.validate().unwrap();
-    model
-}
+use qfx_ir::Op;
+use qfx_testkit::tiny_dense as model;
 
 fn scratch(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))

@@ -13,7 +13,7 @@
 //! ```
 
 use qfx_fixed::Format;
-use qfx_ir::{Codes, Layer, Model, Op, IR_VERSION};
+use qfx_ir::{AccumulationOrder, Codes, Layer, Model, Op, INPUT, IR_VERSION};
 
 /// A small deterministic generator for test data. Two streams exist because tests written
 /// against each keep their exact data: xorshift64* ([`Rng::star`], [`Rng::seeded`]) and plain
@@ -149,4 +149,47 @@ pub fn random_codes(
         c.codes[i] = rng.uniform_code(c.format_of(i));
     }
     c
+}
+
+/// A small valid model for tests of what surrounds the numerics (files, folders, tools): the
+/// raw input `[4]` flattened into `ap_fixed<8,3,AP_RND,AP_SAT>`, then a 4→2 dense layer.
+pub fn tiny_dense() -> Model {
+    let weight = Codes::new(
+        vec![4, 2],
+        None,
+        vec![fmt("ap_fixed<8,2>")],
+        vec![3, -5, 7, 1, -2, 4, 0, 9],
+    );
+    let dense = Op::Dense {
+        weight,
+        bias: None,
+        accumulator: vec![fmt("ap_fixed<20,8>")],
+        order: AccumulationOrder::BiasThenInputChannelMajor,
+    };
+    model(
+        "tiny",
+        &[4],
+        vec![
+            layer("flat", &[INPUT], Op::Flatten, "ap_fixed<8,3,AP_RND,AP_SAT>"),
+            layer("fc", &["flat"], dense, "ap_fixed<12,6,AP_RND,AP_SAT>"),
+        ],
+    )
+}
+
+/// The smallest network around one operation: the raw input of `input_shape` quantized into
+/// `input` (layer `q`), then `op` (layer `l`) assigned to `output`.
+pub fn one_layer(input_shape: &[usize], input: Format, op: Op, output: Format) -> Model {
+    let q = Layer {
+        name: "q".to_string(),
+        inputs: vec![INPUT.to_string()],
+        op: Op::Quantize,
+        output: input,
+    };
+    let l = Layer {
+        name: "l".to_string(),
+        inputs: vec!["q".to_string()],
+        op,
+        output,
+    };
+    model("one layer", input_shape, vec![q, l])
 }
