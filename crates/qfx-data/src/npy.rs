@@ -265,7 +265,22 @@ impl Literal<'_> {
                     }
                 }
             }
-            Some(b'[') => Ok(Value::List),
+            Some(b'[') => {
+                // A structured dtype's field list: read through, to say what it is.
+                self.i += 1;
+                loop {
+                    if self.eat(b']') {
+                        return Ok(Value::List);
+                    }
+                    self.value()?;
+                    if !self.eat(b',') {
+                        if self.eat(b']') {
+                            return Ok(Value::List);
+                        }
+                        return Err("a list without its closing bracket".into());
+                    }
+                }
+            }
             Some(c) if c.is_ascii_digit() => {
                 let start = self.i;
                 while self.i < self.s.len() && self.s[self.i].is_ascii_digit() {
