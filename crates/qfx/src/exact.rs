@@ -132,13 +132,15 @@ impl ExactReport {
     pub fn print(&self) {
         match &self.score {
             Score::Accuracy(a) => outln!(
-                "{} images, bit-exact integer engine: top-1 {:.2}%",
+                "{} {}, bit-exact integer engine: top-1 {:.2}%",
                 a.images,
+                self.noun,
                 a.top1 * 100.0
             ),
             Score::Errors(e) => outln!(
-                "{} samples, bit-exact integer engine: MSE {:.6}, MAE {:.6}",
+                "{} {}, bit-exact integer engine: MSE {:.6}, MAE {:.6}",
                 e.samples,
+                self.noun,
                 e.mse,
                 e.mae
             ),
