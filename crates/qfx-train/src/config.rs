@@ -722,6 +722,73 @@ mod tests {
     }
 
     #[test]
+    fn data_is_a_path_or_a_table_of_options() {
+        use crate::data::Columns;
+        // A path reads and writes as a string, as before tables existed.
+        let c = RunConfig::from_toml("data = \"some/dir\"").unwrap();
+        assert_eq!(c.data, Some(DataSpec::Path("some/dir".into())));
+        assert!(
+            c.to_toml().starts_with("data = \"some/dir\""),
+            "{}",
+            c.to_toml()
+        );
+        let c = RunConfig::from_toml(
+            "data = { path = \"t.csv\", label = [\"y1\", \"y2\"], test_fraction = 0.3, \
+             split_seed = 9 }\n[train]\nloss = \"mse\"",
+        )
+        .unwrap();
+        let t = c.data.as_ref().unwrap().table().unwrap();
+        assert_eq!(t.label, Some(Columns::Many(vec!["y1".into(), "y2".into()])));
+        assert_eq!((t.test_fraction, t.split_seed), (Some(0.3), 9));
+        assert_eq!(c.task(), Task::Regression);
+        // What is written reads back the same (also as the JSON of a checkpoint).
+        assert_eq!(RunConfig::from_toml(&c.to_toml()).unwrap(), c);
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(serde_json::from_str::<RunConfig>(&json).unwrap(), c);
+        // The default loss is left out of the document, as before it existed.
+        assert!(!RunConfig::default().to_toml().contains("loss"));
+        // One key of the table from the command line.
+        let c = RunConfig::from_toml_with(
+            "data = { path = \"t.csv\" }",
+            &[("data.test_fraction".into(), "0.5".into())],
+        )
+        .unwrap();
+        assert_eq!(c.data.unwrap().table().unwrap().test_fraction, Some(0.5));
+        #[track_caller]
+        fn refused(text: &str, want: &str) {
+            let err = RunConfig::from_toml(text).unwrap_err().to_string();
+            assert!(err.contains(want), "`{err}` lacks `{want}`");
+        }
+        refused(
+            "data = { path = \"t.csv\", lable = \"y\" }",
+            "unknown field `lable`",
+        );
+        refused("data = { label = \"y\" }", "missing field `path`");
+        refused("data = 3", "a path, or a table");
+        refused(
+            "data = { path = \"t.csv\", test_fraction = 0 }",
+            "data.test_fraction must be between 0 and 1",
+        );
+        refused(
+            "data = { path = \"t.csv\", test = \"u.csv\", test_fraction = 0.2 }",
+            "either `test`",
+        );
+        refused(
+            "data = { path = \"images/\", label = \"y\" }",
+            "data.label applies to tables",
+        );
+        refused(
+            "data = { path = \"t.csv\", task = \"regression\" }",
+            "data.task = \"regression\" needs train.loss = \"mse\", not \"cross_entropy\"",
+        );
+        refused(
+            "data = { path = \"t.csv\", task = \"classification\" }\n[train]\nloss = \"mse\"",
+            "needs train.loss = \"cross_entropy\"",
+        );
+        refused("[train]\nloss = \"l1\"", "unknown variant `l1`");
+    }
+
+    #[test]
     fn a_relative_data_path_becomes_absolute() {
         let c = RunConfig {
             data: Some(DataSpec::Path(PathBuf::from("data/x"))),
@@ -739,6 +806,23 @@ mod tests {
             "{}",
             abs.display()
         );
+        // Every path of a table, none of its other settings.
+        let c = RunConfig::from_toml(
+            "data = { path = \"x.npy\", targets = \"y.npy\", test = \"xt.npy\", \
+             test_targets = \"yt.npy\", split_seed = 3 }",
+        )
+        .unwrap();
+        let t = c.with_absolute_data().unwrap().data.unwrap();
+        let t = t.table().unwrap();
+        for p in [
+            &t.path,
+            t.targets.as_ref().unwrap(),
+            t.test.as_ref().unwrap(),
+        ] {
+            assert!(p.is_absolute(), "{}", p.display());
+        }
+        assert!(t.test_targets.as_ref().unwrap().is_absolute());
+        assert_eq!(t.split_seed, 3);
         assert_eq!(
             RunConfig::default().with_absolute_data().unwrap().data,
             None
