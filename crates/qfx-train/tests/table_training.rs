@@ -237,6 +237,36 @@ fn the_standardization_is_recorded_and_applied_identically_by_training_and_the_e
 }
 
 #[test]
+fn an_interrupted_table_run_resumes_to_the_same_weights() {
+    let data = splits(regression(200, 14));
+    let c = config(mlp(1), None, true, 2);
+    let (a, b) = (tempdir("whole"), tempdir("cut"));
+    train(&a, &c, &data, Start::Fresh);
+    // Stopped after the third step of the first epoch, then resumed.
+    let stop = AtomicBool::new(false);
+    let mut steps = 0;
+    let cut = run::train(&b, &c, &data, Start::Fresh, &stop, &mut |e| {
+        if let run::Event::Step { .. } = e {
+            steps += 1;
+            if steps == 3 {
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    })
+    .unwrap();
+    assert!(!cut.finished);
+    let resumed = train(&b, &c, &data, Start::Resume);
+    assert!(resumed.finished);
+    let (ma, mb) = (Checkpoint::load(&a).unwrap(), Checkpoint::load(&b).unwrap());
+    assert_eq!(ma.model, mb.model, "resumed weights differ");
+    assert_eq!(ma.meta.standardize, mb.meta.standardize);
+    assert_eq!(ma.meta.test_mse, mb.meta.test_mse);
+    for d in [a, b] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
+
+#[test]
 fn the_loss_and_the_task_must_agree() {
     let data = splits(regression(64, 13));
     // (configuration change, fragments of the error)
