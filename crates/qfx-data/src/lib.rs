@@ -16,6 +16,13 @@
 //! or device named like a dataset file is refused, never waited on), and compressed files are
 //! inflated no further than their headers declare.
 //!
+//! Numeric data — tables and signals — load into a [`Table`] of `f32` samples with class
+//! labels, regression targets, or none (an autoencoder's): [`load_csv`] (a header row, a label
+//! column, feature columns), [`read_npy`] and [`read_npz`] (NumPy arrays), and [`load_table`],
+//! which also splits off the test set (a test file, or a seeded random fraction,
+//! [`Table::split`]). [`Data`] holds either kind of dataset, and [`Split`] views one split of
+//! it, whatever its kind, as the training pipeline consumes it.
+//!
 //! For training: [`Rng`], a small seeded generator whose whole state can be stored in a
 //! checkpoint and restored exactly, [`epoch_order`] (the shuffled order of an epoch), and
 //! [`Augment`] (random crop with zero padding, horizontal flip) as pure functions of the image
@@ -23,21 +30,34 @@
 
 mod augment;
 mod cifar;
+mod csv;
 mod detect;
 mod files;
 mod folder;
 mod idx;
+mod npy;
 mod rng;
+mod table;
+mod view;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use augment::{batch, crop_padded, hflip, Augment, Batch};
 pub use cifar::{find_cifar10, load_cifar10_dir, CifarFiles, CIFAR10_CLASSES};
+pub use csv::{load_csv, DEFAULT_LABEL};
 pub use detect::{detect, load, load_with, Source};
 pub use folder::load_image_folder;
 pub use idx::{embedded_fashion_mnist, load_idx_dir, read_idx};
+pub use npy::{
+    load_npy_pair, load_npz_table, parse_npy, parse_npz, read_npy, read_npz, Dtype, NpyArray,
+};
 pub use rng::{epoch_order, Rng};
+pub use table::{
+    is_table_file, load_table, Origin, Table, TableOptions, TableSplits, Targets, Task,
+    DEFAULT_TEST_FRACTION,
+};
+pub use view::{load_path, Data, DataRef, Raw, Split};
 
 /// Images and their labels, row-major `[count, channels, height, width]` bytes.
 #[derive(Clone, Debug, PartialEq)]

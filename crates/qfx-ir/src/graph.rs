@@ -468,7 +468,8 @@ impl Model {
             )));
         }
         if let Some(p) = &self.preprocess {
-            if self.input_shape.len() != 3 {
+            // Pixels are images; stored values (a table's features) fit any input shape.
+            if p.input == crate::PreprocessInput::Pixels && self.input_shape.len() != 3 {
                 return Err(IrError::new(format!(
                     "image preprocessing needs a [c, h, w] input, not {:?}",
                     self.input_shape

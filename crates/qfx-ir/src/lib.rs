@@ -67,28 +67,65 @@ pub struct Model {
     pub input_shape: Vec<usize>,
     /// Layers in execution order.
     pub layers: Vec<Layer>,
-    /// How 8-bit image pixels become the network's `f32` input, when the model was trained on
-    /// images (the integer engine, the testbench inputs and training all use [`Preprocess::apply`]).
+    /// How the stored samples become the network's `f32` input: 8-bit image pixels normalized
+    /// per channel, or a table's values standardized per feature (the integer engine, the
+    /// testbench inputs and training all use [`Preprocess::apply`] or
+    /// [`Preprocess::apply_values`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preprocess: Option<Preprocess>,
 }
 
-/// Pixel normalization: `x = (p / 255 − mean[c]) / std[c]` in `f32`, channel by channel.
+/// What a [`Preprocess`] reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PreprocessInput {
+    /// 8-bit image pixels, divided by 255 first (every document before tables existed).
+    #[default]
+    Pixels,
+    /// `f32` values as stored (a table's features, a signal's samples).
+    Values,
+}
+
+impl PreprocessInput {
+    fn is_pixels(&self) -> bool {
+        *self == PreprocessInput::Pixels
+    }
+}
+
+/// Input normalization, channel by channel (`c` = the index along the sample's first axis: an
+/// image's colour channel, a table's feature, a signal's channel), in `f32`:
+/// `x = (p / 255 − mean[c]) / std[c]` for image pixels `p`, `x = (v − mean[c]) / std[c]` for
+/// stored values `v` (a table's per-feature standardization, computed on its training split).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Preprocess {
-    /// Mean per channel (or one for all channels), in units of the full pixel range.
+    /// Mean per channel (or one for all channels); for pixels, in units of the full pixel
+    /// range.
     pub mean: Vec<f32>,
     /// Standard deviation per channel (or one for all channels).
     pub std: Vec<f32>,
+    /// What the samples are: pixels (the default, left out of the document) or values.
+    #[serde(default, skip_serializing_if = "PreprocessInput::is_pixels")]
+    pub input: PreprocessInput,
 }
 
 impl Preprocess {
-    /// One normalization for every channel.
+    /// One normalization of pixels for every channel.
     pub fn uniform(mean: f32, std: f32) -> Preprocess {
         Preprocess {
             mean: vec![mean],
             std: vec![std],
+            input: PreprocessInput::Pixels,
+        }
+    }
+
+    /// The standardization of stored values, one mean and standard deviation per feature (or
+    /// one for all).
+    pub fn values(mean: Vec<f32>, std: Vec<f32>) -> Preprocess {
+        Preprocess {
+            mean,
+            std,
+            input: PreprocessInput::Values,
         }
     }
 
@@ -102,6 +139,23 @@ impl Preprocess {
                 let c = (i / plane.max(1)) % shape[0].max(1);
                 let (m, s) = (per_channel(&self.mean, c), per_channel(&self.std, c));
                 (p as f32 / 255.0 - m) / s
+            })
+            .collect()
+    }
+
+    /// Standardizes the row-major values of one or more samples of shape `shape` (`[features]`,
+    /// `[channels, length]`, …): `(v − mean[c]) / std[c]` with `c` the index along the first
+    /// axis.
+    pub fn apply_values(&self, values: &[f32], shape: &[usize]) -> Vec<f32> {
+        let channels = shape.first().copied().unwrap_or(1).max(1);
+        let plane: usize = shape.iter().skip(1).product::<usize>().max(1);
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let c = (i / plane) % channels;
+                let (m, s) = (per_channel(&self.mean, c), per_channel(&self.std, c));
+                (v - m) / s
             })
             .collect()
     }

@@ -20,10 +20,9 @@
 //! schedule = { kind = "cosine" }
 //! ```
 
-use std::path::PathBuf;
-
 use serde::{Deserialize, Serialize};
 
+use crate::data::{DataSpec, Task};
 use crate::error::TrainError;
 use crate::layers::QuantConfig;
 use crate::models::ModelConfig;
@@ -34,9 +33,10 @@ use crate::Calibration;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RunConfig {
-    /// Where the data lives (IDX, CIFAR-10 binary or image folder); `None`: the embedded
-    /// Fashion-MNIST subset. A run records it absolute ([`RunConfig::with_absolute_data`]).
-    pub data: Option<PathBuf>,
+    /// Where the data lives: a path (IDX, CIFAR-10 binary or image folder; a table file) or a
+    /// table of options ([`crate::data`]); `None`: the embedded Fashion-MNIST subset. A run
+    /// records its paths absolute ([`RunConfig::with_absolute_data`]).
+    pub data: Option<DataSpec>,
     /// The network.
     pub model: ModelConfig,
     /// The fixed-point formats (`enabled = false`: float training).
@@ -46,8 +46,33 @@ pub struct RunConfig {
     /// How binary points are initialized (QAT) or chosen (PTQ).
     pub calibration: CalibrationConfig,
     /// Pixel normalization: mean and standard deviation per channel (or one for all), in units
-    /// of the full pixel range.
+    /// of the full pixel range. (Tables are standardized instead: `data.standardize`.)
     pub normalize: Normalize,
+}
+
+/// The training loss.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Loss {
+    /// Softmax cross-entropy against class labels (classification).
+    #[default]
+    CrossEntropy,
+    /// Mean squared error against values (regression, autoencoders).
+    Mse,
+}
+
+impl Loss {
+    fn is_default(&self) -> bool {
+        *self == Loss::CrossEntropy
+    }
+
+    /// The configuration's name for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Loss::CrossEntropy => "cross_entropy",
+            Loss::Mse => "mse",
+        }
+    }
 }
 
 /// Optimization settings.
@@ -76,6 +101,10 @@ pub struct TrainConfig {
     pub crop_padding: usize,
     /// Random horizontal flips.
     pub flip: bool,
+    /// The loss: `cross_entropy` (the default, classification) or `mse` (outputs that are
+    /// values: regression, autoencoders).
+    #[serde(skip_serializing_if = "Loss::is_default")]
+    pub loss: Loss,
 }
 
 impl Default for TrainConfig {
@@ -92,6 +121,7 @@ impl Default for TrainConfig {
             test_limit: 0,
             crop_padding: 0,
             flip: false,
+            loss: Loss::CrossEntropy,
         }
     }
 }
@@ -141,6 +171,7 @@ impl Normalize {
         qfx_ir::Preprocess {
             mean: self.mean.clone(),
             std: self.std.clone(),
+            input: qfx_ir::PreprocessInput::Pixels,
         }
     }
 }
@@ -291,17 +322,19 @@ impl RunConfig {
     pub fn with_absolute_data(&self) -> Result<RunConfig, TrainError> {
         let mut config = self.clone();
         if let Some(data) = &self.data {
-            if data.is_relative() {
-                let absolute = std::path::absolute(data).map_err(|e| {
-                    TrainError::Io(format!(
-                        "cannot resolve the data path {}: {e}",
-                        data.display()
-                    ))
-                })?;
-                config.data = Some(absolute);
-            }
+            config.data = Some(data.absolute()?);
         }
         Ok(config)
+    }
+
+    /// What the network is trained to produce: the data table's `task`, else classification
+    /// with the cross-entropy loss and regression with the MSE loss.
+    pub fn task(&self) -> Task {
+        match (self.data.as_ref().and_then(DataSpec::task), self.train.loss) {
+            (Some(task), _) => task,
+            (None, Loss::CrossEntropy) => Task::Classification,
+            (None, Loss::Mse) => Task::Regression,
+        }
     }
 
     /// The settings in which `self` and `other` differ, one `key: <self's> → <other's>` each
@@ -406,6 +439,24 @@ impl RunConfig {
         if self.calibration.batches == 0 {
             return bad("calibration.batches must be positive".into());
         }
+        if let Some(data) = &self.data {
+            data.validate()?;
+        }
+        match (self.task(), t.loss) {
+            (Task::Classification, Loss::CrossEntropy)
+            | (Task::Regression | Task::Autoencoder, Loss::Mse) => {}
+            (task, loss) => {
+                return bad(format!(
+                    "data.task = \"{}\" needs train.loss = \"{}\", not \"{}\"",
+                    task.name(),
+                    match task {
+                        Task::Classification => Loss::CrossEntropy.name(),
+                        _ => Loss::Mse.name(),
+                    },
+                    loss.name()
+                ))
+            }
+        }
         let n = &self.normalize;
         if n.mean.is_empty() || n.std.is_empty() {
             return bad("normalize.mean and normalize.std need at least one value".into());
@@ -416,31 +467,89 @@ impl RunConfig {
         Ok(())
     }
 
-    /// Checks that `data` fits the model: image shape, channels, and labels below the number of
-    /// classes.
-    pub fn check_data(&self, data: &qfx_data::Dataset, split: &str) -> Result<(), TrainError> {
-        let [c, _, _] = data.shape;
+    /// Checks that a split fits the model and the task: the sample shape, the normalization's
+    /// channels (images), labels below the number of outputs (classification), as many
+    /// outputs as target values (regression) or as input values (autoencoder). Errors name
+    /// the split and, for tables, the file and line of the first sample that does not fit.
+    pub fn check_data<'a>(
+        &self,
+        data: impl Into<qfx_data::Split<'a>>,
+        split: &str,
+    ) -> Result<(), TrainError> {
+        let data = data.into();
+        let shape = data.shape();
         let bad = |m: String| Err(TrainError::Data(format!("{split} data: {m}")));
-        if let Err(e) = self.model.preset(&data.shape) {
+        if data.is_empty() {
+            return bad(format!("no {}", data.noun()));
+        }
+        if let Err(e) = self.model.preset(&shape) {
             return bad(e.to_string());
         }
-        let n = &self.normalize;
-        for (what, v) in [("mean", &n.mean), ("std", &n.std)] {
-            if v.len() != 1 && v.len() != c {
-                return bad(format!(
-                    "normalize.{what} has {} values for {c}-channel images",
-                    v.len()
-                ));
+        let outputs = self.classes();
+        match data {
+            qfx_data::Split::Images(_) => {
+                let c = shape[0];
+                let n = &self.normalize;
+                for (what, v) in [("mean", &n.mean), ("std", &n.std)] {
+                    if v.len() != 1 && v.len() != c {
+                        return bad(format!(
+                            "normalize.{what} has {} values for {c}-channel images",
+                            v.len()
+                        ));
+                    }
+                }
+            }
+            qfx_data::Split::Table(_) => {
+                if self.normalize != Normalize::default() {
+                    return bad("[normalize] applies to images; a table's features are \
+                                standardized instead (data.standardize)"
+                        .into());
+                }
+                if self.train.crop_padding > 0 || self.train.flip {
+                    return bad(
+                        "train.crop_padding and train.flip augment images; a table's \
+                                samples are used as they are"
+                            .into(),
+                    );
+                }
             }
         }
-        if let Some(&l) = data.labels.iter().find(|&&l| l as usize >= self.classes()) {
-            return bad(format!(
-                "label {l} is not below the model's {} classes",
-                self.classes()
-            ));
-        }
-        if data.is_empty() {
-            return bad("no images".into());
+        match self.task() {
+            Task::Classification => {
+                if !data.has_labels() {
+                    return bad("classification needs class labels, and these samples have \
+                                none"
+                        .into());
+                }
+                if let Err(e) = data.check_labels(outputs) {
+                    return bad(e.to_string());
+                }
+            }
+            Task::Regression => {
+                let width = data.value_width();
+                if width == 0 {
+                    return bad(format!(
+                        "regression (train.loss = \"mse\") needs target values, and these {} \
+                         have class labels (images have labels only: for an autoencoder set \
+                         data = {{ path = …, task = \"autoencoder\" }})",
+                        data.noun()
+                    ));
+                }
+                if width != outputs {
+                    return bad(format!(
+                        "{width} target value(s) per sample but the model has {outputs} outputs"
+                    ));
+                }
+            }
+            Task::Autoencoder => {
+                let n = data.sample_len();
+                if n != outputs {
+                    return bad(format!(
+                        "an autoencoder reconstructs its {n} input values, but the model has \
+                         {outputs} outputs"
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -449,6 +558,7 @@ impl RunConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     #[test]
     fn a_full_document_and_overrides_parse() {
@@ -612,17 +722,107 @@ mod tests {
     }
 
     #[test]
+    fn data_is_a_path_or_a_table_of_options() {
+        use crate::data::Columns;
+        // A path reads and writes as a string, as before tables existed.
+        let c = RunConfig::from_toml("data = \"some/dir\"").unwrap();
+        assert_eq!(c.data, Some(DataSpec::Path("some/dir".into())));
+        assert!(
+            c.to_toml().starts_with("data = \"some/dir\""),
+            "{}",
+            c.to_toml()
+        );
+        let c = RunConfig::from_toml(
+            "data = { path = \"t.csv\", label = [\"y1\", \"y2\"], test_fraction = 0.3, \
+             split_seed = 9 }\n[train]\nloss = \"mse\"",
+        )
+        .unwrap();
+        let t = c.data.as_ref().unwrap().table().unwrap();
+        assert_eq!(t.label, Some(Columns::Many(vec!["y1".into(), "y2".into()])));
+        assert_eq!((t.test_fraction, t.split_seed), (Some(0.3), 9));
+        assert_eq!(c.task(), Task::Regression);
+        // What is written reads back the same (also as the JSON of a checkpoint).
+        assert_eq!(RunConfig::from_toml(&c.to_toml()).unwrap(), c);
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(serde_json::from_str::<RunConfig>(&json).unwrap(), c);
+        // The default loss is left out of the document, as before it existed.
+        assert!(!RunConfig::default().to_toml().contains("loss"));
+        // One key of the table from the command line.
+        let c = RunConfig::from_toml_with(
+            "data = { path = \"t.csv\" }",
+            &[("data.test_fraction".into(), "0.5".into())],
+        )
+        .unwrap();
+        assert_eq!(c.data.unwrap().table().unwrap().test_fraction, Some(0.5));
+        #[track_caller]
+        fn refused(text: &str, want: &str) {
+            let err = RunConfig::from_toml(text).unwrap_err().to_string();
+            assert!(err.contains(want), "`{err}` lacks `{want}`");
+        }
+        refused(
+            "data = { path = \"t.csv\", lable = \"y\" }",
+            "unknown field `lable`",
+        );
+        refused("data = { label = \"y\" }", "missing field `path`");
+        refused("data = 3", "a path, or a table");
+        refused(
+            "data = { path = \"t.csv\", test_fraction = 0 }",
+            "data.test_fraction must be between 0 and 1",
+        );
+        refused(
+            "data = { path = \"t.csv\", test = \"u.csv\", test_fraction = 0.2 }",
+            "either `test`",
+        );
+        refused(
+            "data = { path = \"images/\", label = \"y\" }",
+            "data.label applies to tables",
+        );
+        refused(
+            "data = { path = \"t.csv\", task = \"regression\" }",
+            "data.task = \"regression\" needs train.loss = \"mse\", not \"cross_entropy\"",
+        );
+        refused(
+            "data = { path = \"t.csv\", task = \"classification\" }\n[train]\nloss = \"mse\"",
+            "needs train.loss = \"cross_entropy\"",
+        );
+        refused("[train]\nloss = \"l1\"", "unknown variant `l1`");
+    }
+
+    #[test]
     fn a_relative_data_path_becomes_absolute() {
         let c = RunConfig {
-            data: Some(PathBuf::from("data/x")),
+            data: Some(DataSpec::Path(PathBuf::from("data/x"))),
             ..RunConfig::default()
         };
-        let abs = c.with_absolute_data().unwrap().data.unwrap();
+        let abs = c
+            .with_absolute_data()
+            .unwrap()
+            .data
+            .unwrap()
+            .path()
+            .to_path_buf();
         assert!(
             abs.is_absolute() && abs.ends_with("data/x"),
             "{}",
             abs.display()
         );
+        // Every path of a table, none of its other settings.
+        let c = RunConfig::from_toml(
+            "data = { path = \"x.npy\", targets = \"y.npy\", test = \"xt.npy\", \
+             test_targets = \"yt.npy\", split_seed = 3 }",
+        )
+        .unwrap();
+        let t = c.with_absolute_data().unwrap().data.unwrap();
+        let t = t.table().unwrap();
+        for p in [
+            &t.path,
+            t.targets.as_ref().unwrap(),
+            t.test.as_ref().unwrap(),
+        ] {
+            assert!(p.is_absolute(), "{}", p.display());
+        }
+        assert!(t.test_targets.as_ref().unwrap().is_absolute());
+        assert_eq!(t.split_seed, 3);
         assert_eq!(
             RunConfig::default().with_absolute_data().unwrap().data,
             None

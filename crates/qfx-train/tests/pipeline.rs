@@ -88,10 +88,10 @@ fn an_interrupted_run_resumes_to_identical_weights() {
         assert_eq!(ma.len(), 2);
         assert_eq!(
             ma.iter()
-                .map(|m| (m.train_loss, m.test.top1))
+                .map(|m| (m.train_loss, m.test))
                 .collect::<Vec<_>>(),
             mb.iter()
-                .map(|m| (m.train_loss, m.test.top1))
+                .map(|m| (m.train_loss, m.test))
                 .collect::<Vec<_>>()
         );
         if quantized {

@@ -10,6 +10,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use qfx_train::config::RunConfig;
+use qfx_train::data::Task;
 use qfx_train::run::{self, RunDir, Start};
 
 use crate::train_cmd::{fmt_acc, load_data, stop_on_ctrl_c, train_with_progress};
@@ -56,8 +57,8 @@ pub fn run(args: DemoArgs) -> Result<()> {
     outln!(
         "qfx demo: small CNN on the embedded Fashion-MNIST subset ({} train / {} test images), \
          every tensor quantized to {} bits",
-        data.train.len(),
-        data.test.len(),
+        data.train().len(),
+        data.test().len(),
         args.bits
     );
 
@@ -67,6 +68,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
 
     outln!("\n[2/4] post-training quantization (calibrated binary points, no training)");
     let (_, ptq) = run::ptq(&dir("ptq"), &dir("float"), &quant, &data)?;
+    let ptq = *ptq.accuracy().context("the demo's CNN is a classifier")?;
     outln!("  PTQ test {}", fmt_acc(&ptq));
     interrupted(true, &stop)?;
 
@@ -78,14 +80,16 @@ pub fn run(args: DemoArgs) -> Result<()> {
     interrupted(q.finished, &stop)?;
 
     let ir = run::model_of_record(&dir("qat"))?.ir;
-    let exact = crate::exact::evaluate(&ir, &data.test, 0)?;
+    let classes = Task::Classification;
+    let exact = crate::exact::evaluate(&ir, data.test(), classes, 0)?;
     let ptq_ir = run::model_of_record(&dir("ptq"))?.ir;
-    let ptq_exact = crate::exact::evaluate(&ptq_ir, &data.test, 0)?;
+    let ptq_exact = crate::exact::evaluate(&ptq_ir, data.test(), classes, 0)?;
 
     let pct = |a: f64| format!("{:.2}%", a * 100.0);
-    let fa = f.accuracy.expect("finished run").top1;
-    let qa = q.accuracy.expect("finished run").top1;
-    outln!("\n== Test accuracy, {} images ({}-bit fixed point everywhere: weights, biases, accumulators, BatchNorm, activations)", data.test.len(), args.bits);
+    let top1 = |s: Option<run::Score>| s.and_then(|s| s.accuracy().map(|a| a.top1));
+    let fa = top1(f.score).context("the float run finished without a test accuracy")?;
+    let qa = top1(q.score).context("the QAT run finished without a test accuracy")?;
+    outln!("\n== Test accuracy, {} images ({}-bit fixed point everywhere: weights, biases, accumulators, BatchNorm, activations)", data.test().len(), args.bits);
     outln!(
         "{:<34}{:>14}{:>20}",
         "model",
@@ -97,13 +101,13 @@ pub fn run(args: DemoArgs) -> Result<()> {
         "{:<34}{:>14}{:>20}",
         "PTQ (calibrated points)",
         pct(ptq.top1),
-        pct(ptq_exact.top1)
+        pct(ptq_exact.top1())
     );
     outln!(
         "{:<34}{:>14}{:>20}",
         "QFX (QAT, learned points)",
         pct(qa),
-        pct(exact.top1)
+        pct(exact.top1())
     );
     outln!(
         "QFX − PTQ: {:+.2} points; float − QFX: {:+.2} points",
@@ -112,7 +116,12 @@ pub fn run(args: DemoArgs) -> Result<()> {
     );
 
     outln!("\n[4/4] HLS export and bit-exact verification");
-    crate::hls_cmd::export_and_verify(&dir("qat"), &dir("hls"), &data.test, args.verify_samples)?;
+    crate::hls_cmd::export_and_verify(
+        &dir("qat"),
+        &dir("hls"),
+        (data.test(), classes),
+        args.verify_samples,
+    )?;
     outln!(
         "\ndone in {:.0} s. Runs: {}; report: `qfx report --run {}`",
         began.elapsed().as_secs_f64(),

@@ -6,7 +6,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use qfx_hls::{EmitOptions, VerifyOptions, IR_FILE};
 use qfx_ir::{Model, Preprocess};
-use qfx_train::run::RunDir;
+use qfx_train::data::Task;
+use qfx_train::run::{RunDir, Score};
 
 /// What to export.
 #[derive(Subcommand)]
@@ -45,19 +46,23 @@ pub struct ExportHls {
 #[derive(Args)]
 #[command(after_help = "Examples:\n  \
     qfx verify-hls --project hls/cnn --data data/fashion-mnist-subset --samples 200\n  \
-    qfx verify-hls --project hls/mlp --data mnist/ --samples 1000 --normalize 0.1307,0.3081\n\n\
+    qfx verify-hls --project hls/mlp --data mnist/ --samples 1000 --normalize 0.1307,0.3081\n  \
+    qfx verify-hls --project hls/jets --data examples/jet_mlp/jet_mlp.toml\n\n\
     Compiles tb/testbench.cpp and firmware/model.cpp with g++ -O2 against the Xilinx ap_types \
     headers (fetched once with pip into $QFX_CACHE_DIR, $XDG_CACHE_HOME/qfx or ~/.cache/qfx), \
-    runs the first N test images, and compares every output code with the integer engine running \
-    the project's model.ir.json. Exits with status 1 on any mismatch.")]
+    runs the first N test samples, normalized as the model records, and compares every output \
+    code with the integer engine running the project's model.ir.json. Exits with status 1 on any \
+    mismatch.")]
 pub struct VerifyHls {
     /// A project written by `qfx export hls`.
     #[arg(long, value_name = "DIR")]
     project: PathBuf,
-    /// The dataset (IDX folder, CIFAR-10 binary folder or image folder); its test split is used.
+    /// The dataset (IDX folder, CIFAR-10 binary folder, image folder, or a table file with the
+    /// default options), or a run configuration file (.toml) whose `data` is used; its test
+    /// split is run.
     #[arg(long, value_name = "PATH")]
     data: PathBuf,
-    /// How many test images to run.
+    /// How many test samples to run.
     #[arg(long, default_value_t = 200)]
     samples: usize,
     /// Pixel normalization `MEAN,STD` (x = (p/255 − MEAN)/STD), for a model IR that records
@@ -179,27 +184,26 @@ pub fn run_verify(args: VerifyHls) -> Result<()> {
         bail!("--samples must be at least 1");
     }
     // Only the test split is used: missing training batches do not matter here.
-    let partial = qfx_data::LoadOptions {
-        allow_partial: true,
-    };
-    let data = qfx_data::load_with(&args.data, &partial)
+    let config = crate::train_cmd::data_argument(&args.data)?;
+    let data = crate::train_cmd::load_data_with(&config, true)
         .with_context(|| format!("cannot load the dataset {}", args.data.display()))?;
     verify_dataset(
         &args.project,
         &model,
         &preprocess,
-        &data.test,
+        (data.test(), config.task()),
         args.samples,
         &args.opt,
     )
 }
 
 /// Exports the IR of `run_dir` (a run directory or IR file) to `out` and verifies it on the
-/// first `samples` images of `test`, normalized with the IR's `preprocess`. For `qfx demo`.
+/// first `samples` samples of `test` (scored for `task`), normalized with the IR's
+/// `preprocess`. For `qfx demo`.
 pub fn export_and_verify(
     run_dir: &Path,
     out: &Path,
-    test: &qfx_data::Dataset,
+    test: (qfx_data::Split<'_>, Task),
     samples: usize,
 ) -> Result<()> {
     let model = load_ir(run_dir)?;
@@ -219,37 +223,40 @@ pub fn export_and_verify(
     verify_dataset(out, &model, &preprocess, test, samples, "-O2")
 }
 
-/// Verifies `project` on the first `samples` images of `test`; an error on any mismatch.
+/// Verifies `project` on the first `samples` samples of `test` (scored for its task); an error
+/// on any mismatch.
 fn verify_dataset(
     project: &Path,
     model: &Model,
     preprocess: &Preprocess,
-    test: &qfx_data::Dataset,
+    (test, task): (qfx_data::Split<'_>, Task),
     samples: usize,
     opt: &str,
 ) -> Result<()> {
-    let shape = test.shape;
+    let shape = test.shape();
     let n_model: usize = model.input_shape.iter().product();
     if (model.input_shape.len() == 3 && model.input_shape[..] != shape[..])
-        || n_model != test.image_len()
+        || n_model != test.sample_len()
     {
         bail!(
-            "the dataset's images are {:?} but the model expects {:?}",
+            "the dataset's {} are {:?} but the model expects {:?}",
+            test.noun(),
             shape,
             model.input_shape
         );
     }
+    let noun = test.noun();
     let n = samples.min(test.len());
     if n == 0 {
-        bail!("no test images to verify on");
+        bail!("no test {noun} to verify on");
     }
     if n < samples {
-        errln!("qfx: only {n} test images available; verifying those");
+        errln!("qfx: only {n} test {noun} available; verifying those");
     }
-    let len = test.image_len();
-    let inputs: Vec<Vec<f32>> = (0..n)
-        .map(|i| preprocess.apply(&test.images[i * len..(i + 1) * len], shape))
-        .collect();
+    let indices: Vec<usize> = (0..n).collect();
+    let flat = qfx_train::run::sample_inputs(test, &indices, preprocess)?;
+    let len = flat.len() / n;
+    let inputs: Vec<Vec<f32>> = flat.chunks(len.max(1)).map(<[f32]>::to_vec).collect();
     let options = VerifyOptions {
         opt: opt.to_string(),
         ..VerifyOptions::default()
@@ -262,18 +269,23 @@ fn verify_dataset(
     );
     let report = qfx_hls::verify_with(project, &inputs, &options)?;
     outln!("{report}");
-    let classes = report.engine_codes.len() / n;
-    if classes > 1 {
-        let correct = report
-            .engine_codes
-            .chunks(classes)
-            .zip(&test.labels)
-            .filter(|(row, &label)| qfx_engine::argmax(row) == Some(label as usize))
-            .count();
-        outln!(
-            "integer engine (= C simulation) accuracy on these {n} images: {:.2}%",
-            100.0 * correct as f64 / n as f64
-        );
+    let outputs = report.engine_codes.len() / n;
+    let codes: Vec<Vec<i64>> = report
+        .engine_codes
+        .chunks(outputs.max(1))
+        .map(<[i64]>::to_vec)
+        .collect();
+    match crate::exact::score_codes(model, test, task, &flat, &codes) {
+        Score::Accuracy(a) if outputs > 1 => outln!(
+            "integer engine (= C simulation) accuracy on these {n} {noun}: {:.2}%",
+            100.0 * a.top1
+        ),
+        Score::Accuracy(_) => {}
+        Score::Errors(e) => outln!(
+            "integer engine (= C simulation) on these {n} {noun}: MSE {:.6}, MAE {:.6}",
+            e.mse,
+            e.mae
+        ),
     }
     float_agreement(model, &inputs, &report.engine_codes)?;
     if report.mismatches > 0 {

@@ -131,12 +131,11 @@ pub fn run(args: ReportArgs) -> Result<()> {
     };
     writeln!(
         md,
-        "{kind}, {} epochs done, test accuracy {}\n",
+        "{kind}, {} epochs done, {}\n",
         ckpt.meta.epoch,
         ckpt.meta
-            .test_accuracy
-            .map(|a| format!("{:.2}%", a * 100.0))
-            .unwrap_or_else(|| "not measured".into())
+            .test_summary()
+            .unwrap_or_else(|| "test accuracy not measured".into())
     )?;
 
     let has_record = std::fs::symlink_metadata(run_dir.ir()).is_ok();
@@ -158,17 +157,18 @@ pub fn run(args: ReportArgs) -> Result<()> {
         let before = init.as_ref().map(run::formats).unwrap_or_default();
         // Only the test split is used: missing training batches are only warned about.
         let data = crate::train_cmd::load_data_with(config, true)?;
-        let stats = crate::exact::layer_stats(&ir, &data.test, args.samples)?;
+        let stats = crate::exact::layer_stats(&ir, data.test(), args.samples)?;
         let analysis = qfx_engine::analyze(&ir)?;
         writeln!(
             md,
             "## Tensors\n\nIn execution order. F = fractional bits (binary point); \"moved\" = F \
              after training − F at calibration (per-channel tensors: the largest change). \
-             \"seen\" and \"clipped\": the bit-exact integer engine on {} test images (clipped = \
+             \"seen\" and \"clipped\": the bit-exact integer engine on {} test {} (clipped = \
              overflow events, saturations or wraps, per value; accumulator events are counted \
              with the layer). \"worst case\": static range analysis over every input the input \
              format can hold.\n",
-            stats.images
+            stats.images,
+            data.test().noun()
         )?;
         writeln!(
             md,
@@ -272,21 +272,36 @@ pub fn run(args: ReportArgs) -> Result<()> {
             "## Training\n\n![training curves]({})\n",
             RunDir::REPORT_CURVES
         )?;
-        writeln!(
-            md,
-            "| epoch | lr | train loss | train acc | test top-1 | seconds |"
-        )?;
-        writeln!(md, "|---|---|---|---|---|---|")?;
-        for m in &metrics {
+        let regression = metrics.iter().any(|m| m.test.errors().is_some());
+        if regression {
             writeln!(
                 md,
-                "| {} | {:.2e} | {:.4} | {:.2}% | {:.2}% | {:.1} |",
-                m.epoch,
-                m.lr,
-                m.train_loss,
-                m.train_accuracy * 100.0,
-                m.test.top1 * 100.0,
-                m.seconds
+                "| epoch | lr | train loss (MSE) | test MSE | test MAE | seconds |"
+            )?;
+        } else {
+            writeln!(
+                md,
+                "| epoch | lr | train loss | train acc | test top-1 | seconds |"
+            )?;
+        }
+        writeln!(md, "|---|---|---|---|---|---|")?;
+        for m in &metrics {
+            let (a, b) = match &m.test {
+                run::Score::Accuracy(t) => (
+                    format!("{:.2}%", m.train_accuracy.unwrap_or(0.0) * 100.0),
+                    format!("{:.2}%", t.top1 * 100.0),
+                ),
+                run::Score::Errors(e) => (format!("{:.6}", e.mse), format!("{:.6}", e.mae)),
+            };
+            let loss = if regression {
+                format!("{:.6}", m.train_loss)
+            } else {
+                format!("{:.4}", m.train_loss)
+            };
+            writeln!(
+                md,
+                "| {} | {:.2e} | {loss} | {a} | {b} | {:.1} |",
+                m.epoch, m.lr, m.seconds
             )?;
         }
     }
@@ -303,14 +318,29 @@ fn curves_chart(metrics: &[EpochMetrics]) -> String {
         points: metrics.iter().map(|m| (m.epoch as f64, f(m))).collect(),
         step: false,
     };
+    if metrics.iter().any(|m| m.test.errors().is_some()) {
+        let err = |m: &EpochMetrics, f: fn(&run::Errors) -> f64| m.test.errors().map_or(0.0, f);
+        return line_chart(
+            "Training curves",
+            "epoch",
+            "mean squared / absolute error",
+            &[
+                series("train loss (MSE)", &|m| m.train_loss),
+                series("test MSE", &|m| err(m, |e| e.mse)),
+                series("test MAE", &|m| err(m, |e| e.mae)),
+            ],
+        );
+    }
     line_chart(
         "Training curves",
         "epoch",
         "loss / accuracy",
         &[
             series("train loss", &|m| m.train_loss),
-            series("train accuracy", &|m| m.train_accuracy),
-            series("test accuracy", &|m| m.test.top1),
+            series("train accuracy", &|m| m.train_accuracy.unwrap_or(0.0)),
+            series("test accuracy", &|m| {
+                m.test.accuracy().map_or(0.0, |a| a.top1)
+            }),
         ],
     )
 }

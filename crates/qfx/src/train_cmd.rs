@@ -8,8 +8,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use qfx_data::Splits;
+use qfx_data::Data;
 use qfx_train::config::RunConfig;
+use qfx_train::data::DataSpec;
 use qfx_train::models::ModelConfig;
 use qfx_train::run::{self, Checkpoint, CheckpointDir, Event, RunDir, Start};
 
@@ -19,8 +20,10 @@ pub struct ConfigArgs {
     /// TOML configuration file (every key optional; see the README for all keys).
     #[arg(long, short = 'c')]
     pub config: Option<PathBuf>,
-    /// Dataset: an IDX directory (MNIST/Fashion-MNIST), a CIFAR-10 binary directory or an
-    /// image folder. Default: the embedded Fashion-MNIST subset.
+    /// Dataset: an IDX directory (MNIST/Fashion-MNIST), a CIFAR-10 binary directory, an image
+    /// folder, or a table file (.csv with a `label` column, .npz with arrays x and y; other
+    /// options in the configuration's `data` table). Default: the embedded Fashion-MNIST
+    /// subset.
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// A built-in network (`model`): `cnn` (the small CNN, 28×28), `bnn` (the binarized
@@ -132,26 +135,68 @@ fn toml_string(s: &str) -> String {
 
 /// Loads the configured dataset (the embedded subset by default); a partial dataset is
 /// refused.
-pub fn load_data(config: &RunConfig) -> Result<Splits> {
+pub fn load_data(config: &RunConfig) -> Result<Data> {
     load_data_with(config, false)
 }
 
 /// [`load_data`], accepting a partial dataset (CIFAR-10 missing training batches) when
 /// `allow_partial`, with a warning saying what is missing.
-pub fn load_data_with(config: &RunConfig, allow_partial: bool) -> Result<Splits> {
-    let Some(path) = &config.data else {
-        return Ok(qfx_data::embedded_fashion_mnist());
+pub fn load_data_with(config: &RunConfig, allow_partial: bool) -> Result<Data> {
+    let Some(spec) = &config.data else {
+        return Ok(Data::Images(qfx_data::embedded_fashion_mnist()));
     };
+    let path = spec.path();
     let context = || format!("cannot load data from {}", path.display());
+    if let Some(options) = spec.table_options(config.task()) {
+        return Ok(Data::Table(
+            qfx_data::load_table(&options).with_context(context)?,
+        ));
+    }
+    if path.is_file() {
+        bail!(
+            "{}: neither a dataset directory (IDX files, CIFAR-10 batches, an image folder) nor \
+             a table file (.csv, .npy, .npz)",
+            path.display()
+        );
+    }
     let source = qfx_data::detect(path).with_context(context)?;
     if let qfx_data::Source::Cifar10(files) = &source {
         if allow_partial && !files.is_complete() {
             errln!("qfx: warning: partial dataset: {files}");
         }
     }
-    source
-        .load_with(&qfx_data::LoadOptions { allow_partial })
-        .with_context(context)
+    Ok(Data::Images(
+        source
+            .load_with(&qfx_data::LoadOptions { allow_partial })
+            .with_context(context)?,
+    ))
+}
+
+/// The data a `--data` argument of `qfx eval` or `qfx verify-hls` names: a dataset path, or a
+/// run configuration file (`.toml`, e.g. an example's or a run's `config.toml`) whose `data`
+/// (and loss, which says the task) is used. Relative paths in the file are read from the
+/// current directory, as `qfx train` reads them.
+pub fn data_argument(path: &Path) -> Result<RunConfig> {
+    let is_toml = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+    if !is_toml {
+        return Ok(RunConfig {
+            data: Some(DataSpec::Path(path.to_path_buf())),
+            ..RunConfig::default()
+        });
+    }
+    let text = qfx_fs::read_to_string_regular(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let config = RunConfig::from_toml(&text)
+        .with_context(|| format!("bad configuration in {}", path.display()))?;
+    if config.data.is_none() {
+        bail!(
+            "{} names no data (its `data` key is missing)",
+            path.display()
+        );
+    }
+    Ok(config)
 }
 
 /// `qfx train`.
@@ -200,14 +245,16 @@ pub fn train(args: TrainArgs) -> Result<()> {
         "float training".to_string()
     };
     let limit = config.train.train_limit;
-    let images = if limit > 0 {
-        limit.min(data.train.len())
+    let train = data.train();
+    let samples = if limit > 0 {
+        limit.min(train.len())
     } else {
-        data.train.len()
+        train.len()
     };
     errln!(
-        "qfx train: {kind}, {} epochs on {images} training images → {}",
+        "qfx train: {kind}, {} epochs on {samples} training {} → {}",
         config.train.epochs,
+        train.noun(),
         args.run.display()
     );
     let outcome = train_with_progress(&args.run, &config, &data, start, &stop)?;
@@ -219,8 +266,10 @@ pub fn train(args: TrainArgs) -> Result<()> {
         );
         std::process::exit(130);
     }
-    if let Some(a) = outcome.accuracy {
-        outln!("test accuracy: {}", fmt_acc(&a));
+    match outcome.score {
+        Some(run::Score::Accuracy(a)) => outln!("test accuracy: {}", fmt_acc(&a)),
+        Some(s) => outln!("test: {}", fmt_score(&s)),
+        None => {}
     }
     Ok(())
 }
@@ -252,7 +301,7 @@ fn resume_base(run: &Path) -> Result<String> {
 pub fn train_with_progress(
     dir: &Path,
     config: &RunConfig,
-    data: &Splits,
+    data: &Data,
     start: Start,
     stop: &AtomicBool,
 ) -> Result<run::Outcome> {
@@ -269,12 +318,12 @@ pub fn train_with_progress(
         } if tty => {
             let width = 24;
             let done = step * width / steps.max(&1);
+            let acc = accuracy.map_or(String::new(), |a| format!("  acc {a:.3}"));
             err!(
-                "\r  epoch {}/{epochs} [{}{}] {step}/{steps}  loss {loss:.4}  acc {:.3}  {:.0}s ",
+                "\r  epoch {}/{epochs} [{}{}] {step}/{steps}  loss {loss:.4}{acc}  {:.0}s ",
                 epoch + 1,
                 "=".repeat(done),
                 " ".repeat(width - done),
-                accuracy,
                 began.elapsed().as_secs_f64()
             );
         }
@@ -282,14 +331,22 @@ pub fn train_with_progress(
             if tty {
                 err!("\r\x1b[2K");
             }
-            errln!(
-                "  epoch {}/{epochs}: loss {:.4}, train acc {:.3}, test {} ({:.1}s)",
-                m.epoch,
-                m.train_loss,
-                m.train_accuracy,
-                fmt_acc(&m.test),
-                m.seconds
-            );
+            match m.train_accuracy {
+                Some(acc) => errln!(
+                    "  epoch {}/{epochs}: loss {:.4}, train acc {acc:.3}, test {} ({:.1}s)",
+                    m.epoch,
+                    m.train_loss,
+                    fmt_score(&m.test),
+                    m.seconds
+                ),
+                None => errln!(
+                    "  epoch {}/{epochs}: loss (MSE) {:.6}, test {} ({:.1}s)",
+                    m.epoch,
+                    m.train_loss,
+                    fmt_score(&m.test),
+                    m.seconds
+                ),
+            }
         }
         Event::Warning(w) => {
             if tty {
@@ -329,6 +386,14 @@ pub fn fmt_acc(a: &run::Accuracy) -> String {
     }
 }
 
+/// A score as text: the accuracy of a classifier, the errors of values.
+pub fn fmt_score(s: &run::Score) -> String {
+    match s {
+        run::Score::Accuracy(a) => fmt_acc(a),
+        run::Score::Errors(e) => format!("MSE {:.6}, MAE {:.6}", e.mse, e.mae),
+    }
+}
+
 /// `qfx ptq`.
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:
@@ -350,13 +415,13 @@ pub fn ptq(args: PtqArgs) -> Result<()> {
     base.quant.enabled = true;
     let config = args.config.resolve(Some(base.to_toml()))?;
     let data = load_data_with(&config, args.config.allow_partial_data)?;
-    let (_, acc) = run::ptq(&args.run, &args.from, &config, &data)?;
+    let (_, score) = run::ptq(&args.run, &args.from, &config, &data)?;
     outln!(
         "PTQ at {} bits ({} calibration batches of {}): test {}",
         config.quant.bits,
         config.calibration.batches,
         config.train.batch_size,
-        fmt_acc(&acc)
+        fmt_score(&score)
     );
     Ok(())
 }
@@ -371,13 +436,14 @@ pub struct EvalArgs {
     /// Run directory or checkpoint directory.
     #[arg(long)]
     pub checkpoint: PathBuf,
-    /// Dataset (default: the one the run was trained on).
+    /// Dataset (default: the one the run was trained on): a path, or a run configuration file
+    /// (.toml) whose `data` is used.
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Which split.
     #[arg(long, default_value = "test", value_parser = ["test", "train"])]
     pub split: String,
-    /// Evaluate at most this many images (0: all).
+    /// Evaluate at most this many samples (0: all).
     #[arg(long, default_value_t = 0)]
     pub limit: usize,
     /// Also run the bit-exact integer engine (what the FPGA computes) on the exported model,
@@ -393,34 +459,36 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     }
     let mut config = ckpt.meta.config.clone();
     if let Some(d) = &args.data {
-        config.data = Some(d.clone());
+        config.data = data_argument(d)?.data;
     }
     // Evaluation trains nothing: missing training batches are only warned about.
     let data = load_data_with(&config, true)?;
     let set = if args.split == "test" {
-        &data.test
+        data.test()
     } else {
-        &data.train
+        data.train()
     };
     config.check_data(set, &args.split)?;
-    let acc = run::evaluate(&model, set, &config, args.limit);
+    let preprocess = ckpt.meta.preprocess();
+    let score = run::evaluate(&model, set, &config, &preprocess, args.limit)?;
     let kind = if config.quant.enabled {
         format!("{}-bit fixed point (training emulation)", config.quant.bits)
     } else {
         "float".to_string()
     };
     outln!(
-        "{} images of the {} split, {kind}: {}",
-        acc.images,
+        "{} {} of the {} split, {kind}: {}",
+        score.samples(),
+        set.noun(),
         args.split,
-        fmt_acc(&acc)
+        fmt_score(&score)
     );
     if args.exact {
         if !config.quant.enabled {
             bail!("--exact needs a quantized checkpoint (this one is float)");
         }
-        let ir = exact_model(&args.checkpoint, &model, &ckpt, &config)?;
-        let exact = crate::exact::evaluate(&ir, set, args.limit)?;
+        let ir = exact_model(&args.checkpoint, &model, &ckpt)?;
+        let exact = crate::exact::evaluate(&ir, set, config.task(), args.limit)?;
         exact.print();
         outln!("\nstatic worst-case range analysis (any input the input format can hold):");
         out!("{}", qfx_engine::analyze(&ir)?);
@@ -435,7 +503,6 @@ fn exact_model(
     path: &Path,
     model: &qfx_train::models::Model,
     ckpt: &Checkpoint,
-    config: &RunConfig,
 ) -> Result<qfx_ir::Model> {
     let is_run = !CheckpointDir::new(path).has_meta();
     let has_record = std::fs::symlink_metadata(RunDir::new(path).ir()).is_ok();
@@ -461,5 +528,5 @@ fn exact_model(
             ckpt.dir.display()
         );
     }
-    Ok(run::export_ir(model, config, "model")?)
+    Ok(run::export_ir(model, &ckpt.meta.preprocess(), "model")?)
 }

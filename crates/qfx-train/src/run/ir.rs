@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use qfx_fixed::Format;
 
-use crate::config::RunConfig;
 use crate::error::TrainError;
 use crate::models::Model;
 
@@ -31,14 +30,16 @@ pub fn formats(ir: &qfx_ir::Model) -> BTreeMap<String, Vec<Format>> {
     out
 }
 
-/// Exports a quantized model with the run's preprocessing.
+/// Exports a quantized model with the run's input normalization (`preprocess`: the run's
+/// `[normalize]` for images, its standardization for tables; see
+/// [`CheckpointMeta::preprocess`](super::CheckpointMeta::preprocess)).
 pub fn export_ir(
     model: &Model,
-    config: &RunConfig,
+    preprocess: &qfx_ir::Preprocess,
     name: &str,
 ) -> Result<qfx_ir::Model, TrainError> {
     let mut ir = crate::export::export(model, name)?;
-    ir.preprocess = Some(config.normalize.preprocess());
+    ir.preprocess = Some(preprocess.clone());
     Ok(ir)
 }
 

@@ -35,8 +35,10 @@ pub struct CheckpointMeta {
     pub version: u32,
     /// The configuration that produced it.
     pub config: RunConfig,
-    /// Image shape `[c, h, w]` the model was built for.
-    pub input_shape: [usize; 3],
+    /// The sample shape the model was built for: `[c, h, w]` for images (all a version-1 or
+    /// early version-2 checkpoint can hold), `[features]` or `[channels, length]` for tables and
+    /// signals.
+    pub input_shape: Vec<usize>,
     /// Epochs completed.
     pub epoch: usize,
     /// Steps done within the current epoch (non-zero for an interrupted epoch).
@@ -51,8 +53,16 @@ pub struct CheckpointMeta {
     pub rng: [u64; 4],
     /// The run finished all its epochs.
     pub finished: bool,
-    /// Test accuracy after the last finished epoch, if evaluated.
+    /// Test accuracy after the last finished epoch, if evaluated (classifiers).
     pub test_accuracy: Option<f64>,
+    /// Test mean squared error after the last finished epoch (regression, autoencoders).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_mse: Option<f64>,
+    /// The standardization of a table's features the model was trained with (computed on its
+    /// training split, or inherited from the run it started from); `None` for images, which
+    /// `config.normalize` normalizes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standardize: Option<qfx_ir::Preprocess>,
     /// Each exported tensor's format (quantized runs): the learned binary points.
     pub formats: BTreeMap<String, Vec<Format>>,
     /// Checksums (FNV-1a, hex) of the two tensor files, to catch corruption.
@@ -111,6 +121,23 @@ impl CheckpointMeta {
         meta.check()
             .map_err(|m| bad(format!("inconsistent: {m}")))?;
         Ok(meta)
+    }
+
+    /// The input normalization the checkpoint's model was trained with: its standardization
+    /// (tables), else its configuration's pixel normalization (images).
+    pub fn preprocess(&self) -> qfx_ir::Preprocess {
+        self.standardize
+            .clone()
+            .unwrap_or_else(|| self.config.normalize.preprocess())
+    }
+
+    /// The score recorded for the last finished epoch, as text (`top-1 91.20%`, `MSE 0.0123`).
+    pub fn test_summary(&self) -> Option<String> {
+        match (self.test_accuracy, self.test_mse) {
+            (Some(a), _) => Some(format!("test accuracy {:.2}%", a * 100.0)),
+            (None, Some(e)) => Some(format!("test MSE {e:.6}")),
+            (None, None) => None,
+        }
     }
 
     /// Writes `meta.json` into `dir`, sealed, atomically.
@@ -188,11 +215,19 @@ impl CheckpointMeta {
                  {step} steps of batch {batch}"
             ));
         }
-        match self.test_accuracy {
-            Some(a) if !(0.0..=1.0).contains(&a) => {
+        match (self.test_accuracy, self.test_mse) {
+            (Some(a), _) if !(0.0..=1.0).contains(&a) => {
                 return fail(format!("test accuracy {a} is not a fraction"))
             }
-            None if epoch > 0 => return fail(format!("{epoch} epochs done but no test accuracy")),
+            (_, Some(e)) if !(e.is_finite() && e >= 0.0) => {
+                return fail(format!("test mean squared error {e}"))
+            }
+            (Some(_), Some(_)) => {
+                return fail("both a test accuracy and a test mean squared error".into())
+            }
+            (None, None) if epoch > 0 => {
+                return fail(format!("{epoch} epochs done but no test accuracy"))
+            }
             _ => {}
         }
         for file in [CheckpointDir::MODEL, CheckpointDir::OPTIMIZER] {
@@ -200,8 +235,18 @@ impl CheckpointMeta {
                 return fail(format!("no checksum for {file}"));
             }
         }
-        if self.input_shape.contains(&0) {
+        if self.input_shape.is_empty()
+            || self.input_shape.len() > 3
+            || self.input_shape.contains(&0)
+        {
             return fail(format!("input shape {:?}", self.input_shape));
+        }
+        if let Some(p) = &self.standardize {
+            if p.input != qfx_ir::PreprocessInput::Values {
+                return fail("a standardization of pixels (tables hold values)".into());
+            }
+            p.validate(self.input_shape[0])
+                .map_err(|e| format!("standardization: {}", e.message))?;
         }
         Ok(())
     }

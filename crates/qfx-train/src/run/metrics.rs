@@ -9,7 +9,7 @@ use qfx_fixed::Format;
 use serde::{Deserialize, Serialize};
 
 use super::dir::RunDir;
-use super::eval::Accuracy;
+use super::eval::Score;
 use super::{io_err, write_file};
 use crate::error::TrainError;
 
@@ -20,12 +20,13 @@ pub struct EpochMetrics {
     pub epoch: usize,
     /// Learning rate at the epoch's last step.
     pub lr: f64,
-    /// Mean training loss.
+    /// Mean training loss (cross-entropy, or the mean squared error).
     pub train_loss: f64,
-    /// Training accuracy (on augmented batches, quantized forward pass).
-    pub train_accuracy: f64,
-    /// Test accuracy.
-    pub test: Accuracy,
+    /// Training accuracy (on augmented batches, quantized forward pass); classifiers only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_accuracy: Option<f64>,
+    /// Test accuracy (classifiers) or errors (values).
+    pub test: Score,
     /// Formats of every exported tensor (quantized runs).
     pub formats: BTreeMap<String, Vec<Format>>,
     /// Seconds the epoch took.

@@ -3,8 +3,8 @@
 //!
 //! A run directory ([`RunDir`], which names every file below) holds:
 //! - `config.toml`: the configuration used (a resumed run must match it);
-//! - `metrics.jsonl`: one JSON object per finished epoch (loss, accuracies, learning rate, the
-//!   binary point of every exported tensor, seconds);
+//! - `metrics.jsonl`: one JSON object per finished epoch (loss, accuracies or errors, learning
+//!   rate, the binary point of every exported tensor, seconds);
 //! - `checkpoints/step-NNNNNNNN/` with `model.safetensors`, `optimizer.safetensors` and
 //!   `meta.json` (sealed with a checksum and checked when read), and `checkpoints/latest`
 //!   naming the newest complete one. A checkpoint is written into a temporary directory and
@@ -32,6 +32,7 @@ mod checkpoint;
 mod claim;
 mod dir;
 mod eval;
+mod feed;
 mod ir;
 mod lock;
 mod meta;
@@ -47,7 +48,8 @@ use burn::tensor::Device;
 pub use checkpoint::{checksum, load_model, resolve_checkpoint, tensors_hash, Checkpoint};
 pub use claim::{check_clearable, clear_run};
 pub use dir::{CheckpointDir, Found, RunDir};
-pub use eval::{calibrate, evaluate, Accuracy};
+pub use eval::{calibrate, evaluate, Accuracy, Errors, Score, Tally};
+pub use feed::sample_inputs;
 pub use ir::{export_ir, formats};
 pub use lock::RunLock;
 pub use meta::{CheckpointMeta, CHECKPOINT_VERSION};
@@ -83,6 +85,15 @@ fn init_seeded(config: &RunConfig, input: &[usize], device: &Device) -> Result<M
     let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
     device.seed(config.train.seed);
     build_model(config, input, device)
+}
+
+/// What a checkpoint records of a run's input normalization: a table's standardization (images
+/// are normalized by the configuration's `[normalize]`, which the checkpoint holds already).
+fn table_standardization(
+    data: qfx_data::DataRef<'_>,
+    p: &qfx_ir::Preprocess,
+) -> Option<qfx_ir::Preprocess> {
+    matches!(data.train, qfx_data::Split::Table(_)).then(|| p.clone())
 }
 
 /// The configured network for samples of shape `input` (the one place this module builds one),

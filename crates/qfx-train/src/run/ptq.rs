@@ -5,15 +5,16 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use burn::tensor::Device;
-use qfx_data::Rng;
+use qfx_data::{DataRef, Rng};
 
 use super::checkpoint::{checksum, save_checkpoint, tensors_hash, Checkpoint};
 use super::claim::claim_new;
 use super::dir::RunDir;
-use super::eval::{calibrate, evaluate, Accuracy};
+use super::eval::{calibrate, evaluate, Score};
+use super::feed::run_preprocess;
 use super::ir::{export_ir, formats, record_bytes};
 use super::meta::{CheckpointMeta, CHECKPOINT_VERSION};
-use super::{init_seeded, write_file};
+use super::{init_seeded, table_standardization, write_file};
 use crate::config::RunConfig;
 use crate::error::TrainError;
 use crate::models::Model;
@@ -22,13 +23,14 @@ use crate::optim::{load_module_tensors, module_tensors};
 /// Post-training quantization: the float checkpoint's weights, binary points calibrated on
 /// training data with `config`'s formats, no training. Writes a checkpoint and `model.ir.json`
 /// into `run`, which must not hold a run already (the float run itself included); the
-/// directory is locked while it is written.
-pub fn ptq(
+/// directory is locked while it is written. A table's standardization is the float run's.
+pub fn ptq<'a>(
     run: &Path,
     float_checkpoint: &Path,
     config: &RunConfig,
-    data: &qfx_data::Splits,
-) -> Result<(Model, Accuracy), TrainError> {
+    data: impl Into<DataRef<'a>>,
+) -> Result<(Model, Score), TrainError> {
+    let data = data.into();
     if !config.quant.enabled {
         return Err(TrainError::Config(
             "PTQ needs quantization enabled (quant.enabled = true)".to_string(),
@@ -36,19 +38,26 @@ pub fn ptq(
     }
     let config = &config.with_absolute_data()?;
     config.validate()?;
-    config.check_data(&data.train, "training")?;
-    config.check_data(&data.test, "test")?;
+    config.check_data(data.train, "training")?;
+    config.check_data(data.test, "test")?;
     let ckpt = Checkpoint::load(float_checkpoint)?;
     ckpt.check_model(config)?;
+    let preprocess = run_preprocess(config, data, ckpt.meta.standardize.as_ref())?;
     let run = RunDir::new(run);
     let _lock = claim_new(&run)?;
     let device = Device::flex();
-    let model = init_seeded(config, &data.train.shape, &device)?;
+    let shape = data.train.shape();
+    let model = init_seeded(config, &shape, &device)?;
     let model = load_module_tensors(model, ckpt.model)?;
-    let model = calibrate(model, &data.train, config)?;
-    let accuracy = evaluate(&model, &data.test, config, config.train.test_limit);
-    let shape = data.train.shape;
-    let ir = export_ir(&model, config, "model")?;
+    let model = calibrate(model, data.train, config, &preprocess)?;
+    let score = evaluate(
+        &model,
+        data.test,
+        config,
+        &preprocess,
+        config.train.test_limit,
+    )?;
+    let ir = export_ir(&model, &preprocess, "model")?;
     let tensors = module_tensors(&model);
     let mut ptq_config = config.clone();
     ptq_config.train.epochs = 0;
@@ -67,7 +76,9 @@ pub fn ptq(
         optimizer_steps: 0,
         rng: Rng::seed(0).state(),
         finished: true,
-        test_accuracy: Some(accuracy.top1),
+        test_accuracy: score.accuracy().map(|a| a.top1),
+        test_mse: score.errors().map(|e| e.mse),
+        standardize: table_standardization(data, &preprocess),
         formats: formats(&ir),
         checksums: BTreeMap::new(),
         parent: None,
@@ -76,5 +87,5 @@ pub fn ptq(
     };
     save_checkpoint(&run, &meta, &tensors, &[])?;
     write_file(&run.ir(), &record)?;
-    Ok((model, accuracy))
+    Ok((model, score))
 }

@@ -9,23 +9,24 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::Device;
-use qfx_data::Rng;
+use qfx_data::{DataRef, Rng};
 
 use super::checkpoint::{checksum, save_checkpoint, tensors_hash, Checkpoint};
 use super::claim::claim_new;
 use super::dir::{CheckpointDir, RunDir};
-use super::eval::{calibrate, evaluate, input_tensor, Accuracy};
+use super::eval::{calibrate, evaluate, Score};
+use super::feed::{self, run_preprocess};
 use super::ir::{export_ir, formats, overflow_warnings, record_bytes};
 use super::lock::{ensure_dir, RunLock};
 use super::meta::{CheckpointMeta, CHECKPOINT_VERSION};
 use super::metrics::{self, EpochMetrics};
-use super::{init_seeded, save_ir, write_file};
+use super::{init_seeded, save_ir, table_standardization, write_file};
 use crate::config::RunConfig;
+use crate::data::Task;
 use crate::error::TrainError;
 use crate::models::Model;
 use crate::optim::{load_module_tensors, module_tensors, Optimizer};
 use crate::safetensors::NamedTensor;
-use crate::train::cross_entropy;
 
 /// Progress reported while training.
 #[derive(Clone, Debug)]
@@ -40,8 +41,8 @@ pub enum Event {
         steps: usize,
         /// Mean training loss so far this epoch.
         loss: f64,
-        /// Training accuracy so far this epoch.
-        accuracy: f64,
+        /// Training accuracy so far this epoch (classifiers).
+        accuracy: Option<f64>,
     },
     /// An epoch finished.
     Epoch(EpochMetrics),
@@ -71,8 +72,9 @@ pub struct Outcome {
     pub model: Model,
     /// The last checkpoint written.
     pub checkpoint: PathBuf,
-    /// Test accuracy after the last epoch (None when interrupted before one finished).
-    pub accuracy: Option<Accuracy>,
+    /// Test accuracy or errors after the last epoch (None when interrupted before one
+    /// finished).
+    pub score: Option<Score>,
     /// False when stopped by the stop flag before finishing.
     pub finished: bool,
 }
@@ -86,18 +88,20 @@ pub struct Outcome {
 /// checked before the first step: the configuration, the data, the run directory's folders
 /// and files, the model's export; warnings (formats that can overflow, a recovered `latest`)
 /// go to `on_event` before training starts.
-pub fn train(
+pub fn train<'a>(
     run: &Path,
     config: &RunConfig,
-    data: &qfx_data::Splits,
+    data: impl Into<DataRef<'a>>,
     start: Start,
     stop: &AtomicBool,
     on_event: &mut dyn FnMut(&Event),
 ) -> Result<Outcome, TrainError> {
+    let data = data.into();
     let config = &config.with_absolute_data()?;
     config.validate()?;
-    config.check_data(&data.train, "training")?;
-    config.check_data(&data.test, "test")?;
+    config.check_data(data.train, "training")?;
+    config.check_data(data.test, "test")?;
+    let task = config.task();
     let run_dir = RunDir::new(run);
     let _lock = match start {
         Start::Resume if !run.is_dir() => {
@@ -110,23 +114,24 @@ pub fn train(
         Start::Fresh | Start::From(_) => claim_new(&run_dir)?,
     };
     preflight(&run_dir)?;
-    let shape = data.train.shape;
+    let shape = data.train.shape();
     let t = &config.train;
-    let train_set = if t.train_limit > 0 {
-        data.train.take(t.train_limit)
-    } else {
-        data.train.clone()
+    // With `train_limit`, the first samples only: every epoch's order is a permutation of them.
+    let train_len = match t.train_limit {
+        0 => data.train.len(),
+        limit => limit.min(data.train.len()),
     };
-    let steps = train_set.len().div_ceil(t.batch_size);
+    let steps = train_len.div_ceil(t.batch_size);
     let total = steps * t.epochs;
     let device = Device::flex().autodiff();
     let mut model = init_seeded(config, &shape, &device)?;
     let mut optim = Optimizer::new(t.optimizer, t.weight_decay);
+    let mut preprocess = run_preprocess(config, data, None)?;
     let mut meta = CheckpointMeta {
         checksum: None,
         version: CHECKPOINT_VERSION,
         config: config.clone(),
-        input_shape: shape,
+        input_shape: shape.clone(),
         epoch: 0,
         step_in_epoch: 0,
         global_step: 0,
@@ -135,6 +140,8 @@ pub fn train(
         rng: Rng::stream(t.seed, 1 << 32).state(),
         finished: false,
         test_accuracy: None,
+        test_mse: None,
+        standardize: None,
         formats: BTreeMap::new(),
         checksums: BTreeMap::new(),
         parent: None,
@@ -167,6 +174,7 @@ pub fn train(
             if ckpt.meta.finished {
                 return finished_again(&run_dir, ckpt, model, config, on_event);
             }
+            preprocess = run_preprocess(config, data, ckpt.meta.standardize.as_ref())?;
             let m = &ckpt.meta;
             if m.global_step != m.epoch * steps + m.step_in_epoch || m.step_in_epoch >= steps {
                 return Err(TrainError::Checkpoint(format!(
@@ -193,21 +201,24 @@ pub fn train(
         Start::From(path) => {
             let ckpt = Checkpoint::load(path)?;
             ckpt.check_model(config)?;
+            // The weights were trained on inputs standardized as that run's: keep it.
+            preprocess = run_preprocess(config, data, ckpt.meta.standardize.as_ref())?;
             model = load_module_tensors(model, ckpt.model)?;
             if config.quant.enabled {
-                model = calibrate(model, &data.train, config)?;
+                model = calibrate(model, data.train, config, &preprocess)?;
             }
         }
         Start::Fresh => {
             if config.quant.enabled {
-                model = calibrate(model, &data.train, config)?;
+                model = calibrate(model, data.train, config, &preprocess)?;
             }
         }
     }
+    meta.standardize = table_standardization(data, &preprocess);
     if config.quant.enabled {
         // Exported now, before any step: an export error (or a format that overflows) is
         // reported before an epoch of training, not after it.
-        let ir = export_ir(&model, config, "model")?;
+        let ir = export_ir(&model, &preprocess, "model")?;
         for warning in overflow_warnings(&ir) {
             on_event(&Event::Warning(warning));
         }
@@ -229,7 +240,7 @@ pub fn train(
     };
     let mut rng = Rng::from_state(meta.rng)
         .ok_or_else(|| TrainError::Checkpoint("invalid RNG state".to_string()))?;
-    let mut accuracy = None;
+    let mut score = None;
     let save =
         |tensors: &[NamedTensor], optim: &Optimizer, meta: &mut CheckpointMeta, rng: &Rng| {
             let (state, steps) = optim.state();
@@ -243,16 +254,15 @@ pub fn train(
     while meta.epoch < t.epochs {
         let epoch = meta.epoch;
         let began = Instant::now();
-        let order = qfx_data::epoch_order(t.seed, epoch as u64, train_set.len());
+        let order = qfx_data::epoch_order(t.seed, epoch as u64, train_len);
         let (mut loss_sum, mut correct, mut seen) = meta.epoch_sums;
         let mut lr = t.lr;
         for step in meta.step_in_epoch..steps {
             let idx = &order[step * t.batch_size..((step + 1) * t.batch_size).min(order.len())];
-            let b = qfx_data::batch(&train_set, idx, &augment, &mut rng)
-                .map_err(|e| TrainError::Data(e.to_string()))?;
-            let x = input_tensor(&b.images, idx.len(), shape, config, &device);
-            let logits = model.forward(x);
-            let loss = cross_entropy(logits.clone(), &b.labels);
+            let x = feed::inputs(data.train, idx, &augment, &mut rng, &preprocess)?;
+            let targets = feed::targets(data.train, idx, task, &x)?;
+            let logits = feed::forward(&model, x, idx.len(), &shape, &device);
+            let loss = feed::loss(logits.clone(), &targets);
             let loss_value = loss.clone().into_scalar::<f32>() as f64;
             if !loss_value.is_finite() {
                 return Err(TrainError::NonFinite(format!(
@@ -267,7 +277,9 @@ pub fn train(
                         .unwrap_or_else(|| "(none yet)".to_string())
                 )));
             }
-            correct += crate::train::correct(logits.detach(), &b.labels);
+            if let feed::Targets::Labels(labels) = &targets {
+                correct += crate::train::correct_of(logits.detach(), labels.iter().copied());
+            }
             seen += idx.len();
             loss_sum += loss_value * idx.len() as f64;
             lr = t.schedule.rate(t.lr, meta.global_step, total, steps);
@@ -281,7 +293,7 @@ pub fn train(
                 step: step + 1,
                 steps,
                 loss: loss_sum / seen as f64,
-                accuracy: correct as f64 / seen as f64,
+                accuracy: (task == Task::Classification).then(|| correct as f64 / seen as f64),
             });
             if stop.load(Ordering::SeqCst) && step + 1 < steps {
                 let dir = save(&snapshot(&model), &optim, &mut meta, &rng)?;
@@ -289,15 +301,15 @@ pub fn train(
                 return Ok(Outcome {
                     model,
                     checkpoint: dir,
-                    accuracy,
+                    score,
                     finished: false,
                 });
             }
         }
-        let test = evaluate(&model, &data.test, config, t.test_limit);
+        let test = evaluate(&model, data.test, config, &preprocess, t.test_limit)?;
         let tensors = snapshot(&model);
         let ir = if config.quant.enabled {
-            Some(export_ir(&model, config, "model")?)
+            Some(export_ir(&model, &preprocess, "model")?)
         } else {
             None
         };
@@ -306,19 +318,21 @@ pub fn train(
             epoch: epoch + 1,
             lr,
             train_loss: loss_sum / seen.max(1) as f64,
-            train_accuracy: correct as f64 / seen.max(1) as f64,
+            train_accuracy: (task == Task::Classification)
+                .then(|| correct as f64 / seen.max(1) as f64),
             test,
             formats: formats.clone(),
             seconds: began.elapsed().as_secs_f64(),
         };
         metrics::append(&run_dir, &epoch_metrics)?;
         on_event(&Event::Epoch(epoch_metrics));
-        accuracy = Some(test);
+        score = Some(test);
         meta.epoch += 1;
         meta.step_in_epoch = 0;
         meta.epoch_sums = (0.0, 0, 0);
         meta.finished = meta.epoch == t.epochs;
-        meta.test_accuracy = Some(test.top1);
+        meta.test_accuracy = test.accuracy().map(|a| a.top1);
+        meta.test_mse = test.errors().map(|e| e.mse);
         meta.formats = formats;
         // The model of record of a finished quantized run: its checksum goes into the last
         // checkpoint, written first, so `model.ir.json` exists only beside the checkpoint that
@@ -344,7 +358,7 @@ pub fn train(
     Ok(Outcome {
         model,
         checkpoint,
-        accuracy,
+        score,
         finished: meta.finished,
     })
 }
@@ -420,7 +434,7 @@ fn finished_again(
     }
     let model = load_module_tensors(model, ckpt.model.clone())?;
     let tensors = snapshot(&model);
-    let ir = export_ir(&model, config, "model")?;
+    let ir = export_ir(&model, &ckpt.meta.preprocess(), "model")?;
     let bytes = record_bytes(&ir, &tensors_hash(&tensors));
     let mut meta = ckpt.meta.clone();
     meta.ir_hash = Some(checksum(&bytes));
@@ -435,7 +449,7 @@ fn finished_again(
     Ok(Outcome {
         model,
         checkpoint: ckpt.dir,
-        accuracy: None,
+        score: None,
         finished: true,
     })
 }
