@@ -1,0 +1,90 @@
+//! One function per operation (`ARCHITECTURE.md` §7): each takes the layer's input elements as
+//! wires (codes of the operands' formats) and builds the logic of its output elements (codes of
+//! the layer's format) in the layer module's [`Body`]. Sums of products live in [`mac`],
+//! element-wise operations in [`elementwise`], the operations that move or pool values in
+//! [`pool`].
+
+pub(crate) mod constmul;
+pub(crate) mod elementwise;
+pub(crate) mod mac;
+pub(crate) mod pool;
+
+use qfx_fixed::{Fixed, Format};
+use qfx_ir::{Node, Op};
+
+use crate::design::{RtlOptions, SumInfo};
+use crate::verilog::{Body, Sig};
+use crate::{ErrorKind, RtlError};
+
+/// What an operation needs besides its inputs.
+pub(crate) struct Ctx<'a> {
+    pub options: &'a RtlOptions,
+    /// Whether the static range analysis (`qfx_engine::analyze`) says some partial sum of
+    /// this layer's accumulators can overflow.
+    pub acc_can_overflow: bool,
+}
+
+/// The output elements of `node` from its operands' elements `xs` (one list per operand).
+pub(crate) fn emit(
+    b: &mut Body,
+    node: &Node,
+    xs: &[Vec<Sig>],
+    ctx: &Ctx,
+    sum: &mut Option<SumInfo>,
+) -> Result<Vec<Sig>, RtlError> {
+    let to = node.format();
+    let xf = |k: usize| node.operand_format(k);
+    let x = &xs[0];
+    let inner: usize = node.x().shape[1..].iter().product();
+    let logic = ctx.options.cast_logic;
+    Ok(match node.op() {
+        Op::Quantize => elementwise::quantize(b, x, xf(0), to, logic),
+        Op::Relu { clip } => elementwise::relu(b, x, xf(0), to, *clip, logic),
+        Op::Sign => elementwise::sign(b, x, xf(0), to),
+        Op::Prelu { slope } => elementwise::prelu(b, x, xf(0), to, slope, inner, ctx)?,
+        Op::BatchNorm { scale, shift } => {
+            elementwise::batch_norm(b, x, xf(0), to, scale, shift, inner, ctx)?
+        }
+        Op::Add => elementwise::add(b, x, xf(0), &xs[1], xf(1), to, logic)?,
+        Op::Flatten => x.clone(),
+        Op::MaxPool2d { kernel } => pool::max_pool(b, x, xf(0), &node.x().shape, *kernel),
+        Op::Shortcut {
+            stride,
+            pad_channels,
+        } => pool::shortcut(b, x, xf(0), &node.x().shape, *stride, *pad_channels),
+        Op::GlobalAvgPool { reciprocal } => {
+            pool::global_avg_pool(b, x, xf(0), to, inner, reciprocal, ctx)?
+        }
+        Op::Dense { .. } | Op::Conv2d { .. } => {
+            let mac = node.mac().expect("dense and conv2d are sums of products");
+            let (outs, info) = mac::sum_of_products(b, &mac, x, xf(0), to, ctx)?;
+            *sum = Some(info);
+            outs
+        }
+    })
+}
+
+/// The HLS result type of `a · b` (`Fixed::mul`).
+pub(crate) fn mul_format(a: Format, b: Format) -> Result<Format, RtlError> {
+    Fixed::zero(a)
+        .mul(&Fixed::zero(b))
+        .map(|p| p.format())
+        .map_err(|e| too_wide(&format!("{a} · {b}"), e))
+}
+
+/// The HLS result type of `a + b` (`Fixed::add`).
+pub(crate) fn add_format(a: Format, b: Format) -> Result<Format, RtlError> {
+    Fixed::zero(a)
+        .add(&Fixed::zero(b))
+        .map(|p| p.format())
+        .map_err(|e| too_wide(&format!("{a} + {b}"), e))
+}
+
+fn too_wide(what: &str, e: qfx_fixed::Error) -> RtlError {
+    RtlError::new(ErrorKind::Unsupported, format!("{what}: {e}"))
+}
+
+/// The code `value` takes when assigned to `to` (a constant assignment, done here).
+pub(crate) fn cast_const(value: &Fixed, to: Format) -> i128 {
+    value.cast(to).code().unwrap_or(0)
+}
