@@ -46,11 +46,11 @@ pub(crate) struct Pair {
 /// refers to lower-numbered variables); each row is a sum of terms.
 #[derive(Clone, Debug)]
 pub(crate) struct Shared {
-    pub inputs: u32,
     pub pairs: Vec<Pair>,
     pub rows: Vec<Vec<Term>>,
 }
 
+#[cfg(test)]
 impl Shared {
     /// Adders to compute every row: one per shared variable, `terms − 1` per row.
     pub fn adders(&self) -> u64 {
@@ -59,6 +59,7 @@ impl Shared {
 }
 
 /// Adders of summing every row with no sharing: `terms − 1` per row.
+#[cfg(test)]
 pub(crate) fn plain_adders(rows: &[Vec<Term>]) -> u64 {
     rows.iter()
         .map(|r| r.len().saturating_sub(1) as u64)
@@ -80,11 +81,7 @@ pub(crate) fn share(inputs: u32, rows: Vec<Vec<Term>>, budget: u64) -> Shared {
     let mut pairs = Vec::new();
     if total <= budget || inputs <= 1 {
         let rows = Sharer::new(rows).run(&mut next, &mut pairs);
-        return Shared {
-            inputs,
-            pairs,
-            rows,
-        };
+        return Shared { pairs, rows };
     }
     // Pairs grow with the square of a block's width.
     let scale = (budget as f64 / total as f64).sqrt();
@@ -106,11 +103,7 @@ pub(crate) fn share(inputs: u32, rows: Vec<Vec<Term>>, budget: u64) -> Shared {
             o.extend(r);
         }
     }
-    Shared {
-        inputs,
-        pairs,
-        rows: out,
-    }
+    Shared { pairs, rows: out }
 }
 
 /// The pattern of two terms of a row, or `None` for a term with itself at the same shift.

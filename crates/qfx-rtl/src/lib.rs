@@ -15,6 +15,7 @@
 //! layer's weight matrix, or a `*` where [`Multipliers`] says so.
 
 mod cast;
+mod compare;
 mod cse;
 pub mod design;
 mod ops;
@@ -31,6 +32,7 @@ use std::fmt;
 use std::path::Path;
 
 pub use cast::CastLogic;
+pub use compare::side_by_side;
 pub use design::{
     generate, io_layout, Design, LayerInfo, Multipliers, Port, RtlOptions, SumInfo, TOP,
 };

@@ -141,18 +141,6 @@ impl Operand {
         }
     }
 
-    /// The interval of the operand's value (`None` if it leaves `i128`).
-    pub fn value_range(&self) -> Option<(i128, i128)> {
-        let (a, b) = (
-            checked_shl(self.lo, self.shift)?,
-            checked_shl(self.hi, self.shift)?,
-        );
-        Some(if self.neg {
-            (b.checked_neg()?, a.checked_neg()?)
-        } else {
-            (a, b)
-        })
-    }
 }
 
 /// One module body: declarations and continuous assignments, each intermediate value a fresh,

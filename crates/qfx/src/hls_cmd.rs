@@ -1,4 +1,5 @@
-//! `qfx export hls` and `qfx verify-hls`: the Vitis HLS project and its bit-exact check.
+//! `qfx export hls` and `qfx verify-hls`: the Vitis HLS project and its bit-exact check (and the
+//! `export` subcommand, whose `verilog` target lives in `rtl_cmd.rs`).
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +17,14 @@ pub enum ExportCommand {
         qfx export hls --checkpoint model.ir.json --out hls/net --part xc7z020clg400-1 --clock-ns 10\n\n\
         Then: cd hls/cnn && vitis_hls -f build.tcl, or check it bit for bit with `qfx verify-hls`.")]
     Hls(ExportHls),
+    /// A Verilog design: one module per layer, fully unrolled (one inference per clock),
+    /// bit-exact with the integer engine.
+    #[command(after_help = "Examples:\n  \
+        qfx export verilog --checkpoint runs/mlp --out rtl/mlp\n  \
+        qfx export verilog --checkpoint model.ir.json --out rtl/net --multipliers shift-add\n\n\
+        Then: `qfx verify-rtl --project rtl/mlp --data DATASET` (Verilator) and \
+        `qfx synth --project rtl/mlp` (Yosys).")]
+    Verilog(crate::rtl_cmd::ExportVerilog),
 }
 
 /// Arguments of `qfx export hls`.
@@ -68,7 +77,7 @@ pub struct VerifyHls {
 }
 
 /// Reads the IR from a `.json` file or a run directory.
-fn load_ir(path: &Path) -> Result<Model> {
+pub(crate) fn load_ir(path: &Path) -> Result<Model> {
     let file = if path.is_dir() {
         path.join(IR_FILE)
     } else {
@@ -90,6 +99,7 @@ fn load_ir(path: &Path) -> Result<Model> {
 
 pub fn run_export(cmd: ExportCommand) -> Result<()> {
     match cmd {
+        ExportCommand::Verilog(args) => crate::rtl_cmd::run_export(args),
         ExportCommand::Hls(args) => {
             let model = load_ir(&args.checkpoint)?;
             let options = EmitOptions {
@@ -116,7 +126,7 @@ pub fn run_export(cmd: ExportCommand) -> Result<()> {
     }
 }
 
-fn parse_normalize(s: &str) -> Result<Preprocess> {
+pub(crate) fn parse_normalize(s: &str) -> Result<Preprocess> {
     let parts: Vec<&str> = s.split(',').map(str::trim).collect();
     let [m, d] = parts[..] else {
         bail!("--normalize wants MEAN,STD (two numbers), got {s:?}");

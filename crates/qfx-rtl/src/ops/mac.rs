@@ -110,7 +110,6 @@ pub(crate) fn sum_of_products(
         share(x.len() as u32, rows, PAIR_BUDGET)
     } else {
         Shared {
-            inputs: x.len() as u32,
             pairs: Vec::new(),
             rows,
         }
