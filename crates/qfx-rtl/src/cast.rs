@@ -209,12 +209,7 @@ fn bit_level(b: &mut Body, x: &Sig, from: Format, to: Format) -> Sig {
         let sh = f2 - f;
         let v0 = if sh < w2 {
             let wide = b.wire("ext", (sh + w) as u32, s2, &ext(x, (sh + w) as u32));
-            b.wire(
-                "v0",
-                wu,
-                s,
-                &format!("{}[{}:{sh}]", wide.name, sh + w - 1),
-            )
+            b.wire("v0", wu, s, &format!("{}[{}:{sh}]", wide.name, sh + w - 1))
         } else {
             b.wire("v0", wu, s, &format!("{{{wu}{{{isneg}}}}}"))
         };
@@ -222,12 +217,7 @@ fn bit_level(b: &mut Body, x: &Sig, from: Format, to: Format) -> Sig {
         match increment(x, q, sh as u64, &lsb).filter(|_| mode_rounds) {
             Some(inc) => {
                 let inc = b.flag("inc", &inc);
-                let v = b.wire(
-                    "v",
-                    wu,
-                    s,
-                    &format!("{} + {}", v0.name, ext(&inc, wu)),
-                );
+                let v = b.wire("v", wu, s, &format!("{} + {}", v0.name, ext(&inc, wu)));
                 let carry = format!("({}[{}] & ~{}[{}])", v0.name, w - 1, v.name, w - 1);
                 (v, carry)
             }
@@ -318,10 +308,7 @@ fn bit_level(b: &mut Body, x: &Sig, from: Format, to: Format) -> Sig {
         "1'b0".to_string()
     };
     let overflow = b
-        .flag(
-            "ovf",
-            &format!("({neg_trg} | ~{deleted_zeros}) & ~{isneg}"),
-        )
+        .flag("ovf", &format!("({neg_trg} | ~{deleted_zeros}) & ~{isneg}"))
         .name;
     let mut underflow = format!("(~{neg_trg} | ~{deleted_ones}) & {neg_src}");
     if o == Overflow::SatSym && s2 && s {

@@ -61,9 +61,7 @@ impl Shared {
 /// Adders of summing every row with no sharing: `terms − 1` per row.
 #[cfg(test)]
 pub(crate) fn plain_adders(rows: &[Vec<Term>]) -> u64 {
-    rows.iter()
-        .map(|r| r.len().saturating_sub(1) as u64)
-        .sum()
+    rows.iter().map(|r| r.len().saturating_sub(1) as u64).sum()
 }
 
 /// Initial pair count above which the variables are shared in blocks (see the module docs).
@@ -91,12 +89,7 @@ pub(crate) fn share(inputs: u32, rows: Vec<Vec<Term>>, budget: u64) -> Shared {
     for k in 0..blocks {
         let part: Vec<Vec<Term>> = rows
             .iter()
-            .map(|r| {
-                r.iter()
-                    .filter(|t| t.var / block == k)
-                    .copied()
-                    .collect()
-            })
+            .map(|r| r.iter().filter(|t| t.var / block == k).copied().collect())
             .collect();
         let done = Sharer::new(part).run(&mut next, &mut pairs);
         for (o, r) in out.iter_mut().zip(done) {

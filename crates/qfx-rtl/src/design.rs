@@ -53,7 +53,9 @@ pub enum Multipliers {
 
 impl Default for Multipliers {
     fn default() -> Multipliers {
-        Multipliers::DspRule { fabric_max_bits: 10 }
+        Multipliers::DspRule {
+            fabric_max_bits: 10,
+        }
     }
 }
 
@@ -189,8 +191,8 @@ pub fn generate(model: &Model, options: &RtlOptions) -> Result<Design, RtlError>
         .resolve()
         .map_err(|e| RtlError::new(ErrorKind::InvalidModel, e.to_string()))?;
     check_widths(&graph)?;
-    let analysis = qfx_engine::analyze(model)
-        .map_err(|e| RtlError::new(ErrorKind::InvalidModel, e.0))?;
+    let analysis =
+        qfx_engine::analyze(model).map_err(|e| RtlError::new(ErrorKind::InvalidModel, e.0))?;
     let (inputs, output) = io_layout(&graph);
     let mut modules = String::new();
     let mut layers: Vec<LayerInfo> = Vec::with_capacity(graph.nodes().len());
@@ -281,7 +283,10 @@ fn layer_module(
     let mut sum = None;
     let outs: Vec<Sig> = if node.reads_input() {
         // The host converts the f32 input; this layer registers the codes.
-        ports.push(format!("  input [{}:0] x0", node.len() as u64 * w as u64 - 1));
+        ports.push(format!(
+            "  input [{}:0] x0",
+            node.len() as u64 * w as u64 - 1
+        ));
         (0..node.len())
             .map(|i| element(&mut b, "x0", i, to))
             .collect()
@@ -425,7 +430,9 @@ fn top_module(
         } else {
             let need = info.stage - info.registered as u32;
             for (k, operand) in node.operands.iter().enumerate() {
-                let src = operand.source.expect("only input layers read the raw input");
+                let src = operand
+                    .source
+                    .expect("only input layers read the raw input");
                 let (from, have) = (&layers[src], layers[src].stage);
                 let mut wire = format!("{}_y", from.module);
                 let width = from.elements as u64 * graph.nodes()[src].format().width() as u64;
@@ -458,10 +465,7 @@ fn top_module(
             latency - 2
         );
     } else {
-        let _ = writeln!(
-            t,
-            "  always @(posedge clk) valid <= rst ? 1'b0 : in_valid;"
-        );
+        let _ = writeln!(t, "  always @(posedge clk) valid <= rst ? 1'b0 : in_valid;");
     }
     let _ = writeln!(t, "  assign out_valid = valid[{}];", latency.max(1) - 1);
     let _ = writeln!(t, "endmodule");
@@ -533,7 +537,10 @@ fn header(
         if options.cse { "shared" } else { "not shared" }
     );
     let _ = writeln!(h, "//");
-    let _ = writeln!(h, "// layer  module                          stage  adders  sums");
+    let _ = writeln!(
+        h,
+        "// layer  module                          stage  adders  sums"
+    );
     for l in layers {
         let sums = l.sum.as_ref().map_or(String::new(), |s| {
             format!(

@@ -75,8 +75,8 @@ pub fn check_out_dir(dir: &Path, force: bool) -> Result<bool, RtlError> {
     for sub in SUBFOLDERS {
         refuse_symlink(&dir.join(sub))?;
     }
-    let mut entries =
-        std::fs::read_dir(dir).map_err(|e| RtlError::io(format!("cannot read {}", dir.display()), e))?;
+    let mut entries = std::fs::read_dir(dir)
+        .map_err(|e| RtlError::io(format!("cannot read {}", dir.display()), e))?;
     if entries.next().is_none() {
         return Ok(true);
     }
@@ -126,7 +126,8 @@ pub fn export(
 
 fn write_project(model: &Model, dir: &Path, design: &Design) -> Result<Vec<String>, RtlError> {
     let mk = |d: &Path| {
-        std::fs::create_dir_all(d).map_err(|e| RtlError::io(format!("cannot create {}", d.display()), e))
+        std::fs::create_dir_all(d)
+            .map_err(|e| RtlError::io(format!("cannot create {}", d.display()), e))
     };
     mk(dir)?;
     // The marker goes first: an export that stops half-way leaves a folder the next export

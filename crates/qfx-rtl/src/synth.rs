@@ -148,7 +148,10 @@ impl SynthReport {
     /// Reads a report written by [`synth`].
     pub fn from_json(text: &str) -> Result<SynthReport, RtlError> {
         serde_json::from_str(text).map_err(|e| {
-            RtlError::new(ErrorKind::BadInput, format!("not a qfx synthesis report: {e}"))
+            RtlError::new(
+                ErrorKind::BadInput,
+                format!("not a qfx synthesis report: {e}"),
+            )
         })
     }
 }
@@ -237,7 +240,10 @@ pub fn synth(project: &Path, options: &SynthOptions) -> Result<SynthReport, RtlE
     let text = std::fs::read_to_string(work.join("stat.json"))
         .map_err(|e| RtlError::io("yosys wrote no statistics", e))?;
     let stat: Stat = serde_json::from_str(&text).map_err(|e| {
-        RtlError::new(ErrorKind::Tool, format!("cannot read yosys's statistics: {e}"))
+        RtlError::new(
+            ErrorKind::Tool,
+            format!("cannot read yosys's statistics: {e}"),
+        )
     })?;
     let modules: Vec<String> = stat
         .modules

@@ -15,10 +15,7 @@ use crate::verilog::{Body, Sig};
 /// A `qfx_top` with one field of `in_data` per pair (a code of `from`) and, for every logic in
 /// `logics`, one field of `out_data` per pair (that code assigned to `to`); latency 1.
 /// Returns the Verilog, and the bit offsets of the input and output fields.
-pub fn cast_bank(
-    pairs: &[(Format, Format)],
-    logics: &[CastLogic],
-) -> (String, Vec<u64>, Vec<u64>) {
+pub fn cast_bank(pairs: &[(Format, Format)], logics: &[CastLogic]) -> (String, Vec<u64>, Vec<u64>) {
     let mut b = Body::default();
     let mut in_offsets = Vec::new();
     let mut offset = 0u64;

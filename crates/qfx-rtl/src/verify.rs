@@ -120,7 +120,9 @@ pub(crate) fn load_project_ir(project: &Path) -> Result<Model, RtlError> {
         )
     };
     match std::fs::metadata(&path) {
-        Ok(m) if !m.is_file() => return Err(not_project(format!("{IR_FILE} is not a regular file"))),
+        Ok(m) if !m.is_file() => {
+            return Err(not_project(format!("{IR_FILE} is not a regular file")))
+        }
         Err(_) => return Err(not_project(format!("it has no {IR_FILE}"))),
         Ok(_) => {}
     }

@@ -140,7 +140,6 @@ impl Operand {
             neg: false,
         }
     }
-
 }
 
 /// One module body: declarations and continuous assignments, each intermediate value a fresh,
@@ -306,7 +305,10 @@ impl Body {
         );
         // The low bits widen the interval to [s_lo·2^k, s_hi·2^k + 2^k − 1].
         let scale = |v: i128| checked_shl(v, k);
-        let (lo, hi) = match (scale(s_lo), scale(s_hi).and_then(|h| h.checked_add(scale(1)? - 1))) {
+        let (lo, hi) = match (
+            scale(s_lo),
+            scale(s_hi).and_then(|h| h.checked_add(scale(1)? - 1)),
+        ) {
             (Some(lo), Some(hi)) => (lo, hi),
             _ => {
                 self.too_wide = true;
@@ -332,12 +334,7 @@ impl Body {
         if t.sig.width <= keep {
             return Some(t);
         }
-        let sig = self.wire(
-            "m",
-            keep,
-            true,
-            &format!("{}[{}:0]", t.sig.name, keep - 1),
-        );
+        let sig = self.wire("m", keep, true, &format!("{}[{}:0]", t.sig.name, keep - 1));
         let (lo, hi) = sig.range();
         Some(Operand { sig, lo, hi, ..t })
     }
@@ -378,11 +375,7 @@ pub(crate) fn ext(s: &Sig, width: u32) -> String {
         Ordering::Less => format!("{}[{}:0]", s.name, width - 1),
         Ordering::Greater => {
             let pad = width - s.width;
-            let top = if s.signed {
-                msb(s)
-            } else {
-                "1'b0".to_string()
-            };
+            let top = if s.signed { msb(s) } else { "1'b0".to_string() };
             format!("{{{{{pad}{{{top}}}}}, {}}}", s.name)
         }
     }

@@ -40,7 +40,12 @@ fn dense12(khot: Option<KHot>) -> Model {
             },
             "ap_fixed<12,6,AP_RND,AP_SAT>",
         ),
-        layer("relu", &["fc"], Op::Relu { clip: None }, "ap_ufixed<8,4,AP_RND,AP_SAT>"),
+        layer(
+            "relu",
+            &["fc"],
+            Op::Relu { clip: None },
+            "ap_ufixed<8,4,AP_RND,AP_SAT>",
+        ),
     ];
     model("dense12", &[4], layers)
 }

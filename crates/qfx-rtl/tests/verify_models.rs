@@ -53,13 +53,23 @@ fn all_ops() -> Model {
             rng,
             &[4, 2, 3, 3],
             Some(0),
-            &["ap_fixed<6,1>", "ap_fixed<5,0,AP_RND>", "ap_ufixed<4,1>", "ap_fixed<7,2>"],
+            &[
+                "ap_fixed<6,1>",
+                "ap_fixed<5,0,AP_RND>",
+                "ap_ufixed<4,1>",
+                "ap_fixed<7,2>",
+            ],
         ),
         bias: Some(codes(
             rng,
             &[4],
             Some(0),
-            &["ap_fixed<8,3>", "ap_fixed<6,2>", "ap_fixed<10,5>", "ap_fixed<8,1>"],
+            &[
+                "ap_fixed<8,3>",
+                "ap_fixed<6,2>",
+                "ap_fixed<10,5>",
+                "ap_fixed<8,1>",
+            ],
         )),
         stride: 1,
         padding: 1,
@@ -73,7 +83,12 @@ fn all_ops() -> Model {
     };
     let layers = vec![
         layer("q", &[INPUT], Op::Quantize, a),
-        layer("conv1", &["q"], conv(&mut rng), "ap_fixed<8,3,AP_RND,AP_SAT>"),
+        layer(
+            "conv1",
+            &["q"],
+            conv(&mut rng),
+            "ap_fixed<8,3,AP_RND,AP_SAT>",
+        ),
         layer(
             "bn1",
             &["conv1"],
@@ -82,7 +97,12 @@ fn all_ops() -> Model {
                     &mut rng,
                     &[4],
                     Some(0),
-                    &["ap_fixed<6,2>", "ap_fixed<6,1>", "ap_ufixed<5,2>", "ap_fixed<6,2>"],
+                    &[
+                        "ap_fixed<6,2>",
+                        "ap_fixed<6,1>",
+                        "ap_ufixed<5,2>",
+                        "ap_fixed<6,2>",
+                    ],
                 ),
                 shift: codes(&mut rng, &[4], None, &["ap_fixed<6,2>"]),
             },
@@ -103,7 +123,12 @@ fn all_ops() -> Model {
             },
             a,
         ),
-        layer("add1", &["relu1", "short"], Op::Add, "ap_fixed<9,4,AP_RND_MIN_INF,AP_SAT>"),
+        layer(
+            "add1",
+            &["relu1", "short"],
+            Op::Add,
+            "ap_fixed<9,4,AP_RND_MIN_INF,AP_SAT>",
+        ),
         layer(
             "pool",
             &["add1"],
@@ -131,7 +156,12 @@ fn all_ops() -> Model {
             },
             "ap_fixed<10,4,AP_RND_CONV,AP_SAT>",
         ),
-        layer("flat", &["conv2"], Op::Flatten, "ap_fixed<8,4,AP_RND,AP_WRAP,2>"),
+        layer(
+            "flat",
+            &["conv2"],
+            Op::Flatten,
+            "ap_fixed<8,4,AP_RND,AP_WRAP,2>",
+        ),
         layer(
             "fc",
             &["flat"],
@@ -152,7 +182,12 @@ fn all_ops() -> Model {
             },
             "ap_fixed<10,4,AP_RND,AP_SAT>",
         ),
-        layer("sum", &["gap", "fc"], Op::Add, "ap_fixed<12,5,AP_RND,AP_SAT>"),
+        layer(
+            "sum",
+            &["gap", "fc"],
+            Op::Add,
+            "ap_fixed<12,5,AP_RND,AP_SAT>",
+        ),
     ];
     model("all ops", &[2, 4, 4], layers)
 }
@@ -192,8 +227,18 @@ fn binarized() -> Model {
         *c = v;
     }
     let layers = vec![
-        layer("q", &[INPUT], Op::Quantize, "ap_fixed<8,3,AP_RND_CONV,AP_SAT>"),
-        layer("prelu", &["q"], Op::Prelu { slope }, "ap_fixed<8,3,AP_RND,AP_SAT>"),
+        layer(
+            "q",
+            &[INPUT],
+            Op::Quantize,
+            "ap_fixed<8,3,AP_RND_CONV,AP_SAT>",
+        ),
+        layer(
+            "prelu",
+            &["q"],
+            Op::Prelu { slope },
+            "ap_fixed<8,3,AP_RND,AP_SAT>",
+        ),
         layer("sign", &["prelu"], Op::Sign, "ap_fixed<2,2>"),
         layer(
             "bconv",
@@ -217,7 +262,12 @@ fn binarized() -> Model {
             },
             "ap_fixed<8,4,AP_RND,AP_SAT>",
         ),
-        layer("sat_sign", &["bn"], Op::Sign, "ap_ufixed<1,1,AP_TRN,AP_SAT>"),
+        layer(
+            "sat_sign",
+            &["bn"],
+            Op::Sign,
+            "ap_ufixed<1,1,AP_TRN,AP_SAT>",
+        ),
     ];
     model("binarized", &[3, 5, 5], layers)
 }
@@ -235,7 +285,12 @@ fn binarized_block_matches_the_engine() {
 fn wide_mlp() -> Model {
     let mut rng = Rng::star(7);
     let layers = vec![
-        layer("flat", &[INPUT], Op::Flatten, "ap_fixed<16,4,AP_RND_CONV,AP_SAT>"),
+        layer(
+            "flat",
+            &[INPUT],
+            Op::Flatten,
+            "ap_fixed<16,4,AP_RND_CONV,AP_SAT>",
+        ),
         layer(
             "fc1",
             &["flat"],
@@ -247,7 +302,12 @@ fn wide_mlp() -> Model {
             },
             "ap_fixed<20,8,AP_RND,AP_SAT>",
         ),
-        layer("relu", &["fc1"], Op::Relu { clip: None }, "ap_ufixed<18,8,AP_RND>"),
+        layer(
+            "relu",
+            &["fc1"],
+            Op::Relu { clip: None },
+            "ap_ufixed<18,8,AP_RND>",
+        ),
         layer(
             "fc2",
             &["relu"],
@@ -308,7 +368,9 @@ fn random_net(seed: u64) -> Model {
     });
     let mut width = n0;
     let mut prev = ("q".to_string(), f0, n0);
-    let kinds = ["dense", "relu", "bn", "prelu", "dense", "add", "sign", "quantize", "dense"];
+    let kinds = [
+        "dense", "relu", "bn", "prelu", "dense", "add", "sign", "quantize", "dense",
+    ];
     for (k, kind) in kinds.iter().enumerate() {
         let name = format!("{kind}{k}");
         let (pname, pf, _) = prev.clone();
@@ -325,7 +387,11 @@ fn random_net(seed: u64) -> Model {
                 let refs: Vec<&str> = names.iter().map(String::as_str).collect();
                 let mut weight = codes(&mut rng, &[width, outs], per_channel.then_some(1), &refs);
                 if rng.coin(40) {
-                    let khot = if rng.coin(50) { KHot::csd(2) } else { KHot::binary(2) };
+                    let khot = if rng.coin(50) {
+                        KHot::csd(2)
+                    } else {
+                        KHot::binary(2)
+                    };
                     for c in &mut weight.codes {
                         while !khot.admits(*c as i128) {
                             *c /= 2;
@@ -489,5 +555,8 @@ fn random_networks_match_the_engine_in_every_configuration() {
         }
     }
     // Both kinds of sums were built and verified.
-    assert!(reassociated > 0 && in_order > 0, "{reassociated} {in_order}");
+    assert!(
+        reassociated > 0 && in_order > 0,
+        "{reassociated} {in_order}"
+    );
 }

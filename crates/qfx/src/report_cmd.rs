@@ -245,7 +245,11 @@ pub fn run(args: ReportArgs) -> Result<()> {
 
 /// The synthesis result of the Verilog project `dir` next to the estimate, after checking
 /// that the project was built from this very model.
-fn measured(dir: &std::path::Path, ir: &qfx_ir::Model, cost: &qfx_hls::cost::CostReport) -> Result<String> {
+fn measured(
+    dir: &std::path::Path,
+    ir: &qfx_ir::Model,
+    cost: &qfx_hls::cost::CostReport,
+) -> Result<String> {
     let project_ir = read_ir(&dir.join(qfx_rtl::IR_FILE))
         .with_context(|| format!("{} is not a qfx Verilog project", dir.display()))?;
     if &project_ir != ir {

@@ -127,12 +127,8 @@ pub fn run_export(args: ExportVerilog) -> Result<()> {
 }
 
 pub fn run_verify(args: VerifyRtl) -> Result<()> {
-    let model = load_ir(&args.project.join(qfx_rtl::IR_FILE)).with_context(|| {
-        format!(
-            "{} is not a qfx Verilog project",
-            args.project.display()
-        )
-    })?;
+    let model = load_ir(&args.project.join(qfx_rtl::IR_FILE))
+        .with_context(|| format!("{} is not a qfx Verilog project", args.project.display()))?;
     let preprocess: Preprocess = match (&args.normalize, &model.preprocess) {
         (Some(s), _) => parse_normalize(s)?,
         (None, Some(p)) => p.clone(),
@@ -213,9 +209,6 @@ pub fn run_synth(args: Synth) -> Result<()> {
     );
     let report = qfx_rtl::synth(&args.project, &options)?;
     print!("{report}");
-    println!(
-        "saved {}",
-        args.project.join(qfx_rtl::SYNTH_FILE).display()
-    );
+    println!("saved {}", args.project.join(qfx_rtl::SYNTH_FILE).display());
     Ok(())
 }

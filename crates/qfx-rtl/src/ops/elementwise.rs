@@ -211,7 +211,13 @@ pub(crate) fn add(
 
 /// The exact sum of `terms` and `constant` (units of `f`'s LSB) as a code of `f`, which holds
 /// it (HLS result types are wide enough by construction).
-pub(crate) fn exact(b: &mut Body, hint: &str, terms: Vec<Operand>, constant: i128, f: Format) -> Sig {
+pub(crate) fn exact(
+    b: &mut Body,
+    hint: &str,
+    terms: Vec<Operand>,
+    constant: i128,
+    f: Format,
+) -> Sig {
     let s = match b.sum(hint, terms, constant, None) {
         Some(op) => b.materialize(hint, &op, f.width()),
         None => b.konst(f.width(), true, 0),

@@ -215,9 +215,7 @@ pub(crate) fn sum_of_products(
                     let m = code.unsigned_abs();
                     let tz = m.trailing_zeros();
                     odd.entry((xi, m >> tz))
-                        .or_insert_with(|| {
-                            product(b, &x[xi], (m >> tz) as i128, Style::ShiftAdd)
-                        })
+                        .or_insert_with(|| product(b, &x[xi], (m >> tz) as i128, Style::ShiftAdd))
                         .clone()
                         .map(|q| Operand {
                             shift: q.shift + tz,
