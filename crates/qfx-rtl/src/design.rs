@@ -59,9 +59,25 @@ impl Default for Multipliers {
     }
 }
 
+/// How tensors move through the design.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Architecture {
+    /// Streaming for networks with image layers (convolutions, pooling, shortcuts), fully
+    /// unrolled otherwise.
+    #[default]
+    Auto,
+    /// Every value of every tensor at once, one inference per clock (this module's docs).
+    Unrolled,
+    /// Images as pixel streams, one pixel per clock (`stream.rs`).
+    Stream,
+}
+
 /// Generator options.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RtlOptions {
+    /// Unrolled or streaming.
+    pub architecture: Architecture,
     /// How constant products are built.
     pub multipliers: Multipliers,
     /// Share common subexpressions across each layer's weight matrix where rows are
@@ -74,6 +90,7 @@ pub struct RtlOptions {
 impl Default for RtlOptions {
     fn default() -> RtlOptions {
         RtlOptions {
+            architecture: Architecture::Auto,
             multipliers: Multipliers::default(),
             cse: true,
             cast_logic: CastLogic::Auto,
@@ -146,12 +163,31 @@ impl Port {
     }
 }
 
+/// How a design is driven: what `verify` needs besides the IR (saved in the project as
+/// `design.json`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Timing {
+    /// [`Architecture::Unrolled`] or [`Architecture::Stream`].
+    pub architecture: Architecture,
+    /// Input beats per inference (1 unrolled; `h·w` pixels streaming).
+    pub input_beats: usize,
+    /// Output beats per inference.
+    pub output_beats: usize,
+    /// Clocks between the starts of consecutive inferences (1 unrolled).
+    pub frame_cycles: u64,
+    /// Clocks from an input to its output, when known statically (unrolled designs).
+    pub latency: Option<u32>,
+}
+
 /// A generated design.
 #[derive(Clone, Debug)]
 pub struct Design {
     /// The Verilog source of every module.
     pub verilog: String,
-    /// Cycles from `in_valid` to `out_valid`.
+    /// How to drive it.
+    pub timing: Timing,
+    /// Cycles from `in_valid` to `out_valid` (unrolled designs; 0 for streams, where
+    /// `verify` measures it).
     pub latency: u32,
     /// The fields of `in_data`, in order.
     pub inputs: Vec<Port>,
@@ -161,8 +197,21 @@ pub struct Design {
     pub layers: Vec<LayerInfo>,
 }
 
-/// The ports of a model's design (they depend on the IR only).
-pub fn io_layout(graph: &Graph) -> (Vec<Port>, Port) {
+/// Whether `options` build `graph` as a stream.
+pub(crate) fn streams(graph: &Graph, options: &RtlOptions) -> bool {
+    match options.architecture {
+        Architecture::Auto => crate::stream::wants_stream(graph),
+        Architecture::Unrolled => false,
+        Architecture::Stream => true,
+    }
+}
+
+/// The ports of a model's design: per input beat, the fields of every input layer; per output
+/// beat, the last layer's values.
+pub fn io_layout(graph: &Graph, architecture: Architecture) -> (Vec<Port>, Port) {
+    if architecture == Architecture::Stream {
+        return crate::stream::io_layout(graph);
+    }
     let mut offset = 0;
     let mut inputs = Vec::new();
     for node in graph.nodes().iter().filter(|n| n.reads_input()) {
@@ -193,7 +242,19 @@ pub fn generate(model: &Model, options: &RtlOptions) -> Result<Design, RtlError>
     check_widths(&graph)?;
     let analysis =
         qfx_engine::analyze(model).map_err(|e| RtlError::new(ErrorKind::InvalidModel, e.0))?;
-    let (inputs, output) = io_layout(&graph);
+    let stream = streams(&graph, options);
+    if stream {
+        check_streamable(&graph)?;
+    } else {
+        check_unrollable(&graph)?;
+    }
+    let architecture = if stream {
+        Architecture::Stream
+    } else {
+        Architecture::Unrolled
+    };
+    let (inputs, output) = io_layout(&graph, architecture);
+    let flows = crate::stream::flows(&graph);
     let mut modules = String::new();
     let mut layers: Vec<LayerInfo> = Vec::with_capacity(graph.nodes().len());
     for node in graph.nodes() {
@@ -204,21 +265,98 @@ pub fn generate(model: &Model, options: &RtlOptions) -> Result<Design, RtlError>
         let ctx = Ctx {
             options,
             acc_can_overflow,
+            beat: false,
         };
-        let (text, info) = layer_module(node, &ctx, &layers)?;
+        let (text, info) = if stream {
+            crate::stream::layer_module(node, &flows, &ctx)?
+        } else {
+            layer_module(node, &ctx, &layers)?
+        };
         modules.push_str(&text);
         layers.push(info);
     }
-    let latency = layers.last().map_or(0, |l| l.stage);
-    let top = top_module(&graph, &layers, &inputs, &output, latency);
-    let header = header(model, &layers, &inputs, &output, latency, options);
+    let (latency, top, timing) = if stream {
+        let out = flows[graph.output().index];
+        let timing = Timing {
+            architecture,
+            input_beats: graph.input_len() / graph.model().input_shape[0].max(1),
+            output_beats: out.beats(),
+            frame_cycles: crate::stream::frame_cycles(&graph),
+            latency: None,
+        };
+        let top = crate::stream::top_module(&graph, &layers, &inputs, &output);
+        (0, top, timing)
+    } else {
+        let latency = layers.last().map_or(0, |l| l.stage);
+        let timing = Timing {
+            architecture,
+            input_beats: 1,
+            output_beats: 1,
+            frame_cycles: 1,
+            latency: Some(latency),
+        };
+        (
+            latency,
+            top_module(&graph, &layers, &inputs, &output, latency),
+            timing,
+        )
+    };
+    let header = header(model, &layers, &inputs, &output, &timing, options);
     Ok(Design {
         verilog: format!("{header}\n{modules}{top}"),
+        timing,
         latency,
         inputs,
         output,
         layers,
     })
+}
+
+/// Products a fully unrolled design may hold before it is refused: beyond it the Verilog
+/// reaches hundreds of megabytes and no tool finishes on it.
+pub const MAX_UNROLLED_PRODUCTS: u64 = 400_000;
+
+/// Refuses an unrolled design too large to build, naming the layer that makes it so.
+fn check_unrollable(graph: &Graph) -> Result<(), RtlError> {
+    let mut total = 0u64;
+    for node in graph.nodes() {
+        if let Some(mac) = node.mac() {
+            total += (mac.outputs() * mac.positions() * mac.terms()) as u64;
+            if total > MAX_UNROLLED_PRODUCTS {
+                return Err(RtlError::new(
+                    ErrorKind::Unsupported,
+                    format!(
+                        "layer {} ({}): fully unrolled, the network needs more than \
+                         {MAX_UNROLLED_PRODUCTS} products by here; build it as a stream \
+                         (architecture auto or stream) or use `qfx export hls`",
+                        quoted(&node.layer.name),
+                        node.op().kind()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses what the streaming design does not build, naming the layer and the operation.
+fn check_streamable(graph: &Graph) -> Result<(), RtlError> {
+    if graph.model().input_shape.len() != 3 {
+        return Err(RtlError::new(
+            ErrorKind::Unsupported,
+            format!(
+                "the streaming design reads images ([c, h, w]); this model's input is {:?}: \
+                 build it unrolled",
+                graph.model().input_shape
+            ),
+        ));
+    }
+    for node in graph.nodes().iter().filter(|n| n.reads_input()) {
+        if !matches!(node.op(), Op::Quantize | Op::Flatten) {
+            unreachable!("validated: only quantize and flatten read the raw input");
+        }
+    }
+    Ok(())
 }
 
 /// Refuses formats wider than [`MAX_FORMAT_BITS`], naming the layer.
@@ -368,7 +506,7 @@ fn layer_module(
 }
 
 /// Element `i` of the packed input bus `bus` as a wire of format `f`.
-fn element(b: &mut Body, bus: &str, i: usize, f: Format) -> Sig {
+pub(crate) fn element(b: &mut Body, bus: &str, i: usize, f: Format) -> Sig {
     let w = f.width();
     let name = format!("{bus}_{i}");
     b.line(&format!(
@@ -384,7 +522,7 @@ fn element(b: &mut Body, bus: &str, i: usize, f: Format) -> Sig {
     }
 }
 
-fn in_layer(node: &Node, e: RtlError) -> RtlError {
+pub(crate) fn in_layer(node: &Node, e: RtlError) -> RtlError {
     RtlError::new(
         e.kind,
         format!(
@@ -409,10 +547,11 @@ fn top_module(
     let _ = writeln!(
         t,
         "module {TOP} (\n  input clk,\n  input rst,\n  input in_valid,\n  input [{}:0] in_data,\n  \
-         output out_valid,\n  output [{}:0] out_data\n);",
+         output out_valid,\n  output [{}:0] out_data,\n  output err\n);",
         in_bits - 1,
         output.bits() - 1
     );
+    let _ = writeln!(t, "  assign err = 1'b0;");
     for (node, info) in graph.nodes().iter().zip(layers) {
         let bits = info.elements as u64 * node.format().width() as u64;
         let _ = writeln!(t, "  wire [{}:0] {}_y;", bits - 1, info.module);
@@ -478,7 +617,7 @@ fn header(
     layers: &[LayerInfo],
     inputs: &[Port],
     output: &Port,
-    latency: u32,
+    timing: &Timing,
     options: &RtlOptions,
 ) -> String {
     let mut h = String::new();
@@ -487,15 +626,38 @@ fn header(
         "// Generated by qfx from the model {}; do not edit (`qfx export verilog` rewrites it).",
         quoted(&model.name)
     );
-    let _ = writeln!(
-        h,
-        "// Verilog-2005. Fully unrolled: one inference per clock (initiation interval 1),"
-    );
-    let _ = writeln!(
-        h,
-        "// LATENCY = {latency} clock cycles from in_valid to out_valid (a register after the \
-         input and after every layer that computes)."
-    );
+    match timing.latency {
+        Some(latency) => {
+            let _ = writeln!(
+                h,
+                "// Verilog-2005. Fully unrolled: one inference per clock (initiation interval 1),"
+            );
+            let _ = writeln!(
+                h,
+                "// LATENCY = {latency} clock cycles from in_valid to out_valid (a register after \
+                 the input and after every layer that computes)."
+            );
+        }
+        None => {
+            let _ = writeln!(
+                h,
+                "// Verilog-2005. Streaming: one input beat = one pixel (all channels), at most one \
+                 per clock, {} per inference;",
+                timing.input_beats
+            );
+            let _ = writeln!(
+                h,
+                "// CYCLES_PER_INFERENCE = {}: start inferences at least that many clocks apart. \
+                 {} output beat(s) per inference;",
+                timing.frame_cycles, timing.output_beats
+            );
+            let _ = writeln!(
+                h,
+                "// the latency is measured by `qfx verify-rtl`. err rises (and stays) if a FIFO \
+                 overflowed (inputs too close)."
+            );
+        }
+    }
     let _ = writeln!(h, "//");
     let _ = writeln!(
         h,
@@ -525,7 +687,7 @@ fn header(
     );
     let _ = writeln!(
         h,
-        "// rst (synchronous) clears only the valid pipeline. Constant products: {}; common \
+        "// rst (synchronous) clears the valid bits and counters. Constant products: {}; common \
          subexpressions {}.",
         match options.multipliers {
             Multipliers::ShiftAdd => "shifts and adds".to_string(),

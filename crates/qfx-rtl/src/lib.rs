@@ -21,6 +21,7 @@ pub mod design;
 mod ops;
 mod project;
 mod sim;
+mod stream;
 mod synth;
 mod tools;
 mod verify;
@@ -34,7 +35,8 @@ use std::path::Path;
 pub use cast::CastLogic;
 pub use compare::side_by_side;
 pub use design::{
-    generate, io_layout, Design, LayerInfo, Multipliers, Port, RtlOptions, SumInfo, TOP,
+    generate, io_layout, Architecture, Design, LayerInfo, Multipliers, Port, RtlOptions, SumInfo,
+    Timing, TOP,
 };
 pub use project::{check_out_dir, export, ExportReport, RTL_MARKER, VERILOG_FILE};
 pub use sim::{Beats, Simulation};

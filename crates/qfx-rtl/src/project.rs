@@ -4,7 +4,8 @@
 //! in place of one of its subfolders. Every file is written atomically.
 //!
 //! Layout: `rtl/qfx_top.v` (every module), `model.ir.json` (the IR the design was built from;
-//! verification and synthesis read only the project), `README.md`.
+//! verification and synthesis read only the project), `design.json` (how the design is driven:
+//! unrolled or streaming, beats and clocks per inference), `README.md`.
 
 use std::path::{Path, PathBuf};
 
@@ -19,6 +20,9 @@ pub const RTL_MARKER: &str = ".qfx-rtl-export";
 
 /// The design's source inside the project.
 pub const VERILOG_FILE: &str = "rtl/qfx_top.v";
+
+/// How the design is driven ([`crate::Timing`], JSON), for verification.
+pub const TIMING_FILE: &str = "design.json";
 
 /// Subfolders the export, verification and synthesis write into (each must be a real folder).
 pub const SUBFOLDERS: [&str; 3] = ["rtl", WORK_VERIFY, WORK_SYNTH];
@@ -138,11 +142,14 @@ fn write_project(model: &Model, dir: &Path, design: &Design) -> Result<Vec<Strin
     mk(&rtl)?;
     write_file(&dir.join(VERILOG_FILE), design.verilog.as_bytes())?;
     write_file(&dir.join(IR_FILE), model.to_json().as_bytes())?;
+    let timing = serde_json::to_string_pretty(&design.timing).expect("timing serializes");
+    write_file(&dir.join(TIMING_FILE), timing.as_bytes())?;
     write_file(&dir.join("README.md"), readme(model, design).as_bytes())?;
     Ok(vec![
         RTL_MARKER.to_string(),
         VERILOG_FILE.to_string(),
         IR_FILE.to_string(),
+        TIMING_FILE.to_string(),
         "README.md".to_string(),
     ])
 }
@@ -151,14 +158,19 @@ fn readme(model: &Model, design: &Design) -> String {
     format!(
         "# Verilog design of the model `{}`\n\n\
          Written by `qfx export verilog`. `{VERILOG_FILE}` holds one module per layer and the \
-         top module `qfx_top` (Verilog-2005; its header comment documents the ports). Fully \
-         unrolled: one inference per clock, latency {} cycles.\n\n\
+         top module `qfx_top` (Verilog-2005; its header comment documents the ports): {}.\n\n\
          - `qfx verify-rtl --project . --data DATASET --samples 200` simulates it with Verilator \
          and compares every output code with qfx's integer engine.\n\
          - `qfx synth --project .` synthesizes it with Yosys (`synth_xilinx -family xcup`) and \
          reports LUT, FF, CARRY, DSP and BRAM per layer.\n\n\
          `{IR_FILE}` is the model it was built from.\n",
         comment_text(&model.name),
-        design.latency
+        match design.timing.latency {
+            Some(l) => format!("fully unrolled: one inference per clock, latency {l} cycles"),
+            None => format!(
+                "streaming: one pixel per clock, an inference every {} clocks",
+                design.timing.frame_cycles
+            ),
+        }
     )
 }

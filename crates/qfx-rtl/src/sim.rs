@@ -15,8 +15,9 @@ use crate::{write_file, ErrorKind, RtlError};
 
 /// The testbench, the same for every design.
 const TESTBENCH: &str = r#"// Generic Verilator testbench written by qfx: streams the beats of argv[1] into in_data, one
-// per clock, and writes every out_data beat with its cycle number to argv[2] until argv[3]
-// beats came out (or the clock ran argv[4] cycles past the last input).
+// per clock ("-": a clock without input), and writes every out_data beat with its cycle number
+// to argv[2] until argv[3] beats came out (or the clock ran argv[4] cycles past the last
+// input). Stops with an error when the design raises err.
 #include "Vtop.h"
 #include "verilated.h"
 #include <cstdint>
@@ -64,8 +65,9 @@ int main(int argc, char** argv) {
     {
         std::ifstream in(argv[1]);
         std::string line;
+        // A line "-" is a clock without input.
         while (std::getline(in, line))
-            if (!line.empty()) beats.push_back(parse_hex(line));
+            if (!line.empty()) beats.push_back(line == "-" ? std::vector<uint32_t>() : parse_hex(line));
     }
     FILE* out = std::fopen(argv[2], "w");
     if (!out) return 3;
@@ -91,9 +93,14 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "only %ld of %ld output beats after %ld cycles\n", seen, expected, cycle);
             return 4;
         }
-        top->in_valid = cycle < n;
-        if (cycle < n) put(top->in_data, beats[cycle]);
+        const bool beat = cycle < n && !beats[cycle].empty();
+        top->in_valid = beat;
+        if (beat) put(top->in_data, beats[cycle]);
         tick();
+        if (top->err) {
+            std::fprintf(stderr, "err: a FIFO overflowed at cycle %ld (inputs too close together)\n", cycle);
+            return 6;
+        }
         if (top->out_valid) {
             std::vector<uint32_t> w = get(top->out_data);
             std::fprintf(out, "%ld ", cycle);
@@ -177,14 +184,23 @@ impl Simulation {
         })
     }
 
-    /// Streams `beats` (each a bus value, 32-bit words least significant first) and collects
-    /// `expected` output beats; `slack` cycles after the last input are allowed for them.
-    pub fn run(&self, beats: &[Vec<u32>], expected: usize, slack: u64) -> Result<Beats, RtlError> {
+    /// Streams `beats` (each a bus value, 32-bit words least significant first; `None` a clock
+    /// without input) and collects `expected` output beats; `slack` cycles after the last input
+    /// are allowed for them.
+    pub fn run(
+        &self,
+        beats: &[Option<Vec<u32>>],
+        expected: usize,
+        slack: u64,
+    ) -> Result<Beats, RtlError> {
         let inputs = self.dir.join("inputs.hex");
         let outputs = self.dir.join("outputs.txt");
         let mut text = String::new();
         for b in beats {
-            text.push_str(&to_hex(b));
+            match b {
+                Some(b) => text.push_str(&to_hex(b)),
+                None => text.push('-'),
+            }
             text.push('\n');
         }
         write_file(&inputs, text.as_bytes())?;

@@ -50,7 +50,8 @@ pub fn cast_bank(pairs: &[(Format, Format)], logics: &[CastLogic]) -> (String, V
     let _ = writeln!(
         v,
         "module {TOP} (\n  input clk,\n  input rst,\n  input in_valid,\n  input [{}:0] in_data,\n  \
-         output reg out_valid,\n  output reg [{}:0] out_data\n);",
+         output reg out_valid,\n  output reg [{}:0] out_data,\n  output err\n);\n  \
+         assign err = 1'b0;",
         in_bits - 1,
         out_bits - 1
     );

@@ -8,14 +8,13 @@
 
 use std::fmt;
 use std::path::Path;
-use std::time::Instant;
 
 use qfx_fixed::Fixed;
 use qfx_hls::names::comment_text;
 use qfx_ir::Model;
 
-use crate::design::io_layout;
-use crate::project::{refuse_symlink, VERILOG_FILE, WORK_VERIFY};
+use crate::design::{io_layout, Architecture, Timing};
+use crate::project::{refuse_symlink, TIMING_FILE, VERILOG_FILE, WORK_VERIFY};
 use crate::sim::{field, pack, Simulation};
 use crate::{ErrorKind, RtlError, IR_FILE};
 
@@ -43,10 +42,10 @@ pub struct VerifyReport {
     pub mismatches: usize,
     /// The first difference.
     pub first_mismatch: Option<Mismatch>,
-    /// Clock cycles from an input to its output (measured).
+    /// Clock cycles from an inference's first input beat to its last output beat (measured).
     pub latency: u64,
-    /// Clock cycles between consecutive outputs of a stream of inputs (measured; 1 = a new
-    /// inference every clock).
+    /// Clock cycles between the ends of consecutive inferences in a stream of inputs
+    /// (measured; 1 = a new inference every clock).
     pub interval: f64,
     /// Clock cycles the whole stream took, first input to last output.
     pub cycles: u64,
@@ -107,6 +106,22 @@ impl fmt::Display for VerifyReport {
     }
 }
 
+/// Reads how a project's design is driven.
+pub(crate) fn load_timing(project: &Path) -> Result<Timing, RtlError> {
+    let path = project.join(TIMING_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        RtlError::io(
+            format!(
+                "cannot read {} (export the project again with `qfx export verilog`)",
+                path.display()
+            ),
+            e,
+        )
+    })?;
+    serde_json::from_str(&text)
+        .map_err(|e| RtlError::new(ErrorKind::BadInput, format!("{}: {e}", path.display())))
+}
+
 /// Reads the IR a project was built from.
 pub(crate) fn load_project_ir(project: &Path) -> Result<Model, RtlError> {
     let path = project.join(IR_FILE);
@@ -141,15 +156,19 @@ pub fn verify(project: &Path, inputs: &[Vec<f32>]) -> Result<VerifyReport, RtlEr
         return Err(RtlError::new(ErrorKind::BadInput, "no inputs to verify on"));
     }
     let model = load_project_ir(project)?;
+    let timing = load_timing(project)?;
     let graph = model
         .resolve()
         .map_err(|e| RtlError::new(ErrorKind::InvalidModel, e.to_string()))?;
-    let (ports, out) = io_layout(&graph);
+    let (ports, out) = io_layout(&graph, timing.architecture);
+    let stream = timing.architecture == Architecture::Stream;
     let engine = qfx_engine::Engine::new(&model)
         .map_err(|e| RtlError::new(ErrorKind::Engine, e.to_string()))?;
-    let mut beats = Vec::with_capacity(inputs.len());
+    let mut beats: Vec<Option<Vec<u32>>> = Vec::new();
     let mut expected: Vec<Vec<i64>> = Vec::with_capacity(inputs.len());
     let mut overflows = vec![0u64; model.layers.len()];
+    // Values per input pixel (the input's channels) when streaming.
+    let pixels = timing.input_beats;
     for (s, x) in inputs.iter().enumerate() {
         let run = engine
             .run(x)
@@ -158,36 +177,45 @@ pub fn verify(project: &Path, inputs: &[Vec<f32>]) -> Result<VerifyReport, RtlEr
             *o += n;
         }
         expected.push(run.output.codes);
-        let mut codes: Vec<i128> = Vec::new();
-        let mut bus: Vec<u32> = Vec::new();
-        let mut offset = 0u64;
-        for p in &ports {
-            codes.clear();
-            codes.extend(
-                x.iter()
-                    .map(|&v| Fixed::from_f32_hls(v, p.format).code().unwrap_or(0)),
-            );
-            let field_bits = pack(&codes, p.format.width());
-            // Fields follow one another on the bus.
-            append_bits(&mut bus, offset, &field_bits, p.bits());
-            offset += p.bits();
+        for beat in 0..timing.input_beats {
+            let mut bus: Vec<u32> = Vec::new();
+            let mut offset = 0u64;
+            for p in &ports {
+                // Unrolled: every input value; streaming: channel c of pixel `beat`.
+                let codes: Vec<i128> = (0..p.elements)
+                    .map(|i| if stream { i * pixels + beat } else { i })
+                    .map(|i| Fixed::from_f32_hls(x[i], p.format).code().unwrap_or(0))
+                    .collect();
+                append_bits(&mut bus, offset, &pack(&codes, p.format.width()), p.bits());
+                offset += p.bits();
+            }
+            beats.push(Some(bus));
         }
-        beats.push(bus);
+        for _ in timing.input_beats as u64..timing.frame_cycles {
+            beats.push(None);
+        }
     }
     let work = project.join(WORK_VERIFY);
     refuse_symlink(&work)?;
     let sim = Simulation::build(&work, &[project.join(VERILOG_FILE)])?;
-    let start = Instant::now();
-    let slack = model.layers.len() as u64 * 2 + 16;
-    let result = sim.run(&beats, inputs.len(), slack)?;
-    let _ = start;
+    let slack = model.layers.len() as u64 * 2 + 16 + 4 * timing.frame_cycles;
+    let result = sim.run(&beats, inputs.len() * timing.output_beats, slack)?;
     let mut mismatches = 0;
     let mut first_mismatch = None;
     let signed = out.format.is_signed();
     let w = out.format.width();
-    for (s, ((_, words), want)) in result.outputs.iter().zip(&expected).enumerate() {
-        for (i, &e) in want.iter().enumerate() {
-            let got = field(words, i, w, signed);
+    let per = timing.output_beats;
+    for (q, (_, words)) in result.outputs.iter().enumerate() {
+        let (s, beat) = (q / per, q % per);
+        for lane in 0..out.elements {
+            // A streamed image's beat holds channel `lane` of pixel `beat`.
+            let i = if stream && per > 1 {
+                lane * per + beat
+            } else {
+                lane
+            };
+            let e = expected[s][i];
+            let got = field(words, lane, w, signed);
             if got != e as i128 {
                 mismatches += 1;
                 first_mismatch.get_or_insert(Mismatch {
@@ -199,8 +227,14 @@ pub fn verify(project: &Path, inputs: &[Vec<f32>]) -> Result<VerifyReport, RtlEr
             }
         }
     }
-    let first = result.outputs.first().map_or(0, |o| o.0);
-    let last = result.outputs.last().map_or(0, |o| o.0);
+    // The cycle each inference's last output beat came out.
+    let done: Vec<u64> = result
+        .outputs
+        .chunks(per)
+        .map(|c| c.last().map_or(0, |o| o.0))
+        .collect();
+    let first = done.first().copied().unwrap_or(0);
+    let last = done.last().copied().unwrap_or(0);
     let n = inputs.len() as u64;
     Ok(VerifyReport {
         samples: inputs.len(),

@@ -79,7 +79,7 @@ fn every_cast_matches_fixed_cast_on_every_code() {
             let x = Fixed::from_raw_bits(raw, from);
             expected.push((x, x.cast(to).raw_bits()));
         }
-        beats.push(words);
+        beats.push(Some(words));
         want.push(expected);
     }
     let out = sim.run(&beats, samples, 4).expect("simulation runs");

@@ -8,7 +8,7 @@ mod common;
 
 use qfx_fixed::{Format, KHot, Overflow, Quant};
 use qfx_ir::{AccumulationOrder, Codes, Layer, Model, Op, INPUT};
-use qfx_rtl::{export, verify, CastLogic, Multipliers, RtlOptions, VerifyReport};
+use qfx_rtl::{export, verify, Architecture, CastLogic, Multipliers, RtlOptions, VerifyReport};
 use qfx_testkit::{fmt, layer, model, random_codes as codes, Rng};
 
 /// Inputs that exercise rounding ties, saturation and small values.
@@ -39,8 +39,19 @@ fn check(model: &Model, dir: &str, n: usize, options: &RtlOptions) -> Option<Ver
     println!("{}: {report}", model.name);
     assert_eq!(report.samples, n);
     assert_eq!(report.mismatches, 0, "{report}");
-    assert_eq!(report.latency, exported.design.latency as u64, "{report}");
-    assert_eq!(report.interval, 1.0, "one inference per clock");
+    let timing = &exported.design.timing;
+    match timing.latency {
+        // Unrolled: the documented latency, one inference per clock.
+        Some(latency) => {
+            assert_eq!(report.latency, latency as u64, "{report}");
+            assert_eq!(report.interval, 1.0, "one inference per clock");
+        }
+        // Streaming: one inference per period, as fed.
+        None => assert!(
+            (report.interval - timing.frame_cycles as f64).abs() < 1.0,
+            "{report}"
+        ),
+    }
     Some(report)
 }
 
@@ -193,9 +204,13 @@ fn all_ops() -> Model {
 }
 
 #[test]
-fn every_layer_kind_and_overflow_mode_matches_the_engine() {
+fn every_layer_kind_and_overflow_mode_matches_the_engine_streaming() {
     let m = all_ops();
-    let Some(report) = check(&m, "all-ops", 300, &RtlOptions::default()) else {
+    let design = qfx_rtl::generate(&m, &RtlOptions::default()).unwrap();
+    assert_eq!(design.timing.architecture, Architecture::Stream);
+    // Padded 4×4 input: a 6×6 grid per inference, plus the margin.
+    assert_eq!(design.timing.frame_cycles, 44);
+    let Some(report) = check(&m, "all-ops-stream", 300, &RtlOptions::default()) else {
         return;
     };
     // The narrow accumulators really overflow, so the overflow paths are exercised.
@@ -203,6 +218,17 @@ fn every_layer_kind_and_overflow_mode_matches_the_engine() {
     for l in ["conv1", "conv2", "fc", "bn1"] {
         assert!(count(l) > 0, "{l}: no overflow events: {report}");
     }
+}
+
+#[test]
+fn every_layer_kind_and_overflow_mode_matches_the_engine_unrolled() {
+    let options = RtlOptions {
+        architecture: Architecture::Unrolled,
+        ..RtlOptions::default()
+    };
+    let Some(report) = check(&all_ops(), "all-ops-unrolled", 200, &options) else {
+        return;
+    };
     // One register per computing layer: q, conv1, bn1, relu1, add1, pool, conv2, fc, sum
     // (short and flat are wires; gap runs parallel to fc).
     assert_eq!(report.latency, 9);
@@ -524,6 +550,7 @@ fn random_networks_match_the_engine_in_every_configuration() {
                 multipliers: Multipliers::DspRule { fabric_max_bits: 3 },
                 cse: false,
                 cast_logic: CastLogic::BitLevel,
+                ..RtlOptions::default()
             },
             "multipliers, no sharing, bit-level casts",
         ),

@@ -33,7 +33,11 @@ use crate::design::SumInfo;
 use crate::verilog::{Body, Operand, Sig};
 use crate::RtlError;
 
-/// The output elements of `mac` (output-major: channel, then position) and what was built.
+/// Which element of `x` term `j` of output `o` reads at position `p` (`None`: zero padding).
+pub(crate) type InputOf<'a> = &'a dyn Fn(usize, usize, usize) -> Option<usize>;
+
+/// The output elements of `mac` (output-major: channel, then position) and what was built,
+/// over the whole tensor `x` (`Mac::input_index` says which element each term reads).
 pub(crate) fn sum_of_products(
     b: &mut Body,
     mac: &Mac,
@@ -42,8 +46,24 @@ pub(crate) fn sum_of_products(
     to: Format,
     ctx: &Ctx,
 ) -> Result<(Vec<Sig>, SumInfo), RtlError> {
+    let input_of = |o: usize, p: usize, j: usize| mac.input_index(o, p, j);
+    rows_of_products(b, mac, mac.positions(), &input_of, x, xf, to, ctx)
+}
+
+/// [`sum_of_products`] over `positions` positions whose inputs `input_of` picks from `x` (a
+/// streaming convolution computes one position, its window, at a time).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn rows_of_products(
+    b: &mut Body,
+    mac: &Mac,
+    positions: usize,
+    input_of: InputOf,
+    x: &[Sig],
+    xf: Format,
+    to: Format,
+    ctx: &Ctx,
+) -> Result<(Vec<Sig>, SumInfo), RtlError> {
     let opts = ctx.options;
-    let positions = mac.positions();
     let khot = mac.weight.khot.is_some();
     let adders_before = b.adders.len();
     let mut info = SumInfo::default();
@@ -73,7 +93,7 @@ pub(crate) fn sum_of_products(
             let mut terms = Vec::new();
             let mut mults = Vec::new();
             for j in 0..mac.terms() {
-                let Some(xi) = mac.input_index(o, p, j) else {
+                let Some(xi) = input_of(o, p, j) else {
                     continue;
                 };
                 let code = mac.weight.codes[mac.weight_index(o, j)] as i128;
@@ -191,7 +211,7 @@ pub(crate) fn sum_of_products(
         for p in 0..positions {
             let mut a = b.konst(acc.width(), acc.is_signed(), bias(o, acc));
             for j in 0..mac.terms() {
-                let Some(xi) = mac.input_index(o, p, j) else {
+                let Some(xi) = input_of(o, p, j) else {
                     continue;
                 };
                 let code = mac.weight.codes[mac.weight_index(o, j)] as i128;

@@ -22,6 +22,9 @@ pub(crate) struct Ctx<'a> {
     /// Whether the static range analysis (`qfx_engine::analyze`) says some partial sum of
     /// this layer's accumulators can overflow.
     pub acc_can_overflow: bool,
+    /// The elements are one beat of a streamed image (element `i` is channel `i`), not the
+    /// whole tensor.
+    pub beat: bool,
 }
 
 /// The output elements of `node` from its operands' elements `xs` (one list per operand).
@@ -35,7 +38,11 @@ pub(crate) fn emit(
     let to = node.format();
     let xf = |k: usize| node.operand_format(k);
     let x = &xs[0];
-    let inner: usize = node.x().shape[1..].iter().product();
+    let inner: usize = if ctx.beat {
+        1
+    } else {
+        node.x().shape[1..].iter().product()
+    };
     let logic = ctx.options.cast_logic;
     Ok(match node.op() {
         Op::Quantize => elementwise::quantize(b, x, xf(0), to, logic),

@@ -14,7 +14,7 @@ use crate::verilog::{Body, Operand, Sig};
 use crate::{ErrorKind, RtlError};
 
 /// The larger of two codes of one format.
-fn max2(b: &mut Body, p: &Sig, q: &Sig) -> Sig {
+pub(crate) fn max2(b: &mut Body, p: &Sig, q: &Sig) -> Sig {
     b.comparators.push(p.width);
     let cmp = if p.signed {
         format!("$signed({}) > $signed({})", p.name, q.name)
