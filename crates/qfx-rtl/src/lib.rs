@@ -41,7 +41,7 @@ pub use design::{
 pub use project::{check_out_dir, export, ExportReport, RTL_MARKER, VERILOG_FILE};
 pub use sim::{Beats, Simulation};
 pub use synth::{
-    synth, LayerResources, Resources, SynthOptions, SynthReport, FAMILIES, SYNTH_FILE,
+    synth, yosys_reads, LayerResources, Resources, SynthOptions, SynthReport, FAMILIES, SYNTH_FILE,
 };
 pub use tools::Tool;
 pub use verify::{verify, Mismatch, VerifyReport};

@@ -204,6 +204,32 @@ struct StatModule {
     num_cells_by_type: BTreeMap<String, u64>,
 }
 
+/// Yosys reads `verilog` and elaborates `qfx_top` from it (no synthesis): a quick check that
+/// the Verilog is what Yosys accepts, which Verilator's acceptance does not imply.
+pub fn yosys_reads(verilog: &Path) -> Result<(), RtlError> {
+    let dir = verilog.parent().unwrap_or(Path::new("."));
+    let file = verilog
+        .file_name()
+        .and_then(|f| f.to_str())
+        .filter(|f| f.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)))
+        .ok_or_else(|| {
+            RtlError::new(
+                ErrorKind::BadInput,
+                format!("{}: not a plain file name", verilog.display()),
+            )
+        })?;
+    run(
+        Tool::Yosys,
+        Command::new(Tool::Yosys.program()).args([
+            "-q",
+            "-p",
+            &format!("read_verilog -noautowire {file}; hierarchy -check -top {TOP}"),
+        ]),
+        Some(dir),
+    )?;
+    Ok(())
+}
+
 /// Synthesizes the project in `project` and writes [`SYNTH_FILE`] there.
 pub fn synth(project: &Path, options: &SynthOptions) -> Result<SynthReport, RtlError> {
     if !FAMILIES.contains(&options.family.as_str()) {

@@ -360,10 +360,23 @@ impl Body {
 
 /// The low `k` bits of `s` as an expression (sign- or zero-extended when `s` is narrower).
 fn low_bits(s: &Sig, k: u32) -> String {
-    if k <= s.width {
-        format!("{}[{}:0]", s.name, k - 1)
-    } else {
-        ext(s, k)
+    ext(s, k)
+}
+
+/// `name[hi:lo]` split into `(name, lo)`, for a part select.
+fn part_select(name: &str) -> Option<(&str, u32)> {
+    let open = name.rfind('[')?;
+    let inner = name.strip_suffix(']')?.get(open + 1..)?;
+    let (_, lo) = inner.split_once(':')?;
+    Some((&name[..open], lo.trim().parse().ok()?))
+}
+
+/// The low `n` bits of `s` (`n < s.width`): a part select of the same vector, never a select
+/// of a select (which Verilog-2005 does not allow).
+fn select_low(s: &Sig, n: u32) -> String {
+    match part_select(&s.name) {
+        Some((base, lo)) => format!("{base}[{}:{lo}]", lo + n - 1),
+        None => format!("{}[{}:0]", s.name, n - 1),
     }
 }
 
@@ -372,7 +385,7 @@ pub(crate) fn ext(s: &Sig, width: u32) -> String {
     use std::cmp::Ordering;
     match width.cmp(&s.width) {
         Ordering::Equal => s.name.clone(),
-        Ordering::Less => format!("{}[{}:0]", s.name, width - 1),
+        Ordering::Less => select_low(s, width),
         Ordering::Greater => {
             let pad = width - s.width;
             let top = if s.signed { msb(s) } else { "1'b0".to_string() };
@@ -437,5 +450,7 @@ mod tests {
         };
         assert_eq!(ext(&p, 6), "{{2{b[3]}}, b}");
         assert_eq!(ext(&p, 2), "b[1:0]");
+        // A part select is cut within the same vector.
+        assert_eq!(ext(&s, 3), "a[5:3]");
     }
 }

@@ -56,6 +56,7 @@ fn every_cast_matches_fixed_cast_on_every_code() {
     std::fs::create_dir_all(&dir).unwrap();
     let src = dir.join("cast_bank.v");
     std::fs::write(&src, &verilog).unwrap();
+    common::or_skip("Yosys parse", qfx_rtl::yosys_reads(&src));
     let Some(sim) = common::or_skip("cast check", Simulation::build(&dir.join("sim"), &[src]))
     else {
         return;

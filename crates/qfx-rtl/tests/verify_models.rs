@@ -35,6 +35,11 @@ fn check(model: &Model, dir: &str, n: usize, options: &RtlOptions) -> Option<Ver
     model.validate().expect("valid test model");
     let dir = common::work_dir(dir);
     let exported = export(model, &dir, options, false).expect("export");
+    // Yosys must read what Verilator simulates.
+    common::or_skip(
+        "Yosys parse",
+        qfx_rtl::yosys_reads(&dir.join(qfx_rtl::VERILOG_FILE)),
+    )?;
     let report = common::or_skip("RTL check", verify(&dir, &inputs(model, n, 42)))?;
     println!("{}: {report}", model.name);
     assert_eq!(report.samples, n);
