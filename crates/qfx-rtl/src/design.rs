@@ -114,6 +114,8 @@ pub struct SumInfo {
     pub adders: u64,
     /// Shared subexpressions (one adder each).
     pub shared: u64,
+    /// Output channels built as XNOR and popcount (`±1` inputs times equal-magnitude weights).
+    pub popcount: u64,
 }
 
 /// One layer of the design.
@@ -266,6 +268,7 @@ pub fn generate(model: &Model, options: &RtlOptions) -> Result<Design, RtlError>
             options,
             acc_can_overflow,
             beat: false,
+            binary_input: ops::binary_input(&graph, node),
         };
         let (text, info) = if stream {
             crate::stream::layer_module(node, &flows, &ctx)?

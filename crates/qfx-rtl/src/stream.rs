@@ -213,6 +213,8 @@ fn on_grid(name: &str, n: u64, first: u64, step: u64) -> String {
 /// they hold a complete window this clock.
 struct Window {
     taps: Vec<Vec<Sig>>,
+    /// Per tap, a flag that is 1 where the tap lies inside the image (with `flag`).
+    real: Vec<Sig>,
     fire: String,
 }
 
@@ -225,15 +227,23 @@ fn window(
     k: usize,
     s: usize,
     p: usize,
+    flag: bool,
 ) -> Window {
     let wb = xf.width() as u64;
-    let bits = c as u64 * wb;
+    // With `flag`, each pixel carries one more bit: 1 inside the image, 0 for padding.
+    let flag = flag && p > 0;
+    let bits = c as u64 * wb + flag as u64;
     let (ph, pw) = ((h + 2 * p) as u64, (w + 2 * p) as u64);
     let (pixel, adv) = if p == 0 {
         ("x0".to_string(), "x0_valid".to_string())
     } else {
         let depth = ph * pw - (h * w) as u64;
-        let (head, empty) = fifo(b, errs, "q", bits, depth, "x0_valid", "x0", "pop");
+        let data = if flag {
+            "{1'b1, x0}".to_string()
+        } else {
+            "x0".to_string()
+        };
+        let (head, empty) = fifo(b, errs, "q", bits, depth, "x0_valid", &data, "pop");
         let (yw, xw) = (bits_for(ph - 1), bits_for(pw - 1));
         b.line(&format!("reg [{}:0] py;", yw - 1));
         b.line(&format!("reg [{}:0] px;", xw - 1));
@@ -290,9 +300,19 @@ fn window(
         "always @(posedge clk) fire <= rst ? 1'b0 : ({ready});"
     ));
     let mut taps = Vec::with_capacity(k * k);
+    let mut real = Vec::new();
     for ky in 0..k {
         for kx in 0..k {
             let at = (k - 1 - ky) as u64 * pw + (k - 1 - kx) as u64;
+            if flag {
+                let name = format!("r{ky}_{kx}");
+                b.line(&format!("wire {name} = sr_{at}[{}];", bits - 1));
+                real.push(Sig {
+                    name,
+                    width: 1,
+                    signed: false,
+                });
+            }
             let lanes = (0..c)
                 .map(|ci| {
                     let name = format!("t{ky}_{kx}_{ci}");
@@ -314,6 +334,7 @@ fn window(
     }
     Window {
         taps,
+        real,
         fire: "fire".to_string(),
     }
 }
@@ -380,14 +401,18 @@ pub(crate) fn layer_module(
                     qfx_ir::MacGeometry::Conv2d(g) => g.k,
                     qfx_ir::MacGeometry::Dense { .. } => unreachable!("a convolution"),
                 };
-                let win = window(&mut b, &mut errs, xf, (c, h, w), k, *stride, *padding);
+                let flag = ctx.binary_input.is_some();
+                let win = window(&mut b, &mut errs, xf, (c, h, w), k, *stride, *padding, flag);
                 // Term j = (ci, ky, kx), as `Mac` orders them.
                 let taps: Vec<Sig> = (0..c)
                     .flat_map(|ci| win.taps.iter().map(move |t| t[ci].clone()))
                     .collect();
+                let real: Vec<Sig> = (0..c).flat_map(|_| win.real.iter().cloned()).collect();
+                let real = (!real.is_empty()).then_some(real.as_slice());
                 let input_of = |_: usize, _: usize, j: usize| Some(j);
-                let (outs, info) = rows_of_products(&mut b, &mac, 1, &input_of, &taps, xf, to, ctx)
-                    .map_err(|e| in_layer(node, e))?;
+                let (outs, info) =
+                    rows_of_products(&mut b, &mac, 1, &input_of, &taps, real, xf, to, ctx)
+                        .map_err(|e| in_layer(node, e))?;
                 sum = Some(info);
                 (outs, win.fire)
             }
@@ -396,7 +421,7 @@ pub(crate) fn layer_module(
                 let Flow::Image { c, h, w } = operand_flow(0) else {
                     unreachable!("pooling reads images");
                 };
-                let win = window(&mut b, &mut errs, xf, (c, h, w), *kernel, *kernel, 0);
+                let win = window(&mut b, &mut errs, xf, (c, h, w), *kernel, *kernel, 0, false);
                 let outs = (0..c)
                     .map(|ci| {
                         let lanes: Vec<Sig> = win.taps.iter().map(|t| t[ci].clone()).collect();

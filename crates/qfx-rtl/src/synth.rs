@@ -211,7 +211,10 @@ pub fn yosys_reads(verilog: &Path) -> Result<(), RtlError> {
     let file = verilog
         .file_name()
         .and_then(|f| f.to_str())
-        .filter(|f| f.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)))
+        .filter(|f| {
+            f.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        })
         .ok_or_else(|| {
             RtlError::new(
                 ErrorKind::BadInput,

@@ -142,6 +142,20 @@ impl Operand {
     }
 }
 
+impl Operand {
+    /// The smallest and largest value `(−1)^neg · sig · 2^shift` can take (saturated to
+    /// `i128`).
+    pub fn bounds(&self) -> (i128, i128) {
+        let scale = |v: i128| v.saturating_mul(1i128 << self.shift.min(126));
+        let (lo, hi) = (scale(self.lo), scale(self.hi));
+        if self.neg {
+            (hi.saturating_neg(), lo.saturating_neg())
+        } else {
+            (lo, hi)
+        }
+    }
+}
+
 /// One module body: declarations and continuous assignments, each intermediate value a fresh,
 /// numbered wire. Counts the adders it builds (for the design report).
 #[derive(Debug, Default)]

@@ -306,8 +306,21 @@ fn binarized() -> Model {
 #[test]
 fn binarized_block_matches_the_engine() {
     let m = binarized();
-    if let Some(r) = check(&m, "binarized", 200, &RtlOptions::default()) {
-        assert!(r.total_overflows() > 0, "{r}");
+    for (architecture, dir) in [
+        (Architecture::Stream, "binarized-stream"),
+        (Architecture::Unrolled, "binarized-unrolled"),
+    ] {
+        let options = RtlOptions {
+            architecture,
+            ..RtlOptions::default()
+        };
+        // The ±1 × ±1 convolution is XNOR and popcount: all 4 output channels.
+        let design = qfx_rtl::generate(&m, &options).unwrap();
+        let sum = design.layers[3].sum.as_ref().unwrap();
+        assert_eq!((design.layers[3].kind, sum.popcount), ("conv2d", 4));
+        if let Some(r) = check(&m, dir, 200, &options) {
+            assert!(r.total_overflows() > 0, "{r}");
+        }
     }
 }
 

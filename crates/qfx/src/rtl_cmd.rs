@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use qfx_ir::Preprocess;
-use qfx_rtl::{Multipliers, RtlOptions, SynthOptions};
+use qfx_rtl::{Architecture, Multipliers, RtlOptions, SynthOptions};
 
 use crate::hls_cmd::{load_ir, parse_normalize};
 
@@ -42,6 +42,21 @@ pub struct ExportVerilog {
     /// shift-and-add, for comparison).
     #[arg(long)]
     no_cse: bool,
+    /// auto: streaming for networks with convolutions or pooling, fully unrolled otherwise;
+    /// unrolled: every value at once, one inference per clock; stream: one pixel per clock.
+    #[arg(long, value_enum, default_value_t = ArchitectureChoice::Auto)]
+    architecture: ArchitectureChoice,
+}
+
+/// How tensors move through the design.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ArchitectureChoice {
+    /// Streaming for image networks, unrolled otherwise.
+    Auto,
+    /// Fully unrolled.
+    Unrolled,
+    /// Streaming.
+    Stream,
 }
 
 /// Arguments of `qfx verify-rtl`.
@@ -95,6 +110,11 @@ pub fn run_export(args: ExportVerilog) -> Result<()> {
             MultiplierChoice::ShiftAdd => Multipliers::ShiftAdd,
         },
         cse: !args.no_cse,
+        architecture: match args.architecture {
+            ArchitectureChoice::Auto => Architecture::Auto,
+            ArchitectureChoice::Unrolled => Architecture::Unrolled,
+            ArchitectureChoice::Stream => Architecture::Stream,
+        },
         ..RtlOptions::default()
     };
     let report = qfx_rtl::export(&model, &args.out, &options, args.force)?;
@@ -106,12 +126,18 @@ pub fn run_export(args: ExportVerilog) -> Result<()> {
         .fold((0, 0, 0), |(p, b, s), x| {
             (p + x.adders_plain, b + x.adders, s + x.shared)
         });
+    let how = match d.timing.latency {
+        Some(l) => format!("fully unrolled, latency {l} cycles, one inference per clock"),
+        None => format!(
+            "streaming, one pixel per clock, an inference every {} clocks",
+            d.timing.frame_cycles
+        ),
+    };
     println!(
-        "wrote {} ({} files): {} layers, latency {} cycles, one inference per clock",
+        "wrote {} ({} files): {} layers, {how}",
         report.dir.display(),
         report.files.len(),
         d.layers.len(),
-        d.latency
     );
     println!(
         "sums of products: {built} adders ({shared} shared subexpressions; {plain} as plain \

@@ -47,7 +47,7 @@ pub(crate) fn sum_of_products(
     ctx: &Ctx,
 ) -> Result<(Vec<Sig>, SumInfo), RtlError> {
     let input_of = |o: usize, p: usize, j: usize| mac.input_index(o, p, j);
-    rows_of_products(b, mac, mac.positions(), &input_of, x, xf, to, ctx)
+    rows_of_products(b, mac, mac.positions(), &input_of, x, None, xf, to, ctx)
 }
 
 /// [`sum_of_products`] over `positions` positions whose inputs `input_of` picks from `x` (a
@@ -59,6 +59,7 @@ pub(crate) fn rows_of_products(
     positions: usize,
     input_of: InputOf,
     x: &[Sig],
+    real: Option<&[Sig]>,
     xf: Format,
     to: Format,
     ctx: &Ctx,
@@ -81,12 +82,40 @@ pub(crate) fn rows_of_products(
         .collect();
     let bias = |o: usize, acc: Format| mac.bias.map_or(0, |bias| cast_const(&bias.value(o), acc));
 
+    let mut outs: Vec<Option<Sig>> = vec![None; mac.outputs() * positions];
+
+    // Rows of a binarized layer: XNOR and popcount (see `popcount_row`).
+    let mut popcounted = vec![false; mac.outputs()];
+    if let Some(c) = ctx.binary_input {
+        for (o, &(acc, base, _)) in channels.iter().enumerate() {
+            let Some(base) = base else { continue };
+            let Some(m) = same_magnitude(mac, o) else {
+                continue;
+            };
+            popcounted[o] = true;
+            for p in 0..positions {
+                let taps: Vec<(usize, bool)> = (0..mac.terms())
+                    .filter_map(|j| {
+                        let code = mac.weight.codes[mac.weight_index(o, j)];
+                        (code != 0).then_some((input_of(o, p, j)?, code < 0))
+                    })
+                    .collect();
+                info.products += taps.len() as u64;
+                let bias = bias(o, acc);
+                info.adders_plain += (taps.len() as u64 + (bias != 0) as u64).saturating_sub(1);
+                let sum = popcount_row(b, x, real, &taps, m * c, base, bias, acc);
+                outs[o * positions + p] = Some(cast(b, &sum, acc, to, None, opts.cast_logic));
+                info.reassociated += 1;
+            }
+        }
+    }
+
     // Rows to reassociate: CSD digits of shift-add products, and `*` products apart.
     let mut rows: Vec<Vec<Term>> = Vec::new();
     let mut row_of: Vec<(usize, usize)> = Vec::new();
     let mut multiplied: Vec<Vec<(usize, i128)>> = Vec::new();
     for (o, &(_, base, style)) in channels.iter().enumerate() {
-        if base.is_none() {
+        if base.is_none() || popcounted[o] {
             continue;
         }
         for p in 0..positions {
@@ -160,7 +189,6 @@ pub(crate) fn rows_of_products(
         vars.push(t);
     }
 
-    let mut outs: Vec<Option<Sig>> = vec![None; mac.outputs() * positions];
     let mut products: HashMap<(usize, i128), Option<Operand>> = HashMap::new();
     for (r, &(o, p)) in row_of.iter().enumerate() {
         let (acc, base, _) = channels[o];
@@ -262,10 +290,111 @@ pub(crate) fn rows_of_products(
         }
     }
     info.adders = (b.adders.len() - adders_before) as u64;
+    info.popcount = popcounted.iter().filter(|&&p| p).count() as u64;
     Ok((
         outs.into_iter()
             .map(|s| s.expect("every output element is built"))
             .collect(),
         info,
     ))
+}
+
+/// The magnitude every non-zero weight code of output `o` shares, if they all do.
+fn same_magnitude(mac: &Mac, o: usize) -> Option<i128> {
+    let mut m = None;
+    for j in 0..mac.terms() {
+        let c = (mac.weight.codes[mac.weight_index(o, j)] as i128).abs();
+        if c == 0 {
+            continue;
+        }
+        match m {
+            None => m = Some(c),
+            Some(v) if v != c => return None,
+            Some(_) => {}
+        }
+    }
+    m
+}
+
+/// One reassociated row of a binarized layer: inputs that are `±c` (a `Sign` output) times
+/// weights `±m`. Each product is `±m·c`, negative exactly when the input's sign bit differs
+/// from the weight's, so the sum is `m·c·(n − 2·popcount(x_sign XOR w_sign))` — an XNOR and a
+/// popcount, no multiplier and no wide adder. `taps` are the inputs with their weight's sign;
+/// with `real` (a streaming window), a tap counts only where its flag says it is inside the
+/// image (padding taps add nothing, as the IR skips them): `n` becomes the flags' popcount.
+#[allow(clippy::too_many_arguments)]
+fn popcount_row(
+    b: &mut Body,
+    x: &[Sig],
+    real: Option<&[Sig]>,
+    taps: &[(usize, bool)],
+    mc: i128,
+    base: u32,
+    bias: i128,
+    acc: Format,
+) -> Sig {
+    let bit = |b: &mut Body, expr: String| Operand::of(b.flag("xn", &expr));
+    let mut differ = Vec::with_capacity(taps.len());
+    let mut inside = Vec::new();
+    for &(xi, neg) in taps {
+        let e = &x[xi];
+        let sign = format!("{}[{}]", e.name, e.width - 1);
+        let d = if neg { format!("~{sign}") } else { sign };
+        match real {
+            Some(r) => {
+                differ.push(bit(b, format!("{} & {d}", r[xi].name)));
+                inside.push(Operand::of(r[xi].clone()));
+            }
+            None => differ.push(bit(b, d)),
+        }
+    }
+    let mut terms = Vec::new();
+    let mut constant = 0i128;
+    if let Some(pc) = b.sum("pc", differ, 0, None) {
+        terms.push(Operand {
+            shift: pc.shift + 1,
+            neg: !pc.neg,
+            ..pc
+        });
+    }
+    match b.sum("n", inside, 0, None) {
+        Some(n) => terms.push(n),
+        None if real.is_none() => constant = taps.len() as i128,
+        None => {}
+    }
+    // d = n − 2·popcount, then times m·c on the accumulator's grid.
+    let cap = (acc.overflow_rule() == OverflowRule::Wrap).then_some(acc.width());
+    let tz = mc.trailing_zeros();
+    let odd = mc >> tz;
+    let scaled: Vec<Operand> = if odd == 1 {
+        terms
+            .into_iter()
+            .map(|t| Operand {
+                shift: t.shift + tz + base,
+                ..t
+            })
+            .collect()
+    } else {
+        let d = b.sum("d", terms, constant, None).map(|d| {
+            let (lo, hi) = d.bounds();
+            b.materialize("d", &d, crate::verilog::signed_bits(lo, hi))
+        });
+        constant = 0;
+        d.and_then(|d| product(b, &d, odd, Style::ShiftAdd))
+            .map(|p| Operand {
+                shift: p.shift + tz + base,
+                ..p
+            })
+            .into_iter()
+            .collect()
+    };
+    let constant = constant * (mc << base) + bias;
+    let s = match b.sum("acc", scaled, constant, cap) {
+        Some(s) => b.materialize("acc", &s, acc.width()),
+        None => b.konst(acc.width(), true, constant),
+    };
+    Sig {
+        signed: acc.is_signed(),
+        ..s
+    }
 }

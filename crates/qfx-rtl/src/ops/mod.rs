@@ -10,7 +10,7 @@ pub(crate) mod mac;
 pub(crate) mod pool;
 
 use qfx_fixed::{Fixed, Format};
-use qfx_ir::{Node, Op};
+use qfx_ir::{sign_value, Graph, Node, Op};
 
 use crate::design::{RtlOptions, SumInfo};
 use crate::verilog::{Body, Sig};
@@ -25,6 +25,23 @@ pub(crate) struct Ctx<'a> {
     /// The elements are one beat of a streamed image (element `i` is channel `i`), not the
     /// whole tensor.
     pub beat: bool,
+    /// For a sum of products reading a `Sign` layer: the code `c` of its `+1` (its `−1` is
+    /// `−c`), which makes the XNOR-popcount form possible ([`binary_input`]).
+    pub binary_input: Option<i128>,
+}
+
+/// The code of `+1` when `node` is a sum of products reading a `Sign` layer whose format holds
+/// `±1` as codes `±c` (so the sign bit alone says which), else `None`.
+pub(crate) fn binary_input(graph: &Graph, node: &Node) -> Option<i128> {
+    node.mac()?;
+    let producer = &graph.nodes()[node.x().source?];
+    if !matches!(producer.op(), Op::Sign) {
+        return None;
+    }
+    let f = producer.format();
+    let plus = cast_const(&sign_value(true), f);
+    let minus = cast_const(&sign_value(false), f);
+    (f.is_signed() && plus > 0 && minus == -plus).then_some(plus)
 }
 
 /// The output elements of `node` from its operands' elements `xs` (one list per operand).
