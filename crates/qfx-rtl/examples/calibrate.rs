@@ -45,11 +45,9 @@ fn weights(rng: &mut Rng, n_in: usize, n_out: usize, f: Format, k: Option<u32>) 
 /// A dense layer reading `input` (format `xf`), weights `W`-bit, exact wrapping accumulator.
 fn dense(
     rng: &mut Rng,
-    name: &str,
-    input: &str,
+    (name, input): (&str, &str),
     xf: Format,
-    n_in: usize,
-    n_out: usize,
+    (n_in, n_out): (usize, usize),
     w: u32,
     k: Option<u32>,
 ) -> Layer {
@@ -94,7 +92,7 @@ fn single(n_in: usize, n_out: usize, w: u32, k: Option<u32>) -> Case {
             op: Op::Quantize,
             output: xf,
         },
-        dense(&mut rng, "fc", "q", xf, n_in, n_out, w, k),
+        dense(&mut rng, ("fc", "q"), xf, (n_in, n_out), w, k),
     ];
     let kname = k.map_or("plain".to_string(), |k| format!("{k}hot"));
     Case {
@@ -120,11 +118,9 @@ fn jet_mlp(w: u32, k: Option<u32>) -> Case {
         let name = format!("fc{}", i + 1);
         layers.push(dense(
             &mut rng,
-            &name,
-            &prev.0,
+            (&name, &prev.0),
             prev.1,
-            sizes[i],
-            sizes[i + 1],
+            (sizes[i], sizes[i + 1]),
             w,
             k,
         ));

@@ -7,7 +7,7 @@
 mod common;
 
 use qfx_fixed::{Format, KHot, Overflow, Quant};
-use qfx_ir::{AccumulationOrder, Codes, Layer, Model, Op, INPUT};
+use qfx_ir::{AccumulationOrder, Layer, Model, Op, INPUT};
 use qfx_rtl::{export, verify, Architecture, CastLogic, Multipliers, RtlOptions, VerifyReport};
 use qfx_testkit::{fmt, layer, model, random_codes as codes, Rng};
 
