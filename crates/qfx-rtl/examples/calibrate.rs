@@ -5,8 +5,10 @@
 //! to the measured LUTs by least squares on log(estimate / measurement). Prints every design,
 //! the fit, and the median and worst ratio.
 //!
-//! Usage: `calibrate OUT_DIR [NAME_FILTER]` (bench/rtl_calibrate.sh runs it). Synthesized designs
-//! are kept in OUT_DIR and reused when the IR is unchanged.
+//! Usage: `calibrate OUT_DIR [--only NAME_PART] [PROJECT...]` (bench/rtl_calibrate.sh runs it).
+//! Synthesized designs are kept in OUT_DIR and reused when the IR is unchanged. Each PROJECT is
+//! a Verilog project already synthesized by `qfx synth` (its `model.ir.json` and `synth.json`),
+//! e.g. the trained networks of bench/rtl_results.sh, added to the fit as they are.
 
 use std::path::{Path, PathBuf};
 
@@ -263,19 +265,40 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let out = PathBuf::from(args.get(1).map_or("target/rtl-calibration", String::as_str));
-    let filter = args.get(2).cloned().unwrap_or_default();
-    let cases: Vec<Case> = cases()
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let out = PathBuf::from(args.first().map_or("target/rtl-calibration", String::as_str));
+    let mut filter = String::new();
+    let mut projects: Vec<PathBuf> = Vec::new();
+    let mut rest = args.iter().skip(1);
+    while let Some(a) = rest.next() {
+        if a == "--only" {
+            filter = rest.next().cloned().unwrap_or_default();
+        } else {
+            projects.push(PathBuf::from(a));
+        }
+    }
+    let mut cases: Vec<Case> = cases()
         .into_iter()
         .filter(|c| c.name.contains(&filter))
         .collect();
+    let mut done: Vec<Option<SynthReport>> = vec![None; cases.len()];
+    for p in &projects {
+        let read = |f: &str| std::fs::read_to_string(p.join(f)).expect("a synthesized project");
+        let model = Model::from_json(&read(IR_FILE)).expect("a model IR");
+        let report = SynthReport::from_json(&read(SYNTH_FILE)).expect("a synthesis report");
+        let name = p
+            .parent()
+            .and_then(|q| q.file_name())
+            .map_or("project".to_string(), |n| format!("trained {}", n.to_string_lossy()));
+        cases.push(Case { name, model });
+        done.push(Some(report));
+    }
     let default = CostModel::default();
     let mut rows = Vec::new();
     let mut table = Vec::new();
-    for case in &cases {
+    for (case, done) in cases.iter().zip(done) {
         let start = std::time::Instant::now();
-        let r = measure(case, &out.join(&case.name));
+        let r = done.unwrap_or_else(|| measure(case, &out.join(&case.name)));
         let (adders, mults, dsp) = features(&case.model);
         let est_default = estimate_with(&case.model, &default).unwrap().lut();
         eprintln!(
