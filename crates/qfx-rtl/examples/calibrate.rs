@@ -266,7 +266,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let out = PathBuf::from(args.first().map_or("target/rtl-calibration", String::as_str));
+    let out = PathBuf::from(
+        args.first()
+            .map_or("target/rtl-calibration", String::as_str),
+    );
     let mut filter = String::new();
     let mut projects: Vec<PathBuf> = Vec::new();
     let mut rest = args.iter().skip(1);
@@ -289,7 +292,9 @@ fn main() {
         let name = p
             .parent()
             .and_then(|q| q.file_name())
-            .map_or("project".to_string(), |n| format!("trained {}", n.to_string_lossy()));
+            .map_or("project".to_string(), |n| {
+                format!("trained {}", n.to_string_lossy())
+            });
         cases.push(Case { name, model });
         done.push(Some(report));
     }

@@ -1,18 +1,23 @@
 //! Verilog back end for `qfx-ir` models, proven bit-exact in Verilator and measured in Yosys.
 //!
-//! [`export`] writes a Verilog project: one module per layer and a top module `qfx_top`. Fully
-//! unrolled: every layer's hardware exists once per output element, one inference enters per
-//! clock, and a register stage follows every layer that computes (the latency in cycles is in
-//! the generated header). [`verify`] builds the design with Verilator, streams inputs through
-//! it and compares every output code with the integer engine; [`synth`] runs Yosys
-//! `synth_xilinx` and reports the primitives it maps to, per layer.
+//! [`export`] writes a Verilog project: one module per layer and a top module `qfx_top`, in one
+//! of two architectures ([`Architecture`]). Networks of flat tensors are fully unrolled: every
+//! layer's hardware exists once per output element, one inference enters per clock, and a
+//! register stage follows every layer that computes (the latency in cycles is in the generated
+//! header; [`design`]). Networks with convolutions or pooling stream their images one pixel per
+//! clock through line buffers, the kernel window computed in one clock (`stream.rs`). [`verify`]
+//! builds the design with Verilator, streams inputs through it and compares every output code
+//! with the integer engine; [`synth`] runs Yosys `synth_xilinx` and reports the primitives it
+//! maps to, per layer; [`side_by_side`] puts that next to the cost model's estimate.
 //!
 //! Numerics are the IR's (`ARCHITECTURE.md` §3–§5): every assignment is the logic of
 //! `Fixed::cast` for its two formats ([`CastLogic`]); sums of products accumulate step by step
 //! in the accumulator's format unless reassociation provably gives the same codes (see
 //! [`design`]); constant products are shifts and adds on the canonical signed digits of the
 //! constant (`qfx_fixed::khot::signed_digits`), with common subexpressions shared across a
-//! layer's weight matrix, or a `*` where [`Multipliers`] says so.
+//! layer's weight matrix, or a `*` where [`Multipliers`] says so; `±1 × ±1` layers are XNOR and
+//! popcount. An operation or size the back end does not build is refused with a message naming
+//! the layer, before anything is written.
 
 mod cast;
 mod compare;
