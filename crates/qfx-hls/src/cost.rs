@@ -73,7 +73,25 @@ pub struct CostModel {
 }
 
 impl Default for CostModel {
+    /// The calibrated model (see "Calibration" in the [module docs](self)).
     fn default() -> CostModel {
+        CostModel {
+            lut_per_mult_bit: CALIBRATED_LUT_PER_MULT_BIT,
+            lut_per_adder_bit: CALIBRATED_LUT_PER_ADDER_BIT,
+            ..CostModel::unit()
+        }
+    }
+}
+
+/// LUTs per adder bit fitted to Yosys's measurements (see "Calibration").
+pub const CALIBRATED_LUT_PER_ADDER_BIT: f64 = 0.45;
+/// LUTs per fabric-multiplier partial-product bit fitted to Yosys's measurements.
+pub const CALIBRATED_LUT_PER_MULT_BIT: f64 = 0.16;
+
+impl CostModel {
+    /// The counting model before calibration: one LUT per adder bit, half a LUT per
+    /// partial-product bit (what the counts mean in primitive terms).
+    pub fn unit() -> CostModel {
         CostModel {
             fabric_max_bits: 10,
             dsp_ports: (27, 18),
