@@ -29,7 +29,8 @@ pub struct ReportArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// A Verilog project of this run's model synthesized with `qfx synth`: its measured
-    /// resources are shown next to the estimate.
+    /// resources are shown next to the estimate (default: RUN/rtl when it holds a synthesis
+    /// result).
     #[arg(long, value_name = "DIR")]
     pub rtl: Option<PathBuf>,
 }
@@ -203,7 +204,14 @@ pub fn run(args: ReportArgs) -> Result<()> {
             cost.lut(),
             cost.bops()
         )?;
-        if let Some(dir) = &args.rtl {
+        let default_rtl = args.run.join("rtl");
+        let rtl = args.rtl.clone().or_else(|| {
+            default_rtl
+                .join(qfx_rtl::SYNTH_FILE)
+                .is_file()
+                .then_some(default_rtl)
+        });
+        if let Some(dir) = &rtl {
             writeln!(md, "{}", measured(dir, &ir, &cost)?)?;
         }
         if !metrics.is_empty() {
