@@ -156,3 +156,46 @@ fn sums_are_reassociated_only_where_the_ir_allows_it() {
         }
     }
 }
+
+#[test]
+fn hostile_names_stay_out_of_the_code() {
+    let mut rng = Rng::seeded(5);
+    let names = [
+        "q\n endmodule module evil(); //",
+        "fc */ `define x 1",
+        "relu $display(\"hi\");",
+    ];
+    let m = model(
+        "\"); $finish; //\nmodule",
+        &[4],
+        vec![
+            layer(names[0], &[INPUT], Op::Quantize, "ap_fixed<8,3>"),
+            layer(
+                names[1],
+                &[names[0]],
+                dense(codes(&mut rng, &[4, 3], None, &["ap_fixed<6,1>"]), "ap_fixed<20,8>"),
+                "ap_fixed<8,3>",
+            ),
+            layer(names[2], &[names[1]], Op::Relu { clip: None }, "ap_ufixed<8,3>"),
+        ],
+    );
+    let dir = common::work_dir("hostile-names");
+    export(&m, &dir, &RtlOptions::default(), false).unwrap();
+    let v = std::fs::read_to_string(dir.join(qfx_rtl::VERILOG_FILE)).unwrap();
+    // Names appear only percent-encoded inside `//` comments (no newline can end one) and as
+    // `l<index>_<letters and digits>` identifiers: no code outside a comment carries them.
+    for line in v.lines() {
+        let code = line.split("//").next().unwrap_or("");
+        for bad in ["module evil", "`define", "$display", "$finish", "*/"] {
+            assert!(!code.contains(bad), "{bad} reached the code: {line}");
+        }
+        if let Some(comment) = line.split_once("//").map(|(_, c)| c) {
+            assert!(!comment.contains('\n') && !comment.contains("*/"), "{line}");
+        }
+    }
+    assert!(v.contains("module l0_q_endmodule_module_evil ("));
+    common::or_skip(
+        "Yosys parse",
+        qfx_rtl::yosys_reads(&dir.join(qfx_rtl::VERILOG_FILE)),
+    );
+}
