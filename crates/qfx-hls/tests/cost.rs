@@ -51,7 +51,10 @@ fn dense(w: &str, x: &str, codes: Vec<i64>, khot: Option<KHot>) -> Model {
 /// partial-product bit), so the LUT figures below are counts checked by hand.
 #[track_caller]
 fn layer(m: &Model) -> LayerCost {
-    estimate_with(m, &CostModel::unit()).expect("valid model").layers[1].clone()
+    estimate_with(m, &CostModel::unit())
+        .expect("valid model")
+        .layers[1]
+        .clone()
 }
 
 /// `(count, width)` pairs of a layer's adders.
@@ -256,5 +259,8 @@ fn the_default_model_is_the_calibrated_one() {
     // The same counts as `dense_in_fabric`: 96 partial-product bits, 80 adder bits.
     let want = 96.0 * CALIBRATED_LUT_PER_MULT_BIT + 80.0 * CALIBRATED_LUT_PER_ADDER_BIT;
     assert_eq!(c.lut, want.ceil() as u64);
-    assert_eq!(CostModel::default().fabric_max_bits, CostModel::unit().fabric_max_bits);
+    assert_eq!(
+        CostModel::default().fabric_max_bits,
+        CostModel::unit().fabric_max_bits
+    );
 }

@@ -173,10 +173,18 @@ fn hostile_names_stay_out_of_the_code() {
             layer(
                 names[1],
                 &[names[0]],
-                dense(codes(&mut rng, &[4, 3], None, &["ap_fixed<6,1>"]), "ap_fixed<20,8>"),
+                dense(
+                    codes(&mut rng, &[4, 3], None, &["ap_fixed<6,1>"]),
+                    "ap_fixed<20,8>",
+                ),
                 "ap_fixed<8,3>",
             ),
-            layer(names[2], &[names[1]], Op::Relu { clip: None }, "ap_ufixed<8,3>"),
+            layer(
+                names[2],
+                &[names[1]],
+                Op::Relu { clip: None },
+                "ap_ufixed<8,3>",
+            ),
         ],
     );
     let dir = common::work_dir("hostile-names");

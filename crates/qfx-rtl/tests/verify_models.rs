@@ -324,6 +324,84 @@ fn binarized_block_matches_the_engine() {
     }
 }
 
+/// A downsampling residual block on a 7×7 image (odd sizes: windows and strides that do not
+/// tile evenly): stride-2 convolution and option-A shortcut with stride 2, joined by an add,
+/// global average pooling over 4×4 and a classifier; BatchNorm with a DSP-rule multiplier.
+fn downsampling_block() -> Model {
+    let mut rng = Rng::seeded(9);
+    let a = "ap_fixed<8,3,AP_RND,AP_SAT>";
+    let layers = vec![
+        layer("q", &[INPUT], Op::Quantize, a),
+        layer(
+            "conv",
+            &["q"],
+            Op::Conv2d {
+                weight: codes(&mut rng, &[4, 2, 3, 3], None, &["ap_fixed<6,1>"]),
+                bias: Some(codes(&mut rng, &[4], None, &["ap_fixed<8,3>"])),
+                stride: 2,
+                padding: 1,
+                accumulator: vec![fmt("ap_fixed<16,6,AP_RND_CONV,AP_SAT>")],
+                order: AccumulationOrder::BiasThenInputChannelMajor,
+            },
+            "ap_fixed<9,4,AP_RND,AP_SAT>",
+        ),
+        layer(
+            "bn",
+            &["conv"],
+            Op::BatchNorm {
+                scale: codes(&mut rng, &[4], None, &["ap_fixed<12,3>"]),
+                shift: codes(&mut rng, &[4], None, &["ap_fixed<8,2>"]),
+            },
+            "ap_fixed<12,4,AP_RND,AP_SAT>",
+        ),
+        layer(
+            "short",
+            &["q"],
+            Op::Shortcut {
+                stride: 2,
+                pad_channels: 2,
+            },
+            a,
+        ),
+        layer(
+            "add",
+            &["bn", "short"],
+            Op::Add,
+            "ap_fixed<9,4,AP_RND_ZERO,AP_SAT_SYM>",
+        ),
+        layer(
+            "gap",
+            &["add"],
+            Op::GlobalAvgPool {
+                reciprocal: codes(&mut rng, &[1], None, &["ap_ufixed<8,-2>"]),
+            },
+            "ap_fixed<10,4,AP_RND_CONV,AP_SAT>",
+        ),
+        layer(
+            "fc",
+            &["gap"],
+            Op::Dense {
+                weight: codes(&mut rng, &[4, 3], None, &["ap_fixed<6,1>"]),
+                bias: None,
+                accumulator: vec![fmt("ap_fixed<18,8>")],
+                order: AccumulationOrder::BiasThenInputChannelMajor,
+            },
+            "ap_fixed<10,4,AP_RND,AP_SAT>",
+        ),
+    ];
+    model("downsampling block", &[2, 7, 7], layers)
+}
+
+#[test]
+fn a_downsampling_residual_block_streams() {
+    let m = downsampling_block();
+    let design = qfx_rtl::generate(&m, &RtlOptions::default()).unwrap();
+    assert_eq!(design.timing.architecture, Architecture::Stream);
+    // 12-bit BatchNorm scales times 9-bit values stay in fabric (9 ≤ 10 bits): no `*`.
+    assert_eq!(design.layers[2].multipliers, 0);
+    check(&m, "downsampling-block", 200, &RtlOptions::default());
+}
+
 /// Flatten straight from the input, unsigned activations, no bias, wide accumulators and a
 /// 40-bit output, 12- and 14-bit weights (multipliers under the DSP rule).
 fn wide_mlp() -> Model {
