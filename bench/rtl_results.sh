@@ -6,7 +6,9 @@
 # with and without the shared subexpressions (the CSE's LUT saving against plain per-weight
 # shift-and-add). Resumable: finished steps are skipped.
 #
-# Usage: bench/rtl_results.sh [OUT_DIR]   (env: QFX = the qfx binary, WIDTHS, KS, EPOCHS)
+# Usage: bench/rtl_results.sh [OUT_DIR]
+#   env: QFX = the qfx binary, WIDTHS, KS, EPOCHS, NOCSE_WIDTHS (widths also synthesized
+#   without CSE, default "6")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-target/rtl-results}
@@ -14,6 +16,7 @@ qfx=${QFX:-target/release/qfx}
 widths=${WIDTHS:-"6 12"}
 ks=${KS:-"plain 1 2 3"}
 epochs=${EPOCHS:-4}
+nocse_widths=${NOCSE_WIDTHS:-"6"}
 data="$out/jet-data"
 mkdir -p "$out"
 [ -e "$data/t10k-labels-idx1-ubyte" ] || python3 bench/jet_synth.py "$data"
@@ -45,7 +48,7 @@ for w in $widths; do
       $qfx verify-rtl --project "$r/rtl" --data "$data" --samples 200 > "$r/verify.txt"
     fi
     [ -e "$r/rtl/synth.json" ] || $qfx synth --project "$r/rtl" > "$r/synth.txt"
-    if [ ! -e "$r/rtl-nocse/synth.json" ]; then
+    if [[ " $nocse_widths " == *" $w "* ]] && [ ! -e "$r/rtl-nocse/synth.json" ]; then
       $qfx export verilog --checkpoint "$r" --out "$r/rtl-nocse" --force --no-cse > /dev/null
       $qfx synth --project "$r/rtl-nocse" > /dev/null
     fi

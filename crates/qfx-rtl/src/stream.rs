@@ -243,6 +243,8 @@ fn window(
         } else {
             "x0".to_string()
         };
+        // Declared before the FIFO that reads it (Verilog-2005 wants names declared first).
+        b.line("wire pop;");
         let (head, empty) = fifo(b, errs, "q", bits, depth, "x0_valid", &data, "pop");
         let (yw, xw) = (bits_for(ph - 1), bits_for(pw - 1));
         b.line(&format!("reg [{}:0] py;", yw - 1));
@@ -253,7 +255,7 @@ fn window(
             p + w
         ));
         b.line(&format!("wire adv = pad_here || !{empty};"));
-        b.line("wire pop = adv && !pad_here;");
+        b.line("assign pop = adv && !pad_here;");
         b.line(&format!(
             "wire [{}:0] pixel = pad_here ? {bits}'d0 : {head};",
             bits - 1
