@@ -55,7 +55,8 @@ for name in sorted(os.listdir(out)):
         saving,
     ]))
 order = {"jet MLP 16-64-32-32-5": 0, "small CNN 8/16": 1, "binarized 8/16/16": 2}
-rows.sort(key=lambda kv: (order.get(kv[0][0], 9), kv[0][1], kv[0][2]))
+# Plain (or fixed-point) weights first, then K ascending.
+rows.sort(key=lambda kv: (order.get(kv[0][0], 9), kv[0][1], kv[0][2][0].isdigit(), kv[0][2]))
 print("| network | W | weights | test top-1 (%, bit-exact) | RTL mismatches / inputs | latency (cycles) "
       "| cycles per inference | LUT | FF | CARRY | DSP | BRAM | LUT without → with CSE |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
