@@ -325,8 +325,9 @@ fn binarized_block_matches_the_engine() {
 }
 
 /// A downsampling residual block on a 7×7 image (odd sizes: windows and strides that do not
-/// tile evenly): stride-2 convolution and option-A shortcut with stride 2, joined by an add,
-/// global average pooling over 4×4 and a classifier; BatchNorm with a DSP-rule multiplier.
+/// tile evenly): stride-2 convolution and option-A shortcut with stride 2, joined by an add, an
+/// unpadded 2×2 convolution with a rounding, N-bit wrapping accumulator, global average
+/// pooling over 3×3 and a classifier.
 fn downsampling_block() -> Model {
     let mut rng = Rng::seeded(9);
     let a = "ap_fixed<8,3,AP_RND,AP_SAT>";
@@ -369,9 +370,23 @@ fn downsampling_block() -> Model {
             Op::Add,
             "ap_fixed<9,4,AP_RND_ZERO,AP_SAT_SYM>",
         ),
+        // A valid (unpadded) 2×2 convolution: the window without a padding FIFO.
+        layer(
+            "valid",
+            &["add"],
+            Op::Conv2d {
+                weight: codes(&mut rng, &[3, 4, 2, 2], None, &["ap_fixed<5,1>"]),
+                bias: None,
+                stride: 1,
+                padding: 0,
+                accumulator: vec![fmt("ap_fixed<12,5,AP_RND,AP_WRAP,1>")],
+                order: AccumulationOrder::BiasThenInputChannelMajor,
+            },
+            "ap_fixed<8,4,AP_RND,AP_SAT>",
+        ),
         layer(
             "gap",
-            &["add"],
+            &["valid"],
             Op::GlobalAvgPool {
                 reciprocal: codes(&mut rng, &[1], None, &["ap_ufixed<8,-2>"]),
             },
@@ -381,7 +396,7 @@ fn downsampling_block() -> Model {
             "fc",
             &["gap"],
             Op::Dense {
-                weight: codes(&mut rng, &[4, 3], None, &["ap_fixed<6,1>"]),
+                weight: codes(&mut rng, &[3, 3], None, &["ap_fixed<6,1>"]),
                 bias: None,
                 accumulator: vec![fmt("ap_fixed<18,8>")],
                 order: AccumulationOrder::BiasThenInputChannelMajor,
