@@ -48,13 +48,25 @@
 //!
 //! BOPs (bit operations) = Σ over products of `W_w · W_x`, all positions, zeros included.
 //!
+//! # Calibration
+//! The counts are turned into LUTs by two coefficients, per adder bit and per fabric-multiplier
+//! partial-product bit. [`CostModel::unit`] takes them as 1 and ½ (what the counts mean in
+//! primitives); the default, [`CALIBRATED_LUT_PER_ADDER_BIT`] and
+//! [`CALIBRATED_LUT_PER_MULT_BIT`], are fitted to Yosys's `synth_xilinx -family xcup`
+//! measurements of the designs `qfx-rtl` generates (least squares on log(estimate/measured);
+//! `bench/rtl_calibrate.sh`: single Dense layers of several sizes, widths and K values, and
+//! whole MLPs, random and trained). The README states the remaining error (median and worst
+//! ratio).
+//!
 //! # Known error
-//! This is a counting model, not synthesis. It has not been calibrated against Vivado here
-//! (no synthesis tool is available to this project). Expect LUT estimates within about a
-//! factor of two of post-synthesis figures: it ignores the requantization logic, control,
-//! pipelining registers (FFs are not estimated at all) and the optimizations synthesis does
-//! on constant operands of *undeclared* tensors (a constant `w` with few ones becomes shifts
-//! and adds even without a K-hot declaration, so full-multiplier counts are an upper bound).
+//! This is a counting model, not synthesis. Its calibration is against Yosys's technology
+//! mapping of the Verilog back end, not against Vivado after placement (which no open tool
+//! here runs), and the measured designs share subexpressions across weight matrices and size
+//! every adder from its value range, which two coefficients follow only on average. It ignores
+//! control and pipelining registers (FFs are not estimated at all) and the optimizations
+//! synthesis does on constant operands of *undeclared* tensors (a constant `w` with few ones
+//! becomes shifts and adds even without a K-hot declaration, so full-multiplier counts are an
+//! upper bound).
 //! DSP counts are exact under the stated rule but the rule itself is a heuristic: Vitis may
 //! map a product to a DSP or to fabric differently (`BIND_OP` pragmas override it), and it
 //! ignores the extra sign bit unsigned operands need. A K-hot tensor is guaranteed 0 DSPs only
@@ -87,7 +99,25 @@ pub struct CostModel {
 }
 
 impl Default for CostModel {
+    /// The calibrated model (see "Calibration" in the [module docs](self)).
     fn default() -> CostModel {
+        CostModel {
+            lut_per_mult_bit: CALIBRATED_LUT_PER_MULT_BIT,
+            lut_per_adder_bit: CALIBRATED_LUT_PER_ADDER_BIT,
+            ..CostModel::unit()
+        }
+    }
+}
+
+/// LUTs per adder bit fitted to Yosys's measurements (see "Calibration").
+pub const CALIBRATED_LUT_PER_ADDER_BIT: f64 = 0.45;
+/// LUTs per fabric-multiplier partial-product bit fitted to Yosys's measurements.
+pub const CALIBRATED_LUT_PER_MULT_BIT: f64 = 0.16;
+
+impl CostModel {
+    /// The counting model before calibration: one LUT per adder bit, half a LUT per
+    /// partial-product bit (what the counts mean in primitive terms).
+    pub fn unit() -> CostModel {
         CostModel {
             fabric_max_bits: 10,
             dsp_ports: (27, 18),

@@ -1,7 +1,7 @@
 //! The resource estimate on small IRs computed by hand, and the K-hot declaration on codes.
 
 use qfx_fixed::KHot;
-use qfx_hls::cost::{estimate, CostModel, LayerCost};
+use qfx_hls::cost::{estimate, estimate_with, CostModel, LayerCost};
 use qfx_ir::{AccumulationOrder, Codes, Layer, Model, Op, INPUT, IR_VERSION};
 
 use qfx_testkit::fmt;
@@ -28,9 +28,14 @@ fn dense(w: &str, x: &str, codes: Vec<i64>, khot: Option<KHot>) -> Model {
     model(vec![3], x, op, "ap_fixed<8,4>")
 }
 
+/// The estimate with the counting model's unit costs (1 LUT per adder bit, ½ per
+/// partial-product bit), so the LUT figures below are counts checked by hand.
 #[track_caller]
 fn layer(m: &Model) -> LayerCost {
-    estimate(m).expect("valid model").layers[1].clone()
+    estimate_with(m, &CostModel::unit())
+        .expect("valid model")
+        .layers[1]
+        .clone()
 }
 
 /// `(count, width)` pairs of a layer's adders.
@@ -366,4 +371,23 @@ fn products_of_two_tensors_are_full_multipliers() {
     // One 12 × 12 multiplier per channel (a DSP each), 12 products per inference.
     assert_eq!((c.macs, c.bops, c.dsp_mults, c.dsp), (12, 12 * 144, 3, 3));
     assert_eq!(report.layers[3].lut, 0);
+}
+
+#[test]
+fn the_default_model_is_the_calibrated_one() {
+    use qfx_hls::cost::{CALIBRATED_LUT_PER_ADDER_BIT, CALIBRATED_LUT_PER_MULT_BIT};
+    let m = dense(
+        "ap_fixed<4,1>",
+        "ap_fixed<8,3>",
+        vec![3, 0, -5, 2, 1, 7],
+        None,
+    );
+    let c = &estimate(&m).unwrap().layers[1];
+    // The same counts as `dense_in_fabric`: 96 partial-product bits, 80 adder bits.
+    let want = 96.0 * CALIBRATED_LUT_PER_MULT_BIT + 80.0 * CALIBRATED_LUT_PER_ADDER_BIT;
+    assert_eq!(c.lut, want.ceil() as u64);
+    assert_eq!(
+        CostModel::default().fabric_max_bits,
+        CostModel::unit().fabric_max_bits
+    );
 }

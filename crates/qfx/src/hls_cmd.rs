@@ -1,4 +1,5 @@
-//! `qfx export hls` and `qfx verify-hls`: the Vitis HLS project and its bit-exact check.
+//! `qfx export hls` and `qfx verify-hls`: the Vitis HLS project and its bit-exact check (and the
+//! `export` subcommand, whose `verilog` target lives in `rtl_cmd.rs`).
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +19,14 @@ pub enum ExportCommand {
         qfx export hls --checkpoint model.ir.json --out hls/net --part xc7z020clg400-1 --clock-ns 10\n\n\
         Then: cd hls/cnn && vitis_hls -f build.tcl, or check it bit for bit with `qfx verify-hls`.")]
     Hls(ExportHls),
+    /// A Verilog design: one module per layer, fully unrolled (one inference per clock),
+    /// bit-exact with the integer engine.
+    #[command(after_help = "Examples:\n  \
+        qfx export verilog --checkpoint runs/mlp --out rtl/mlp\n  \
+        qfx export verilog --checkpoint model.ir.json --out rtl/net --multipliers shift-add\n\n\
+        Then: `qfx verify-rtl --project rtl/mlp --data DATASET` (Verilator) and \
+        `qfx synth --project rtl/mlp` (Yosys).")]
+    Verilog(crate::rtl_cmd::ExportVerilog),
 }
 
 /// Arguments of `qfx export hls`.
@@ -77,7 +86,7 @@ pub struct VerifyHls {
 /// The model to export: a run directory's model of record, also when its `model.ir.json` is
 /// named by path (refused, with the reason, when it is not the unchanged export of the run's
 /// current checkpoint); any other IR file as it is.
-fn load_ir(path: &Path) -> Result<Model> {
+pub(crate) fn load_ir(path: &Path) -> Result<Model> {
     let run = if path.is_dir() {
         Some(path.to_path_buf())
     } else {
@@ -103,6 +112,7 @@ fn load_ir(path: &Path) -> Result<Model> {
 
 pub fn run_export(cmd: ExportCommand) -> Result<()> {
     match cmd {
+        ExportCommand::Verilog(args) => crate::rtl_cmd::run_export(args),
         ExportCommand::Hls(args) => {
             // Not even with --force: the project's own model.ir.json would replace the run's
             // model of record, and its files would sit among the run's.
@@ -138,7 +148,7 @@ pub fn run_export(cmd: ExportCommand) -> Result<()> {
     }
 }
 
-fn parse_normalize(s: &str) -> Result<Preprocess> {
+pub(crate) fn parse_normalize(s: &str) -> Result<Preprocess> {
     let parts: Vec<&str> = s.split(',').map(str::trim).collect();
     let [m, d] = parts[..] else {
         bail!("--normalize wants MEAN,STD (two numbers), got {s:?}");

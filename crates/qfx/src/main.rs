@@ -10,6 +10,7 @@ mod fixed_tour;
 mod hls_cmd;
 mod plot;
 mod report_cmd;
+mod rtl_cmd;
 mod train_cmd;
 
 use std::process::ExitCode;
@@ -40,11 +41,15 @@ enum Command {
     Eval(train_cmd::EvalArgs),
     /// Per-layer formats, binary-point movement, value ranges and clipping, and plots of a run.
     Report(report_cmd::ReportArgs),
-    /// Export a trained model (a Vitis HLS project).
+    /// Export a trained model (a Vitis HLS project or a Verilog design).
     #[command(subcommand)]
     Export(hls_cmd::ExportCommand),
     /// Check a generated HLS project bit for bit: C simulation (g++) vs the integer engine.
     VerifyHls(hls_cmd::VerifyHls),
+    /// Check a generated Verilog design bit for bit: Verilator simulation vs the integer engine.
+    VerifyRtl(rtl_cmd::VerifyRtl),
+    /// Synthesize a generated Verilog design with Yosys and report LUT/FF/CARRY/DSP/BRAM.
+    Synth(rtl_cmd::Synth),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +63,8 @@ fn main() -> ExitCode {
         Command::Report(args) => report_cmd::run(args),
         Command::Export(cmd) => hls_cmd::run_export(cmd),
         Command::VerifyHls(args) => hls_cmd::run_verify(args),
+        Command::VerifyRtl(args) => rtl_cmd::run_verify(args),
+        Command::Synth(args) => rtl_cmd::run_synth(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -16,7 +16,8 @@ use crate::plot::{binary_point_panels, line_chart, PointHistory, Series};
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:
   qfx report --run runs/demo/qat
-  qfx report --run runs/qat --samples 1000 --out reports/qat")]
+  qfx report --run runs/qat --samples 1000 --out reports/qat
+  qfx report --run runs/mlp --rtl rtl/mlp      # estimate next to `qfx synth`'s measurement")]
 pub struct ReportArgs {
     /// A run directory (QAT, PTQ or float).
     #[arg(long)]
@@ -27,6 +28,11 @@ pub struct ReportArgs {
     /// Where report.md and the SVG plots go (default: the run directory).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// A Verilog project of this run's model synthesized with `qfx synth`: its measured
+    /// resources are shown next to the estimate (default: RUN/rtl when it holds a synthesis
+    /// result).
+    #[arg(long, value_name = "DIR")]
+    pub rtl: Option<PathBuf>,
 }
 
 /// Fractional-bit range `F` of a list of formats, e.g. `5` or `4..6`.
@@ -256,6 +262,16 @@ pub fn run(args: ReportArgs) -> Result<()> {
             cost.lut(),
             cost.bops()
         )?;
+        let default_rtl = args.run.join("rtl");
+        let rtl = args.rtl.clone().or_else(|| {
+            default_rtl
+                .join(qfx_rtl::SYNTH_FILE)
+                .is_file()
+                .then_some(default_rtl)
+        });
+        if let Some(dir) = &rtl {
+            writeln!(md, "{}", measured(dir, &ir, &cost)?)?;
+        }
         if !metrics.is_empty() {
             let svg = points_chart(&metrics, &ir, &before);
             write_report_file(&out_dir.join(RunDir::REPORT_POINTS), svg.as_bytes())?;
@@ -310,6 +326,41 @@ pub fn run(args: ReportArgs) -> Result<()> {
     out!("{md}");
     errln!("report written to {}", path.display());
     Ok(())
+}
+
+/// The synthesis result of the Verilog project `dir` next to the estimate, after checking
+/// that the project was built from this very model.
+fn measured(
+    dir: &std::path::Path,
+    ir: &qfx_ir::Model,
+    cost: &qfx_hls::cost::CostReport,
+) -> Result<String> {
+    let project_ir = qfx_ir::Model::load(&dir.join(qfx_rtl::IR_FILE))
+        .with_context(|| format!("{} is not a qfx Verilog project", dir.display()))?;
+    if &project_ir != ir {
+        anyhow::bail!(
+            "{} was built from another model than this run's model.ir.json; export it again \
+             (`qfx export verilog`) and synthesize it (`qfx synth`)",
+            dir.display()
+        );
+    }
+    let path = dir.join(qfx_rtl::SYNTH_FILE);
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "{} has no synthesis result; run `qfx synth --project {}` first",
+            dir.display(),
+            dir.display()
+        )
+    })?;
+    let synth = qfx_rtl::SynthReport::from_json(&text)?;
+    let table = qfx_rtl::side_by_side(cost, &synth)?;
+    Ok(format!(
+        "## Measured: Yosys synthesis of the Verilog design\n\n{} (`synth_xilinx -family {}`) on \
+         the fully unrolled design of `qfx export verilog`, next to the estimate. Yosys maps \
+         to the real primitives (LUT, FF, CARRY, DSP48E2); Vivado optimizes further after \
+         placement.\n\n{table}",
+        synth.yosys, synth.family
+    ))
 }
 
 fn curves_chart(metrics: &[EpochMetrics]) -> String {
