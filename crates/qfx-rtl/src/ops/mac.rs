@@ -1,6 +1,6 @@
-//! Sums of products (`Dense`, `Conv2d`, `Conv1d`), fully unrolled: one row of hardware per output element
-//! (output channel × position), read through `qfx_ir::Mac` (`terms`, `weight_index`,
-//! `input_index`, `accumulator`).
+//! Sums of products (`Dense`, `Conv2d`, `Conv1d`), fully unrolled: one row of hardware per
+//! output element (output channel × position), read through `qfx_ir::Mac` (`terms`,
+//! `weight_index`, `input_index`, `accumulator`).
 //!
 //! The IR accumulates step by step, `acc = cast(bias); acc = cast(acc + w·x)` for every term in
 //! its order, and when the accumulator rounds or saturates that order matters. A row is
