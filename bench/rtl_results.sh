@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Measured, not estimated: a jet-tagging-shaped MLP (16-64-32-32-5, ReLU) trained on the
-# synthetic tabular set of bench/jet_synth.py, plain fixed point against K = 1, 2, 3 (K-hot
-# weights) at W = 6 and 12. For each model: the bit-exact engine's test accuracy, the Verilog
+# Measured, not estimated: the jet-tagging-shaped MLP of examples/jet_mlp (16-64-32-32-5,
+# BatchNorm and ReLU) trained on its table (examples/jet_mlp/jets.csv), plain fixed point
+# against K = 1, 2, 3 (K-hot weights) at W = 6 and 12. For each model: the bit-exact engine's test accuracy, the Verilog
 # design verified in Verilator (mismatches, latency), and Yosys's counts (LUT, FF, CARRY, DSP),
 # with and without the shared subexpressions (the CSE's LUT saving against plain per-weight
 # shift-and-add). Resumable: finished steps are skipped.
@@ -17,22 +17,10 @@ widths=${WIDTHS:-"6 12"}
 ks=${KS:-"plain 1 2 3"}
 epochs=${EPOCHS:-4}
 nocse_widths=${NOCSE_WIDTHS:-"6"}
-data="$out/jet-data"
+config=examples/jet_mlp/jet_mlp.toml
 mkdir -p "$out"
-[ -e "$data/t10k-labels-idx1-ubyte" ] || python3 bench/jet_synth.py "$data"
-cat > "$out/jet.toml" <<TOML
-[model]
-kind = "mlp"
-inputs = 16
-hidden = [64, 32, 32]
-classes = 5
-[train]
-epochs = 8
-batch_size = 128
-lr = 0.002
-TOML
 [ -e "$out/float/checkpoints/latest" ] ||
-  $qfx train --run "$out/float" --config "$out/jet.toml" --data "$data" --float >/dev/null
+  $qfx train --run "$out/float" --config "$config" --float >/dev/null
 for w in $widths; do
   for k in $ks; do
     r="$out/w$w-$k"
@@ -45,7 +33,7 @@ for w in $widths; do
     [ -s "$r/eval.txt" ] || $qfx eval --checkpoint "$r" --exact > "$r/eval.txt"
     if [ ! -s "$r/verify.txt" ]; then
       $qfx export verilog --checkpoint "$r" --out "$r/rtl" --force > "$r/export.txt"
-      $qfx verify-rtl --project "$r/rtl" --data "$data" --samples 200 > "$r/verify.txt"
+      $qfx verify-rtl --project "$r/rtl" --data "$config" --samples 200 > "$r/verify.txt"
     fi
     [ -e "$r/rtl/synth.json" ] || $qfx synth --project "$r/rtl" > "$r/synth.txt"
     if [[ " $nocse_widths " == *" $w "* ]] && [ ! -e "$r/rtl-nocse/synth.json" ]; then

@@ -165,10 +165,10 @@ pub(crate) fn parse_normalize(s: &str) -> Result<Preprocess> {
     Ok(Preprocess::uniform(mean, std))
 }
 
-pub fn run_verify(args: VerifyHls) -> Result<()> {
-    let model = Model::load(&args.project.join(IR_FILE))
-        .with_context(|| format!("{} is not a qfx HLS project", args.project.display()))?;
-    let preprocess = match (&args.normalize, &model.preprocess) {
+/// The input normalization a project is verified with: the one its model records, or
+/// `--normalize` for a model that records none (a different one over a recorded one is refused).
+pub(crate) fn preprocess_of(model: &Model, normalize: Option<&str>) -> Result<Preprocess> {
+    Ok(match (normalize, &model.preprocess) {
         (Some(s), Some(recorded)) => {
             // The help promises --normalize only where the model records nothing: a recorded
             // normalization is what the model was trained with, and overriding it silently
@@ -189,7 +189,13 @@ pub fn run_verify(args: VerifyHls) -> Result<()> {
             "the model IR records no input normalization; pass --normalize MEAN,STD \
              (the values used in training; 0,1 means x = p/255)"
         ),
-    };
+    })
+}
+
+pub fn run_verify(args: VerifyHls) -> Result<()> {
+    let model = Model::load(&args.project.join(IR_FILE))
+        .with_context(|| format!("{} is not a qfx HLS project", args.project.display()))?;
+    let preprocess = preprocess_of(&model, args.normalize.as_deref())?;
     if args.samples == 0 {
         bail!("--samples must be at least 1");
     }
@@ -233,16 +239,14 @@ pub fn export_and_verify(
     verify_dataset(out, &model, &preprocess, test, samples, "-O2")
 }
 
-/// Verifies `project` on the first `samples` samples of `test` (scored for its task); an error
-/// on any mismatch.
-fn verify_dataset(
-    project: &Path,
+/// The first `samples` samples of `test` as network inputs (normalized with `preprocess`, as
+/// training and the engine normalize them), after checking they fit the model.
+pub(crate) fn verify_inputs(
     model: &Model,
     preprocess: &Preprocess,
-    (test, task): (qfx_data::Split<'_>, Task),
+    test: qfx_data::Split<'_>,
     samples: usize,
-    opt: &str,
-) -> Result<()> {
+) -> Result<Vec<Vec<f32>>> {
     let shape = test.shape();
     let n_model: usize = model.input_shape.iter().product();
     if (model.input_shape.len() == 3 && model.input_shape[..] != shape[..])
@@ -266,7 +270,50 @@ fn verify_dataset(
     let indices: Vec<usize> = (0..n).collect();
     let flat = qfx_train::run::sample_inputs(test, &indices, preprocess)?;
     let len = flat.len() / n;
-    let inputs: Vec<Vec<f32>> = flat.chunks(len.max(1)).map(<[f32]>::to_vec).collect();
+    Ok(flat.chunks(len.max(1)).map(<[f32]>::to_vec).collect())
+}
+
+/// Prints the integer engine's score on the verified samples (`what` names the simulation it
+/// equals): top-1 for classifiers, MSE and MAE for values.
+pub(crate) fn print_score(
+    model: &Model,
+    (test, task): (qfx_data::Split<'_>, Task),
+    inputs: &[Vec<f32>],
+    engine_codes: &[i64],
+    what: &str,
+) {
+    let (n, noun) = (inputs.len(), test.noun());
+    let outputs = engine_codes.len() / n.max(1);
+    let codes: Vec<Vec<i64>> = engine_codes
+        .chunks(outputs.max(1))
+        .map(<[i64]>::to_vec)
+        .collect();
+    let flat: Vec<f32> = inputs.concat();
+    match crate::exact::score_codes(model, test, task, &flat, &codes) {
+        Score::Accuracy(a) if outputs > 1 => outln!(
+            "integer engine (= {what}) accuracy on these {n} {noun}: {:.2}%",
+            100.0 * a.top1
+        ),
+        Score::Accuracy(_) => {}
+        Score::Errors(e) => outln!(
+            "integer engine (= {what}) on these {n} {noun}: MSE {:.6}, MAE {:.6}",
+            e.mse,
+            e.mae
+        ),
+    }
+}
+
+/// Verifies `project` on the first `samples` samples of `test` (scored for its task); an error
+/// on any mismatch.
+fn verify_dataset(
+    project: &Path,
+    model: &Model,
+    preprocess: &Preprocess,
+    (test, task): (qfx_data::Split<'_>, Task),
+    samples: usize,
+    opt: &str,
+) -> Result<()> {
+    let inputs = verify_inputs(model, preprocess, test, samples)?;
     let options = VerifyOptions {
         opt: opt.to_string(),
         ..VerifyOptions::default()
@@ -279,24 +326,13 @@ fn verify_dataset(
     );
     let report = qfx_hls::verify_with(project, &inputs, &options)?;
     outln!("{report}");
-    let outputs = report.engine_codes.len() / n;
-    let codes: Vec<Vec<i64>> = report
-        .engine_codes
-        .chunks(outputs.max(1))
-        .map(<[i64]>::to_vec)
-        .collect();
-    match crate::exact::score_codes(model, test, task, &flat, &codes) {
-        Score::Accuracy(a) if outputs > 1 => outln!(
-            "integer engine (= C simulation) accuracy on these {n} {noun}: {:.2}%",
-            100.0 * a.top1
-        ),
-        Score::Accuracy(_) => {}
-        Score::Errors(e) => outln!(
-            "integer engine (= C simulation) on these {n} {noun}: MSE {:.6}, MAE {:.6}",
-            e.mse,
-            e.mae
-        ),
-    }
+    print_score(
+        model,
+        (test, task),
+        &inputs,
+        &report.engine_codes,
+        "C simulation",
+    );
     float_agreement(model, &inputs, &report.engine_codes)?;
     if report.mismatches > 0 {
         bail!(

@@ -4,10 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use qfx_ir::Preprocess;
 use qfx_rtl::{Architecture, Multipliers, RtlOptions, SynthOptions};
 
-use crate::hls_cmd::{load_ir, parse_normalize};
+use crate::hls_cmd::{load_ir, preprocess_of, print_score, verify_inputs};
 
 /// How constant products are built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -42,8 +41,10 @@ pub struct ExportVerilog {
     /// shift-and-add, for comparison).
     #[arg(long)]
     no_cse: bool,
-    /// auto: streaming for networks with convolutions or pooling, fully unrolled otherwise;
-    /// unrolled: every value at once, one inference per clock; stream: one pixel per clock.
+    /// auto: streaming for image networks with convolutions or pooling whose every layer
+    /// streams (square convolutions with one stride and padding, no dilation or groups; square
+    /// max pooling), fully unrolled otherwise; unrolled: every value at once, one inference per
+    /// clock; stream: one pixel per clock.
     #[arg(long, value_enum, default_value_t = ArchitectureChoice::Auto)]
     architecture: ArchitectureChoice,
 }
@@ -51,7 +52,7 @@ pub struct ExportVerilog {
 /// How tensors move through the design.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ArchitectureChoice {
-    /// Streaming for image networks, unrolled otherwise.
+    /// Streaming for image networks whose layers all stream, unrolled otherwise.
     Auto,
     /// Fully unrolled.
     Unrolled,
@@ -71,13 +72,16 @@ pub struct VerifyRtl {
     /// A project written by `qfx export verilog`.
     #[arg(long, value_name = "DIR")]
     project: PathBuf,
-    /// The dataset (IDX folder, CIFAR-10 binary folder or image folder); its test split is used.
+    /// The dataset (IDX folder, CIFAR-10 binary folder, image folder, a table or signals file
+    /// with default options), or a run configuration file (.toml) whose `data` is used; its
+    /// test split is run.
     #[arg(long, value_name = "PATH")]
     data: PathBuf,
-    /// How many test images to run.
+    /// How many test samples to run.
     #[arg(long, default_value_t = 200)]
     samples: usize,
-    /// Pixel normalization `MEAN,STD` (x = (p/255 − MEAN)/STD) when the IR records none.
+    /// Pixel normalization `MEAN,STD` (x = (p/255 − MEAN)/STD), for a model IR that records
+    /// none; refused when it records a different one.
     #[arg(long, value_name = "MEAN,STD")]
     normalize: Option<String>,
 }
@@ -133,19 +137,19 @@ pub fn run_export(args: ExportVerilog) -> Result<()> {
             d.timing.frame_cycles
         ),
     };
-    println!(
+    outln!(
         "wrote {} ({} files): {} layers, {how}",
         report.dir.display(),
         report.files.len(),
         d.layers.len(),
     );
-    println!(
+    outln!(
         "sums of products: {built} adders ({shared} shared subexpressions; {plain} as plain \
          per-weight shift-and-add, {} saved), {} multipliers",
         plain.saturating_sub(built),
         d.layers.iter().map(|l| l.multipliers).sum::<u64>()
     );
-    println!(
+    outln!(
         "next: `qfx verify-rtl --project {0} --data <DATASET>`, `qfx synth --project {0}`",
         report.dir.display()
     );
@@ -155,64 +159,29 @@ pub fn run_export(args: ExportVerilog) -> Result<()> {
 pub fn run_verify(args: VerifyRtl) -> Result<()> {
     let model = load_ir(&args.project.join(qfx_rtl::IR_FILE))
         .with_context(|| format!("{} is not a qfx Verilog project", args.project.display()))?;
-    let preprocess: Preprocess = match (&args.normalize, &model.preprocess) {
-        (Some(s), _) => parse_normalize(s)?,
-        (None, Some(p)) => p.clone(),
-        (None, None) => bail!(
-            "the model IR records no input normalization; pass --normalize MEAN,STD \
-             (the values used in training; 0,1 means x = p/255)"
-        ),
-    };
+    let preprocess = preprocess_of(&model, args.normalize.as_deref())?;
     if args.samples == 0 {
         bail!("--samples must be at least 1");
     }
-    let partial = qfx_data::LoadOptions {
-        allow_partial: true,
-    };
-    let data = qfx_data::load_with(&args.data, &partial)
+    // Only the test split is used: missing training batches do not matter here.
+    let config = crate::train_cmd::data_argument(&args.data)?;
+    let data = crate::train_cmd::load_data_with(&config, true)
         .with_context(|| format!("cannot load the dataset {}", args.data.display()))?;
-    let test = &data.test;
-    let shape = test.shape;
-    let n_model: usize = model.input_shape.iter().product();
-    if (model.input_shape.len() == 3 && model.input_shape[..] != shape[..])
-        || n_model != test.image_len()
-    {
-        bail!(
-            "the dataset's images are {:?} but the model expects {:?}",
-            shape,
-            model.input_shape
-        );
-    }
-    let n = args.samples.min(test.len());
-    if n == 0 {
-        bail!("no test images to verify on");
-    }
-    if n < args.samples {
-        eprintln!("qfx: only {n} test images available; verifying those");
-    }
-    let len = test.image_len();
-    let inputs: Vec<Vec<f32>> = (0..n)
-        .map(|i| preprocess.apply(&test.images[i * len..(i + 1) * len], shape))
-        .collect();
-    eprintln!(
+    let inputs = verify_inputs(&model, &preprocess, data.test(), args.samples)?;
+    errln!(
         "qfx: building {} with Verilator ...",
         args.project.display()
     );
     let report = qfx_rtl::verify(&args.project, &inputs)?;
-    println!("{report}");
-    let classes = report.engine_codes.len() / n;
-    if classes > 1 {
-        let correct = report
-            .engine_codes
-            .chunks(classes)
-            .zip(&test.labels)
-            .filter(|(row, &label)| qfx_engine::argmax(row) == Some(label as usize))
-            .count();
-        println!(
-            "integer engine (= RTL) accuracy on these {n} images: {:.2}%",
-            100.0 * correct as f64 / n as f64
-        );
-    }
+    outln!("{report}");
+    let what = "RTL simulation";
+    print_score(
+        &model,
+        (data.test(), config.task()),
+        &inputs,
+        &report.engine_codes,
+        what,
+    );
     if report.mismatches > 0 {
         bail!(
             "{} of {} output values differ between the RTL simulation and the integer engine",
@@ -220,7 +189,7 @@ pub fn run_verify(args: VerifyRtl) -> Result<()> {
             report.values
         );
     }
-    println!("bit-exact: 0 mismatches");
+    outln!("bit-exact: 0 mismatches");
     Ok(())
 }
 
@@ -228,13 +197,13 @@ pub fn run_synth(args: Synth) -> Result<()> {
     let options = SynthOptions {
         family: args.family,
     };
-    eprintln!(
+    errln!(
         "qfx: synthesizing {} with Yosys (synth_xilinx -family {}) ...",
         args.project.display(),
         options.family
     );
     let report = qfx_rtl::synth(&args.project, &options)?;
     print!("{report}");
-    println!("saved {}", args.project.join(qfx_rtl::SYNTH_FILE).display());
+    outln!("saved {}", args.project.join(qfx_rtl::SYNTH_FILE).display());
     Ok(())
 }
