@@ -129,6 +129,33 @@ fn a_graph_trained_on_a_csv_verifies_bit_exact_end_to_end() {
         assert!(out.contains("bit-exact: 0 mismatches"), "{out}");
     }
 
+    // The Verilog design, fed the same standardized values.
+    let rtl = root.join("rtl");
+    ok(qfx()
+        .args(["export", "verilog", "--checkpoint"])
+        .arg(&run)
+        .arg("--out")
+        .arg(&rtl));
+    let o = qfx()
+        .args(["verify-rtl", "--samples", "40", "--project"])
+        .arg(&rtl)
+        .arg("--data")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    let required = std::env::var("QFX_REQUIRE_RTL_TOOLS").as_deref() == Ok("1");
+    if err.contains("is not installed") && !required {
+        println!("SKIPPED the RTL simulation check: {err}");
+    } else {
+        assert!(o.status.success(), "{out}\n{err}");
+        assert!(out.contains("accuracy on these 40 samples"), "{out}");
+        assert!(out.contains("bit-exact: 0 mismatches"), "{out}");
+    }
+
     // Regression on the same file: MSE and MAE wherever a classifier shows accuracy.
     let reg = root.join("r.toml");
     let data = format!(
