@@ -281,7 +281,10 @@ pub(crate) fn translate(source: &Source, options: &Options) -> Result<Imported, 
     let (batch, sample) = input_shape(input, name)?;
     let spec_input = match &options.input_shape {
         Some(s) => {
-            let (a, b) = (s.iter().product::<usize>(), sample.iter().product::<usize>());
+            let (a, b) = (
+                s.iter().product::<usize>(),
+                sample.iter().product::<usize>(),
+            );
             if s.is_empty() || s.len() > 3 || s.contains(&0) || a != b {
                 return Err(OnnxError::Graph(format!(
                     "the input shape {s:?} given does not fit the model's input `{}` of \
@@ -515,7 +518,9 @@ fn input_shape(
     let elem = tensor.elem_type.unwrap_or(0);
     if elem != tensor_proto::DataType::Float as i32 {
         let ty = tensor_proto::DataType::try_from(elem)
-            .map_or("an unknown type".to_string(), |t| t.as_str_name().to_string());
+            .map_or("an unknown type".to_string(), |t| {
+                t.as_str_name().to_string()
+            });
         return bad(format!("holds {ty}, not FLOAT values"));
     }
     let Some(shape) = &tensor.shape else {
@@ -886,26 +891,24 @@ impl Translator<'_> {
     /// `n`'s output: `a`'s values under the ONNX sample shape `onnx` (no layer; one is added
     /// in front of a consumer that needs this shape).
     fn relabel(&mut self, n: &Node, a: Act, onnx: Vec<usize>) {
-        self.bind(
-            n,
-            Value::Act(Act {
-                onnx,
-                ..a
-            }),
-        );
+        self.bind(n, Value::Act(Act { onnx, ..a }));
     }
 
     fn constant_node(&mut self, n: &Node) -> Result<(), OnnxError> {
-        let a = n.node.attribute.first().filter(|_| n.node.attribute.len() == 1);
+        let a = n
+            .node
+            .attribute
+            .first()
+            .filter(|_| n.node.attribute.len() == 1);
         let Some(a) = a else {
             return Err(n.err("a Constant has exactly one value attribute"));
         };
         let c = match a.name.as_deref().unwrap_or("") {
             "value" => {
-                let t = a.t.as_ref().ok_or_else(|| n.err("`value` holds no tensor"))?;
-                self.reader
-                    .read(t, "its value")
-                    .map_err(|m| n.err(m))?
+                let t =
+                    a.t.as_ref()
+                        .ok_or_else(|| n.err("`value` holds no tensor"))?;
+                self.reader.read(t, "its value").map_err(|m| n.err(m))?
             }
             "value_float" => Const {
                 dims: vec![],
@@ -997,7 +1000,9 @@ impl Translator<'_> {
         n.known_attrs(&[])?;
         let data = self.constant(n, 0, "data")?;
         let axes = self.constant(n, 1, "axes")?;
-        let axes = axes.i64s().ok_or_else(|| n.err("the axes are not integers"))?;
+        let axes = axes
+            .i64s()
+            .ok_or_else(|| n.err("the axes are not integers"))?;
         let r = (data.dims.len() + axes.len()) as i64;
         let mut at: Vec<usize> = Vec::new();
         for &a in axes {
@@ -1057,13 +1062,7 @@ impl Translator<'_> {
                         )))
                     }
                 };
-                self.bind(
-                    n,
-                    Value::Const(Const {
-                        dims: c.dims,
-                        data,
-                    }),
-                );
+                self.bind(n, Value::Const(Const { dims: c.dims, data }));
                 Ok(())
             }
         }
@@ -1128,14 +1127,20 @@ impl Translator<'_> {
         let mut out = vec![filters];
         for k in 0..spatial {
             out.push(
-                window_out(input[k], span(k), strides[k], [pads[k], pads[k + spatial]], false)
-                    .ok_or_else(|| {
-                        n.err(format!(
-                            "the kernel (span {}) does not fit the input {:?} with padding {pads:?}",
-                            span(k),
-                            a.onnx
-                        ))
-                    })?,
+                window_out(
+                    input[k],
+                    span(k),
+                    strides[k],
+                    [pads[k], pads[k + spatial]],
+                    false,
+                )
+                .ok_or_else(|| {
+                    n.err(format!(
+                        "the kernel (span {}) does not fit the input {:?} with padding {pads:?}",
+                        span(k),
+                        a.onnx
+                    ))
+                })?,
             );
         }
         let bias = match &b {
@@ -1207,12 +1212,7 @@ impl Translator<'_> {
                     .map(|&v| usize::try_from(v).ok())
                     .collect::<Option<Vec<usize>>>()
                     .filter(|v| v.len() == 2 * spatial)
-                    .ok_or_else(|| {
-                        n.err(format!(
-                            "pads {p:?} must be {} numbers ≥ 0",
-                            2 * spatial
-                        ))
-                    })
+                    .ok_or_else(|| n.err(format!("pads {p:?} must be {} numbers ≥ 0", 2 * spatial)))
             }
             "VALID" => Ok(vec![0; 2 * spatial]),
             "SAME_UPPER" | "SAME_LOWER" => {
@@ -1504,17 +1504,14 @@ impl Translator<'_> {
             match c {
                 None => Ok(None),
                 Some(c) if c.len() == 1 => Ok(Some(c.f32s()[0] as f64)),
-                Some(c) => Err(n.err(format!(
-                    "{what} of shape {:?} is not one number",
-                    c.dims
-                ))),
+                Some(c) => Err(n.err(format!("{what} of shape {:?} is not one number", c.dims))),
             }
         };
         let lo = scalar(self.optional_constant(n, 1, "min")?, "min")?;
         let hi = scalar(self.optional_constant(n, 2, "max")?, "max")?;
         let finite = |v: Option<f64>| v.filter(|x| x.is_finite());
         let op = match (finite(lo), finite(hi)) {
-            (Some(l), None) if l == 0.0 => OpSpec::Relu { clip: None },
+            (Some(0.0), None) => OpSpec::Relu { clip: None },
             (Some(l), Some(h)) if l == 0.0 && h > 0.0 => OpSpec::Relu { clip: Some(h) },
             (Some(l), Some(h)) if l <= h => OpSpec::HardTanh { min: l, max: h },
             _ => {
@@ -1722,9 +1719,7 @@ impl Translator<'_> {
                 }
                 0 if !allowzero => match a.onnx.get(k - 1) {
                     Some(&v) => sample.push(v),
-                    None => {
-                        return Err(n.err(format!("a 0 at axis {k} copies no input axis")))
-                    }
+                    None => return Err(n.err(format!("a 0 at axis {k} copies no input axis"))),
                 },
                 d if d > 0 => sample.push(d as usize),
                 _ => {
@@ -1737,12 +1732,8 @@ impl Translator<'_> {
         }
         let known: usize = sample.iter().product();
         if let Some(i) = infer {
-            if known == 0 || count % known != 0 {
-                return Err(n.err(format!(
-                    "{:?} does not reshape to {}",
-                    a.onnx,
-                    show(&t)
-                )));
+            if known == 0 || !count.is_multiple_of(known) {
+                return Err(n.err(format!("{:?} does not reshape to {}", a.onnx, show(&t))));
             }
             sample[i] = count / known;
         }
@@ -1819,7 +1810,11 @@ fn fold_concat(cs: &[Const]) -> Result<Const, String> {
     }
     let n: usize = cs.iter().map(Const::len).sum();
     let data = if cs.iter().all(|c| c.i64s().is_some()) {
-        Data::I64(cs.iter().flat_map(|c| c.i64s().unwrap_or(&[]).to_vec()).collect())
+        Data::I64(
+            cs.iter()
+                .flat_map(|c| c.i64s().unwrap_or(&[]).to_vec())
+                .collect(),
+        )
     } else {
         Data::F32(cs.iter().flat_map(Const::f32s).collect())
     };

@@ -32,9 +32,7 @@ pub enum OnnxError {
 impl fmt::Display for OnnxError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            OnnxError::File(m) | OnnxError::Unsupported(m) | OnnxError::Graph(m) => {
-                f.write_str(m)
-            }
+            OnnxError::File(m) | OnnxError::Unsupported(m) | OnnxError::Graph(m) => f.write_str(m),
             OnnxError::Node { node, op, message } => write!(f, "node `{node}` ({op}): {message}"),
             OnnxError::Qfx(e) => write!(f, "{e}"),
         }

@@ -210,10 +210,7 @@ impl<'a> TensorReader<'a> {
                     data,
                 };
                 if c.len() != n {
-                    return Err(format!(
-                        "{what} has {} values for shape {dims:?}",
-                        c.len()
-                    ));
+                    return Err(format!("{what} has {} values for shape {dims:?}", c.len()));
                 }
                 c.data
             }

@@ -54,8 +54,18 @@ fn the_pytorch_cnn_becomes_a_layer_graph() {
     assert_eq!(
         kinds(&cnn),
         [
-            "quantize", "conv2d", "relu", "max_pool2d", "conv2d", "relu", "conv2d", "add",
-            "relu", "max_pool2d", "flatten", "dense"
+            "quantize",
+            "conv2d",
+            "relu",
+            "max_pool2d",
+            "conv2d",
+            "relu",
+            "conv2d",
+            "add",
+            "relu",
+            "max_pool2d",
+            "flatten",
+            "dense"
         ]
     );
     assert!(matches!(
@@ -64,10 +74,21 @@ fn the_pytorch_cnn_becomes_a_layer_graph() {
     ));
     assert!(matches!(
         cnn.spec.layers[1].op,
-        OpSpec::Conv2d { filters: 8, bias: true, .. }
+        OpSpec::Conv2d {
+            filters: 8,
+            bias: true,
+            ..
+        }
     ));
     assert_eq!(cnn.spec.layers[1].name, "conv1_Conv");
-    for op in ["Shape", "Gather", "Unsqueeze", "Concat", "Reshape", "Constant"] {
+    for op in [
+        "Shape",
+        "Gather",
+        "Unsqueeze",
+        "Concat",
+        "Reshape",
+        "Constant",
+    ] {
         assert!(cnn.operators.contains_key(op), "{op}");
     }
     let names: Vec<&str> = cnn.weights.iter().map(|t| t.name.as_str()).collect();
@@ -86,7 +107,16 @@ fn the_pytorch_mlp_keeps_its_batchnorm_with_running_statistics() {
     let mlp = import("torch_mlp.onnx");
     assert_eq!(
         kinds(&mlp),
-        ["quantize", "flatten", "dense", "batch_norm", "leaky_relu", "dense", "tanh", "dense"]
+        [
+            "quantize",
+            "flatten",
+            "dense",
+            "batch_norm",
+            "leaky_relu",
+            "dense",
+            "tanh",
+            "dense"
+        ]
     );
     let var = mlp
         .weights
@@ -96,9 +126,9 @@ fn the_pytorch_mlp_keeps_its_batchnorm_with_running_statistics() {
     // make_fixtures.py draws the variances in [0.5, 1.5); ε (1e-5) equals qfx's.
     assert!(var.data.iter().all(|v| (0.5..1.5).contains(v)), "{var:?}");
     assert!(
-        mlp.weights
-            .iter()
-            .any(|t| t.name == "layers.3.BatchNorm.running_mean" && t.data.iter().any(|&m| m != 0.0)),
+        mlp.weights.iter().any(
+            |t| t.name == "layers.3.BatchNorm.running_mean" && t.data.iter().any(|&m| m != 0.0)
+        ),
         "running means imported"
     );
 }
