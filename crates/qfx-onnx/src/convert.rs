@@ -1035,7 +1035,10 @@ impl Translator<'_> {
     fn cast(&mut self, n: &Node) -> Result<(), OnnxError> {
         n.known_attrs(&["to", "saturate", "round_mode"])?;
         use tensor_proto::DataType as T;
-        let to = T::try_from(n.int("to", 0) as i32).unwrap_or(T::Undefined);
+        let code = n.int("to", 0) as i32;
+        let to = T::try_from(code).unwrap_or(T::Undefined);
+        let to_name =
+            T::try_from(code).map_or(format!("data type {code}"), |t| t.as_str_name().to_string());
         let float = matches!(to, T::Float | T::Double | T::Float16 | T::Bfloat16);
         let integer = matches!(
             to,
@@ -1048,7 +1051,7 @@ impl Translator<'_> {
             }
             Value::Act(_) => Err(n.err(format!(
                 "casts an activation to {}; qfx computes in float (then fixed point) only",
-                to.as_str_name()
+                to_name
             ))),
             Value::Const(c) => {
                 let data = match (c.data, float, integer) {
@@ -1056,10 +1059,7 @@ impl Translator<'_> {
                     (Data::F32(v), _, true) => Data::I64(v.iter().map(|&x| x as i64).collect()),
                     (d, true, _) | (d, _, true) => d,
                     _ => {
-                        return Err(n.err(format!(
-                            "casts to {}, which qfx does not fold",
-                            to.as_str_name()
-                        )))
+                        return Err(n.err(format!("casts to {}, which qfx does not fold", to_name)))
                     }
                 };
                 self.bind(n, Value::Const(Const { dims: c.dims, data }));

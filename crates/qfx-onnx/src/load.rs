@@ -152,7 +152,8 @@ impl<'a> TensorReader<'a> {
             .filter(|&n| n <= 1 << 32)
             .ok_or_else(|| format!("{what} of shape {dims:?} is too large"))?;
         use tensor_proto::DataType as T;
-        let ty = T::try_from(t.data_type.unwrap_or(0)).unwrap_or(T::Undefined);
+        let code = t.data_type.unwrap_or(0);
+        let ty = T::try_from(code).unwrap_or(T::Undefined);
         let external = t.data_location == Some(tensor_proto::DATA_LOCATION_EXTERNAL);
         let raw: Option<Vec<u8>> = if external {
             Some(self.external(t, what)?)
@@ -164,11 +165,12 @@ impl<'a> TensorReader<'a> {
             T::Double | T::Int64 => 8,
             T::Float16 | T::Bfloat16 => 2,
             T::Bool | T::Int8 | T::Uint8 => 1,
-            other => {
+            _ => {
                 return Err(format!(
                     "{what} holds {} values, which qfx does not read (float, double, half, \
                      integers and booleans are read)",
-                    other.as_str_name()
+                    T::try_from(code)
+                        .map_or(format!("data type {code}"), |t| t.as_str_name().to_string())
                 ))
             }
         };
@@ -334,7 +336,26 @@ fn half_to_f32(h: u16) -> f32 {
 
 #[cfg(test)]
 mod tests {
-    use super::half_to_f32;
+    use super::{decode, half_to_f32, TensorReader};
+    use crate::proto::TensorProto;
+
+    #[test]
+    fn tensors_of_types_not_read_are_named() {
+        // A minimal model (IR version, one node, opset 17) to read tensors against.
+        let model = [8, 8, 58, 6, 10, 4, 34, 2, 111, 112, 66, 2, 16, 17];
+        let source = decode(&model, "m.onnx", None).expect("a model");
+        let mut reader = TensorReader::new(&source);
+        for (code, name) in [(17, "data type 17"), (8, "STRING"), (14, "COMPLEX64")] {
+            let t = TensorProto {
+                dims: vec![1],
+                data_type: Some(code),
+                raw_data: Some(vec![0]),
+                ..Default::default()
+            };
+            let err = reader.read(&t, "`w`").unwrap_err();
+            assert!(err.contains(&format!("`w` holds {name} values")), "{err}");
+        }
+    }
 
     #[test]
     fn half_precision_values_convert_exactly() {
