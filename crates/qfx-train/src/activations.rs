@@ -253,16 +253,21 @@ impl QLookup {
     }
 
     fn raw<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let f = |t: Tensor<D>| match self.function() {
+            TableFunction::Sigmoid => sigmoid(t),
+            TableFunction::Tanh => tanh(t),
+        };
+        if !self.out.enabled {
+            // A float model computes the function itself; the table (what the hardware holds)
+            // comes with quantization, in PTQ and QAT.
+            return f(x);
+        }
         let n = self.entries() as f64;
         let scale = n / (2.0 * self.range);
         let index = ((x.clone().detach() + self.range) * scale)
             .floor()
             .clamp(0.0, n - 1.0);
         let center = (index + 0.5) / scale - self.range;
-        let f = |t: Tensor<D>| match self.function() {
-            TableFunction::Sigmoid => sigmoid(t),
-            TableFunction::Tanh => tanh(t),
-        };
         // The table's value, with the true function's gradient.
         let exact = f(x);
         f(center) + (exact.clone() - exact.detach())

@@ -8,6 +8,7 @@ mod exact;
 mod fixed_cmd;
 mod fixed_tour;
 mod hls_cmd;
+mod import_cmd;
 mod plot;
 mod report_cmd;
 mod rtl_cmd;
@@ -41,6 +42,9 @@ enum Command {
     Eval(train_cmd::EvalArgs),
     /// Per-layer formats, binary-point movement, value ranges and clipping, and plots of a run.
     Report(report_cmd::ReportArgs),
+    /// Import a float model trained elsewhere (ONNX) as a qfx float run.
+    #[command(subcommand)]
+    Import(import_cmd::ImportCommand),
     /// Export a trained model (a Vitis HLS project or a Verilog design).
     #[command(subcommand)]
     Export(hls_cmd::ExportCommand),
@@ -61,6 +65,7 @@ fn main() -> ExitCode {
         Command::Ptq(args) => train_cmd::ptq(args),
         Command::Eval(args) => train_cmd::eval(args),
         Command::Report(args) => report_cmd::run(args),
+        Command::Import(cmd) => import_cmd::run(cmd),
         Command::Export(cmd) => hls_cmd::run_export(cmd),
         Command::VerifyHls(args) => hls_cmd::run_verify(args),
         Command::VerifyRtl(args) => rtl_cmd::run_verify(args),

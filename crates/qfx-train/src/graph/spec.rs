@@ -167,7 +167,8 @@ pub enum OpSpec {
     },
     /// The logistic sigmoid by table: `2^index_bits` entries over `[−range, range)` (a power of
     /// two), indexed by the top bits of the input code, each entry the sigmoid at the middle of
-    /// its interval in the output format. Trained with the true sigmoid's gradient.
+    /// its interval in the output format. Trained with the true sigmoid's gradient. A float
+    /// model (quantization off) computes the sigmoid itself.
     Sigmoid {
         /// Table size in bits (default 10: 1,024 entries).
         #[serde(default = "ten")]

@@ -40,6 +40,7 @@ mod metrics;
 mod ptq;
 mod record;
 mod train_loop;
+mod weights;
 
 use std::path::Path;
 
@@ -57,6 +58,7 @@ pub use metrics::{read_metrics, EpochMetrics};
 pub use ptq::ptq;
 pub use record::{model_of_record, Record};
 pub use train_loop::{train, Event, Outcome, Start};
+pub use weights::{create_float_run, infer, model_with_weights};
 
 use crate::config::RunConfig;
 use crate::error::TrainError;
