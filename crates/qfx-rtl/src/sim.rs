@@ -138,6 +138,16 @@ impl Simulation {
     pub fn build(work: &Path, sources: &[PathBuf]) -> Result<Simulation, RtlError> {
         std::fs::create_dir_all(work)
             .map_err(|e| RtlError::io(format!("cannot create {}", work.display()), e))?;
+        // Verilator's make runs in the object folder: relative paths would not be found there.
+        let absolute = |p: &Path| {
+            std::path::absolute(p)
+                .map_err(|e| RtlError::io(format!("cannot resolve {}", p.display()), e))
+        };
+        let work = &absolute(work)?;
+        let sources = &sources
+            .iter()
+            .map(|p| absolute(p))
+            .collect::<Result<Vec<_>, _>>()?;
         let tb = work.join("tb.cpp");
         write_file(&tb, TESTBENCH.as_bytes())?;
         let obj = work.join("obj");

@@ -183,17 +183,15 @@ fn a_tiny_model_verifies_and_synthesizes() {
         project.as_os_str(),
     ]);
     assert!(o.status.success(), "{}", text(&o).1);
-    let o = qfx(&[
-        "verify-rtl".as_ref(),
-        "--project".as_ref(),
-        project.as_os_str(),
-        "--data".as_ref(),
-        data.as_os_str(),
-        "--samples".as_ref(),
-        "30".as_ref(),
-        "--normalize".as_ref(),
-        "0.5,0.25".as_ref(),
-    ]);
+    // Paths relative to the working folder (Verilator's make runs elsewhere).
+    let o = Command::new(env!("CARGO_BIN_EXE_qfx"))
+        .current_dir(&root)
+        .args(["verify-rtl", "--project", "rtl", "--samples", "30"])
+        .args(["--normalize", "0.5,0.25", "--data"])
+        .arg(data.strip_prefix(&root).unwrap())
+        .stdin(Stdio::null())
+        .output()
+        .expect("qfx runs");
     let (stdout, err) = text(&o);
     if skipped(&err) {
         return;
