@@ -23,7 +23,7 @@ RUNS=${RUNS:-runs/examples}
 # learning rate.
 case $example in
   jet_mlp) config=examples/jet_mlp/jet_mlp.toml qat_epochs=15 qat_lr=0.003 ;;
-  dscnn_fashion) config=examples/dscnn_fashion/dscnn.toml qat_epochs=4 qat_lr=0.001 ;;
+  dscnn_fashion) config=examples/dscnn_fashion/dscnn.toml qat_epochs=8 qat_lr=0.003 ;;
   signal_cnn) config=examples/signal_cnn/signal_cnn.toml qat_epochs=15 qat_lr=0.003 ;;
   *) echo "examples/run.sh: unknown example '$example'" >&2; exit 2 ;;
 esac
