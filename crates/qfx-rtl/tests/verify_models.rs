@@ -718,7 +718,7 @@ fn random_networks_match_the_engine_in_every_configuration() {
 /// convolution; 1-D average and max pooling; global max pooling of a signal.
 fn user_ops() -> Model {
     use qfx_ir::{Padding, Pair};
-    let mut rng = Rng::star(0x5eed_0f_0b5);
+    let mut rng = Rng::star(0x0005_eed0_f0b5);
     let a = "ap_fixed<8,3,AP_RND,AP_SAT>";
     let (dw_f, mp_f, ap_f, c1_f) = (
         "ap_fixed<8,3,AP_RND_CONV,AP_SAT>",
