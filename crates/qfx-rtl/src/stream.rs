@@ -775,6 +775,7 @@ pub(crate) fn stream_refusal(node: &qfx_ir::Node) -> Option<String> {
         | Op::AvgPool1d { .. }
         | Op::GlobalMaxPool
         | Op::Reshape { .. } => Some(format!("does not stream {} layers", node.op().kind())),
-        _ => crate::ops::unsupported(node.op()).map(|e| e.to_string()),
+        // What no architecture builds is refused before the architecture is chosen.
+        _ => None,
     }
 }
