@@ -110,9 +110,9 @@ impl Default for CostModel {
 }
 
 /// LUTs per adder bit fitted to Yosys's measurements (see "Calibration").
-pub const CALIBRATED_LUT_PER_ADDER_BIT: f64 = 0.45;
+pub const CALIBRATED_LUT_PER_ADDER_BIT: f64 = 0.395;
 /// LUTs per fabric-multiplier partial-product bit fitted to Yosys's measurements.
-pub const CALIBRATED_LUT_PER_MULT_BIT: f64 = 0.16;
+pub const CALIBRATED_LUT_PER_MULT_BIT: f64 = 0.151;
 
 impl CostModel {
     /// The counting model before calibration: one LUT per adder bit, half a LUT per

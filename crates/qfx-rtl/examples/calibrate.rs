@@ -350,10 +350,12 @@ fn main() {
         rows.len()
     );
     println!(
-        "measured / estimated LUT: calibrated median {:.2}, worst {:.2}x off; before (1.0, 0.5) \
+        "measured / estimated LUT: calibrated median {:.2}, worst {:.2}x off; before ({}, {}) \
          median {:.2}, worst {:.2}x off",
         median(ratios.clone()),
         worst(&ratios),
+        default.lut_per_adder_bit,
+        default.lut_per_mult_bit,
         median(ratios_default.clone()),
         worst(&ratios_default)
     );
