@@ -3,10 +3,9 @@
 //! the `[c, h, w]` order of [`Dataset`], so records are copied as they are.
 
 use std::fmt;
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-use crate::files::{check_regular, open_regular, present};
+use crate::files::{check_regular, present, read_bounded};
 use crate::{DataError, Dataset, LoadOptions, Splits};
 
 /// CIFAR-10's class names, by label (as in its `batches.meta.txt`).
@@ -182,28 +181,9 @@ fn empty() -> Dataset {
 
 /// Appends the records of one batch file to `out`.
 fn read_batch(path: &Path, out: &mut Dataset) -> Result<(), DataError> {
-    let io = |source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let (file, size) = open_regular(path)?;
-    let too_big = |size: u64| {
-        DataError::format(
-            path,
-            format!("{size} bytes: far larger than a CIFAR-10 batch (30,730,000 bytes)"),
-        )
-    };
-    if size > MAX_BYTES {
-        return Err(too_big(size));
-    }
-    // Bounded even if the file grows while it is read.
-    let mut bytes = Vec::with_capacity(size as usize);
-    file.take(MAX_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
-    if bytes.len() as u64 > MAX_BYTES {
-        return Err(too_big(bytes.len() as u64));
-    }
+    let bytes = read_bounded(path, MAX_BYTES, |size| {
+        format!("{size} bytes: far larger than a CIFAR-10 batch (30,730,000 bytes)")
+    })?;
     let len = bytes.len();
     if len == 0 {
         return Err(DataError::format(

@@ -4,10 +4,9 @@
 //! range of `f32`; a class label must be a non-negative integer. Errors name the file, the line
 //! and the column.
 
-use std::io::Read as _;
 use std::path::Path;
 
-use crate::files::open_regular;
+use crate::files::read_bounded;
 use crate::table::{Origin, Table, TableOptions, Targets, Task};
 use crate::DataError;
 
@@ -113,20 +112,10 @@ fn label(cell: &str) -> Result<u32, String> {
 /// Reads a CSV table: the label or target columns `options.label` (default `label`; none for an
 /// autoencoder), the feature columns `options.features` (default: all others, in file order).
 pub fn load_csv(path: &Path, options: &TableOptions) -> Result<Table, DataError> {
-    let (file, len) = open_regular(path)?;
+    let bytes = read_bounded(path, MAX_BYTES, |len| {
+        format!("{len} bytes: larger than the 2 GiB a CSV table may have here")
+    })?;
     let bad = |m: String| DataError::format(path, m);
-    if len > MAX_BYTES {
-        return Err(bad(format!(
-            "{len} bytes: larger than the 2 GiB a CSV table may have here"
-        )));
-    }
-    let mut bytes = Vec::with_capacity(len as usize);
-    file.take(MAX_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|source| DataError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
     let text = match std::str::from_utf8(&bytes) {
         Ok(t) => t,
         Err(e) => {

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::path::Path;
 
-use crate::files::open_regular;
+use crate::files::read_bounded;
 use crate::table::{Origin, Table, Targets, Task};
 use crate::DataError;
 
@@ -462,21 +462,9 @@ pub fn parse_npy(bytes: &[u8], source: &str) -> Result<NpyArray, DataError> {
 
 /// Reads a whole regular file, at most [`MAX_BYTES`].
 fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
-    let (file, len) = open_regular(path)?;
-    if len > MAX_BYTES {
-        return Err(DataError::format(
-            path,
-            format!("{len} bytes: larger than the 2 GiB qfx reads"),
-        ));
-    }
-    let mut bytes = Vec::with_capacity(len as usize);
-    file.take(MAX_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|source| DataError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    Ok(bytes)
+    read_bounded(path, MAX_BYTES, |len| {
+        format!("{len} bytes: larger than the 2 GiB qfx reads")
+    })
 }
 
 /// Reads a `.npy` file (a regular file only).

@@ -392,20 +392,17 @@ pub(crate) fn layer_module(
         }
     } else {
         match node.op() {
-            Op::Conv2d {
-                stride, padding, ..
-            } => {
+            Op::Conv2d { .. } => {
                 let xf = node.operand_format(0);
                 let Flow::Image { c, h, w } = operand_flow(0) else {
                     unreachable!("convolutions read images");
                 };
                 let mac = node.mac().expect("a convolution is a sum of products");
-                // `stream_refusal` admits square kernels, one stride, one padding on every side.
-                let k = match mac.geometry {
-                    qfx_ir::MacGeometry::Conv(g) => g.kernel[0],
-                    qfx_ir::MacGeometry::Dense { .. } => unreachable!("a convolution"),
+                let qfx_ir::MacGeometry::Conv(g) = mac.geometry else {
+                    unreachable!("a convolution");
                 };
-                let (stride, padding) = (stride.get()[0], padding.get()[0]);
+                // `stream_refusal` admits square kernels, one stride, one padding on every side.
+                let (k, stride, padding) = (g.kernel[0], g.stride[0], g.padding[0]);
                 let flag = ctx.binary_input.is_some();
                 let win = window(&mut b, &mut errs, xf, (c, h, w), k, stride, padding, flag);
                 // Term j = (ci, ky, kx), as `Mac` orders them.
@@ -745,22 +742,16 @@ pub(crate) fn wants_stream(graph: &Graph) -> bool {
 pub(crate) fn stream_refusal(node: &qfx_ir::Node) -> Option<String> {
     let square = |p: qfx_ir::Pair| p.get()[0] == p.get()[1];
     match node.op() {
-        Op::Conv2d {
-            weight,
-            stride,
-            padding,
-            dilation,
-            groups,
-            ..
-        } => {
-            let [t, b, l, r] = padding.get();
-            let ok = weight.shape[2] == weight.shape[3]
-                && square(*stride)
-                && t == b
-                && b == l
-                && l == r
-                && dilation.get() == [1, 1]
-                && *groups == 1;
+        Op::Conv2d { .. } => {
+            let Some(qfx_ir::MacGeometry::Conv(g)) = node.mac().map(|m| m.geometry) else {
+                unreachable!("a convolution has a convolution's geometry");
+            };
+            let [t, b, l, r] = g.padding;
+            let ok = g.kernel[0] == g.kernel[1]
+                && g.stride[0] == g.stride[1]
+                && [b, l, r] == [t; 3]
+                && g.dilation == [1, 1]
+                && g.groups == 1;
             (!ok).then(|| {
                 "streams square convolutions with one stride and padding, no dilation or groups"
                     .to_string()

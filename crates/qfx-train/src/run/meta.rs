@@ -85,6 +85,32 @@ pub struct CheckpointMeta {
 const SEAL: &str = "{\n  \"checksum\": \"";
 
 impl CheckpointMeta {
+    /// The metadata of a run of `config` on samples of `input_shape` before its first step:
+    /// nothing done, the augmentation RNG at the seed's stream.
+    pub(crate) fn fresh(config: &RunConfig, input_shape: &[usize]) -> CheckpointMeta {
+        CheckpointMeta {
+            checksum: None,
+            version: CHECKPOINT_VERSION,
+            config: config.clone(),
+            input_shape: input_shape.to_vec(),
+            epoch: 0,
+            step_in_epoch: 0,
+            global_step: 0,
+            epoch_sums: (0.0, 0, 0),
+            optimizer_steps: 0,
+            rng: qfx_data::Rng::stream(config.train.seed, 1 << 32).state(),
+            finished: false,
+            test_accuracy: None,
+            test_mse: None,
+            standardize: None,
+            formats: BTreeMap::new(),
+            checksums: BTreeMap::new(),
+            parent: None,
+            model_hash: None,
+            ir_hash: None,
+        }
+    }
+
     /// Reads a checkpoint's `meta.json` (a regular file only), checks its seal and its
     /// consistency ([`Self::check`]).
     pub fn read(dir: &CheckpointDir) -> Result<CheckpointMeta, TrainError> {

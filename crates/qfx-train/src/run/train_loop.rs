@@ -1,7 +1,6 @@
 //! The training loop: fresh, from another run's weights, or resumed; a checkpoint after every
 //! epoch and on request (Ctrl-C), metrics per epoch, the exported model at the end.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -18,7 +17,7 @@ use super::eval::{calibrate, evaluate, Score};
 use super::feed::{self, run_preprocess};
 use super::ir::{export_ir, formats, overflow_warnings, record_bytes};
 use super::lock::{ensure_dir, RunLock};
-use super::meta::{CheckpointMeta, CHECKPOINT_VERSION};
+use super::meta::CheckpointMeta;
 use super::metrics::{self, EpochMetrics};
 use super::{init_seeded, save_ir, table_standardization, write_file};
 use crate::config::RunConfig;
@@ -127,27 +126,7 @@ pub fn train<'a>(
     let mut model = init_seeded(config, &shape, &device)?;
     let mut optim = Optimizer::new(t.optimizer, t.weight_decay);
     let mut preprocess = run_preprocess(config, data, None)?;
-    let mut meta = CheckpointMeta {
-        checksum: None,
-        version: CHECKPOINT_VERSION,
-        config: config.clone(),
-        input_shape: shape.clone(),
-        epoch: 0,
-        step_in_epoch: 0,
-        global_step: 0,
-        epoch_sums: (0.0, 0, 0),
-        optimizer_steps: 0,
-        rng: Rng::stream(t.seed, 1 << 32).state(),
-        finished: false,
-        test_accuracy: None,
-        test_mse: None,
-        standardize: None,
-        formats: BTreeMap::new(),
-        checksums: BTreeMap::new(),
-        parent: None,
-        model_hash: None,
-        ir_hash: None,
-    };
+    let mut meta = CheckpointMeta::fresh(config, &shape);
     let mut last_checkpoint = None;
     match &start {
         Start::Resume => {

@@ -8,12 +8,11 @@ use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
-use qfx_data::Rng;
 
 use super::checkpoint::save_checkpoint;
 use super::claim::claim_new;
 use super::dir::RunDir;
-use super::meta::{CheckpointMeta, CHECKPOINT_VERSION};
+use super::meta::CheckpointMeta;
 use super::{init_seeded, write_file};
 use crate::config::RunConfig;
 use crate::error::TrainError;
@@ -122,26 +121,6 @@ pub fn create_float_run(
     let _lock = claim_new(&run)?;
     write_file(&run.config(), config.to_toml().as_bytes())?;
     write_file(&run.metrics(), b"")?;
-    let meta = CheckpointMeta {
-        checksum: None,
-        version: CHECKPOINT_VERSION,
-        config: config.clone(),
-        input_shape: input_shape.to_vec(),
-        epoch: 0,
-        step_in_epoch: 0,
-        global_step: 0,
-        epoch_sums: (0.0, 0, 0),
-        optimizer_steps: 0,
-        rng: Rng::stream(config.train.seed, 1 << 32).state(),
-        finished: false,
-        test_accuracy: None,
-        test_mse: None,
-        standardize: None,
-        formats: BTreeMap::new(),
-        checksums: BTreeMap::new(),
-        parent: None,
-        model_hash: None,
-        ir_hash: None,
-    };
+    let meta = CheckpointMeta::fresh(config, &input_shape);
     save_checkpoint(&run, &meta, &tensors, &[])
 }
