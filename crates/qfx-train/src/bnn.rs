@@ -8,11 +8,10 @@
 //! too, and its element-wise layers are float.
 
 use burn::module::{Module, Param};
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 use qfx_fixed::{Format, Overflow, Quant};
 
+use crate::kernels::{conv2d, ConvShape};
 use crate::layers::{accumulate, QuantConfig};
 use crate::quant::{Granularity, QuantSpec};
 use crate::quantizer::{Calibration, QTensor, Quantizer};
@@ -105,8 +104,9 @@ impl QBinaryConv2d {
     }
 
     fn raw(&self, x: Tensor<4>) -> Tensor<4> {
-        let options = ConvOptions::new([self.stride; 2], [self.padding; 2], [1, 1], 1);
-        conv2d(x, ste_sign(self.weight.val()), None, options)
+        let [_, _, kh, _] = self.weight.dims();
+        let shape = ConvShape::square(kh, self.stride, self.padding);
+        conv2d(x, ste_sign(self.weight.val()), None, shape)
     }
 
     /// `[batch, in, h, w]` of `±1` → `[batch, out, h', w']`.

@@ -3,12 +3,12 @@
 //! values, each computed the way the deployed HLS code computes it.
 
 use burn::module::{Module, Param, RunningState};
-use burn::tensor::module::{conv2d, max_pool2d};
-use burn::tensor::ops::{ConvOptions, MaxPoolOptions, PadMode};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use qfx_fixed::{Fixed, Format, KHot, Overflow, Quant};
 use serde::{Deserialize, Serialize};
 
+pub use crate::kernels::ConvShape;
+use crate::kernels::{conv2d, max_pool2d};
 use crate::quant::{quantize, Granularity, QuantPath, QuantSpec};
 use crate::quantizer::{Calibration, QTensor, Quantizer};
 
@@ -528,35 +528,6 @@ impl QLinear {
     }
 }
 
-/// A convolution's kernel, stride, dilation, zero padding and channel groups (a 1-D convolution
-/// is a 2-D one of kernel height 1 over maps of height 1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConvShape {
-    /// `[height, width]`.
-    pub kernel: [usize; 2],
-    /// `[vertical, horizontal]`.
-    pub stride: [usize; 2],
-    /// `[vertical, horizontal]`.
-    pub dilation: [usize; 2],
-    /// `[top, bottom, left, right]`.
-    pub padding: [usize; 4],
-    /// Channel groups.
-    pub groups: usize,
-}
-
-impl ConvShape {
-    /// A square `kernel` with equal stride and padding on every side, no dilation or groups.
-    pub fn square(kernel: usize, stride: usize, padding: usize) -> ConvShape {
-        ConvShape {
-            kernel: [kernel; 2],
-            stride: [stride; 2],
-            dilation: [1, 1],
-            padding: [padding; 4],
-            groups: 1,
-        }
-    }
-}
-
 /// A fixed-point convolution: `acc = conv(x, W) + b` in the accumulator's format, then the output
 /// quantizer. Weight `[out, in/groups, kh, kw]`.
 #[derive(Module, Debug)]
@@ -617,22 +588,7 @@ impl QConv2d {
     fn raw(&self, x: Tensor<4>) -> Tensor<4> {
         let w = self.wq.forward(self.weight.val());
         let b = self.bias.as_ref().map(|b| self.bq.forward(b.val()));
-        let g = self.shape;
-        let [top, bottom, left, right] = g.padding;
-        // Zero padding is exact in fixed point; burn pads symmetrically, so uneven padding
-        // ("same" with an even kernel) pads the input first.
-        let (x, padding) = if top == bottom && left == right {
-            (x, [top, left])
-        } else {
-            let zeros = PadMode::Constant(0.0);
-            (x.pad([(top, bottom), (left, right)], zeros), [0, 0])
-        };
-        conv2d(
-            x,
-            w,
-            b,
-            ConvOptions::new(g.stride, padding, g.dilation, g.groups),
-        )
+        conv2d(x, w, b, self.shape)
     }
 
     /// `[batch, in, h, w] → [batch, out, h', w']`.
@@ -841,9 +797,8 @@ pub struct QMaxPool2d {
 impl QMaxPool2d {
     /// Windows of `kernel` with stride `stride`, no padding.
     pub fn forward(&self, x: QTensor<4>) -> QTensor<4> {
-        let options = MaxPoolOptions::new(self.kernel).with_stride(self.stride);
         QTensor {
-            value: max_pool2d(x.value, options),
+            value: max_pool2d(x.value, self.kernel, self.stride),
             frac: x.frac,
         }
     }
@@ -912,12 +867,14 @@ impl QAvgPool2d {
         let c = x.dims()[1];
         let [kh, kw] = self.kernel;
         let ones = Tensor::<4>::ones([c, 1, kh, kw], &x.device());
-        let sums = conv2d(
-            x,
-            ones,
-            None,
-            ConvOptions::new(self.stride, [0, 0], [1, 1], c),
-        );
+        let window = ConvShape {
+            kernel: self.kernel,
+            stride: self.stride,
+            dilation: [1, 1],
+            padding: [0; 4],
+            groups: c,
+        };
+        let sums = conv2d(x, ones, None, window);
         sums * reciprocal_value(kh * kw, self.recip_bits, self.out.enabled)
     }
 

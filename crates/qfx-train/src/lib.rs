@@ -49,6 +49,7 @@ mod error;
 pub mod export;
 pub mod graph;
 mod host;
+pub mod kernels;
 pub mod layers;
 pub mod models;
 pub mod optim;

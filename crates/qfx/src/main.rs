@@ -58,6 +58,15 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `QFX_KERNELS=burn` runs burn's convolution and pooling instead of qfx's (a fallback and
+    // a baseline for `bench/train_speed.sh`); anything else but `own` is refused up front.
+    match qfx_train::kernels::kernels_from_env() {
+        Ok(kernels) => qfx_train::kernels::set_kernels(kernels),
+        Err(e) => {
+            errln!("qfx: error: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let result = match cli.command {
         Command::Fixed(cmd) => fixed_cmd::run(cmd),
         Command::Demo(args) => demo::run(args),

@@ -1,17 +1,17 @@
 //! Fused kernels for burn's Flex CPU backend: one pass forward (values and clip sides, through
 //! qfx-fixed's vectorized slice kernel), one pass backward (both gradients).
 
-use std::borrow::Cow;
 use std::f64::consts::LN_2;
 
 use burn::backend::{tensor::FloatTensor, Flex, TensorMetadata};
 use burn::tensor::TensorData;
 use burn_flex::FlexTensor;
-use qfx_fixed::{Overflow, SliceQuantizer, CLIP_ABOVE, CLIP_NONE};
+use qfx_fixed::{Overflow, SliceQuantizer, CLIP_ABOVE, CLIP_BELOW, CLIP_NONE};
 use rayon::prelude::*;
 
 use super::ops::FixedPointOps;
 use super::spec::{frac_bits_of, QuantSpec};
+use crate::kernels::values;
 
 impl FixedPointOps for Flex {
     fn fixed_quantize(x: FloatTensor<Self>, f: FloatTensor<Self>, spec: QuantSpec) -> FlexTensor {
@@ -35,28 +35,6 @@ impl FixedPointOps for Flex {
         spec: QuantSpec,
     ) -> (FlexTensor, FlexTensor) {
         backward(&grad, &x, &xhat, &clip, &f, &spec)
-    }
-}
-
-/// The elements of a contiguous view, copying only when the tensor is strided or offset.
-fn values<'a, E: burn::tensor::Element + bytemuck::Pod>(
-    t: &'a FlexTensor,
-    what: &str,
-) -> Cow<'a, [E]> {
-    assert_eq!(
-        t.dtype(),
-        E::dtype(),
-        "fixed-point quantizer: {what} must be {:?}",
-        E::dtype()
-    );
-    match t.as_slice::<E>() {
-        Some(s) => Cow::Borrowed(s),
-        None => Cow::Owned(
-            t.to_contiguous()
-                .as_slice::<E>()
-                .expect("contiguous")
-                .to_vec(),
-        ),
     }
 }
 
@@ -136,7 +114,7 @@ fn backward(
     spec: &QuantSpec,
 ) -> (FlexTensor, FlexTensor) {
     let shape = x.shape();
-    let (outer, channels, inner) = spec.blocks(&shape);
+    let (_, channels, inner) = spec.blocks(&shape);
     let frac = frac_bits(f, channels);
     let (g, xs, xh) = (
         values::<f32>(grad, "the gradient"),
@@ -150,40 +128,49 @@ fn backward(
     // K-hot: saturation lands on the largest K-hot code in range, not on the range end, so
     // the bound's gradient is read from x̂ itself (−ln2·x̂; 0 for AP_SAT_ZERO, where x̂ = 0).
     let khot = spec.khot.is_some();
-    let mut gx = vec![0f32; xs.len()];
-    let per = blocks_per_task(outer * channels, inner);
-    // Each task owns `per` consecutive blocks of `gx` and returns its per-channel sums, added
-    // below in task order.
+    let len = xs.len();
+    let mut gx = vec![0f32; len];
+    // Tasks take equal ranges of elements, not whole blocks, so a per-tensor format (one
+    // block) is split as evenly as a per-channel one. Each task returns its per-channel sums,
+    // added below in task order: the split depends on the size and the core count only.
+    let tasks = qfx_fixed::available_threads().min(len / (1 << 15)).max(1);
+    let per_task = len.div_ceil(tasks).max(1);
     let partial_sums: Vec<Vec<f64>> = gx
-        .par_chunks_mut((per * inner).max(1))
+        .par_chunks_mut(per_task)
         .enumerate()
         .map(|(task, gx)| {
             let mut sums = vec![0f64; channels];
-            for (j, gx) in gx.chunks_mut(inner).enumerate() {
-                let b = task * per + j;
+            let (start, end) = (task * per_task, task * per_task + gx.len());
+            let mut at = start;
+            // One stretch of the task's range per block it touches (one binary point each).
+            while at < end {
+                let b = at / inner;
+                let stretch = at..end.min((b + 1) * inner);
                 let c = b % channels;
                 let inv_scale = 2f64.powi(-frac[c]);
                 // ∂x̂/∂F at each bound: −ln2 · (the saturated value).
                 let d_above = if zeroed { 0.0 } else { -LN_2 * hi * inv_scale };
                 let d_below = if zeroed { 0.0 } else { -LN_2 * lo * inv_scale };
-                let at = b * inner;
-                let mut acc = 0f64;
-                for i in 0..inner {
-                    let (gi, ki) = (g[at + i], k[at + i]);
-                    let in_range = ki == CLIP_NONE;
-                    gx[i] = if in_range || pass_clipped { gi } else { 0.0 };
-                    let d = if in_range {
-                        LN_2 * (xs[at + i] as f64 - xh[at + i] as f64)
-                    } else if khot {
-                        -LN_2 * xh[at + i] as f64
-                    } else if ki == CLIP_ABOVE {
-                        d_above
+                let gx = &mut gx[stretch.start - start..stretch.end - start];
+                let (g, k) = (&g[stretch.clone()], &k[stretch.clone()]);
+                let (xs, xh) = (&xs[stretch.clone()], &xh[stretch.clone()]);
+                for ((gx, &gi), &ki) in gx.iter_mut().zip(g).zip(k) {
+                    *gx = if ki == CLIP_NONE || pass_clipped {
+                        gi
                     } else {
-                        d_below
+                        0.0
                     };
-                    acc += gi as f64 * d;
                 }
+                let sums_by_side = side_sums(g, k, xs, xh);
+                let clipped = if khot {
+                    // K-hot: −ln2·x̂ at each clipped element.
+                    -LN_2 * sums_by_side.clipped_xhat
+                } else {
+                    d_above * sums_by_side.above + d_below * sums_by_side.below
+                };
+                let acc = LN_2 * sums_by_side.in_range + clipped;
                 sums[c] += acc;
+                at = stretch.end;
             }
             sums
         })
@@ -199,4 +186,49 @@ fn backward(
         FlexTensor::from_data(TensorData::new(gx, shape)),
         FlexTensor::from_data(TensorData::new(gf, f.shape())),
     )
+}
+
+/// The sums the binary point's gradient is made of, over one stretch sharing a binary point.
+#[derive(Default)]
+struct SideSums {
+    /// `Σ g·(x − x̂)` over the elements in range.
+    in_range: f64,
+    /// `Σ g` over the elements clipped above.
+    above: f64,
+    /// `Σ g` over the elements clipped below.
+    below: f64,
+    /// `Σ g·x̂` over the clipped elements (the K-hot bound).
+    clipped_xhat: f64,
+}
+
+/// [`SideSums`] with eight independent accumulators per sum, so the loop vectorizes (a single
+/// f64 running sum cannot be reordered by the compiler); the lanes are added at the end.
+fn side_sums(g: &[f32], k: &[i8], x: &[f32], xh: &[f32]) -> SideSums {
+    const LANES: usize = 8;
+    let mut lanes = [[0f64; LANES]; 4];
+    let whole = g.len() / LANES * LANES;
+    let mut add = |lane: usize, g: f32, k: i8, x: f32, xh: f32| {
+        let (g, x, xh) = (g as f64, x as f64, xh as f64);
+        let in_range = k == CLIP_NONE;
+        lanes[0][lane] += if in_range { g * (x - xh) } else { 0.0 };
+        lanes[1][lane] += if k == CLIP_ABOVE { g } else { 0.0 };
+        lanes[2][lane] += if k == CLIP_BELOW { g } else { 0.0 };
+        lanes[3][lane] += if in_range { 0.0 } else { g * xh };
+    };
+    for at in (0..whole).step_by(LANES) {
+        for lane in 0..LANES {
+            let i = at + lane;
+            add(lane, g[i], k[i], x[i], xh[i]);
+        }
+    }
+    for i in whole..g.len() {
+        add(i - whole, g[i], k[i], x[i], xh[i]);
+    }
+    let total = |l: &[f64; LANES]| l.iter().sum::<f64>();
+    SideSums {
+        in_range: total(&lanes[0]),
+        above: total(&lanes[1]),
+        below: total(&lanes[2]),
+        clipped_xhat: total(&lanes[3]),
+    }
 }

@@ -1,0 +1,369 @@
+//! 2-D convolution on NCHW `f32` slices, the layout the network keeps: per sample, the input
+//! is unrolled into columns (`[channels·kh·kw, oh·ow]`, "im2col") and multiplied by the
+//! weight matrix on the left, so the product lands directly in NCHW order and no layout
+//! transpose is ever made. Samples run in parallel, one column buffer per task; a pointwise
+//! convolution (1×1, stride 1, no padding) multiplies the input itself.
+//!
+//! Gradients: the input gradient multiplies by the transposed weights and folds the columns
+//! back ("col2im"); the weight gradient multiplies the output gradient by the transposed
+//! columns, each task summing its own samples and the tasks added in task order, so the
+//! result depends on the shape and the core count, never on scheduling.
+
+use rayon::prelude::*;
+
+use super::gemm::{matmul, MatRef, Threads};
+use super::ConvShape;
+
+/// A convolution's full geometry: input `[n, c, h, w]`, `o` output channels, and the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvDims {
+    /// Input `[batch, channels, height, width]`.
+    pub input: [usize; 4],
+    /// Output channels.
+    pub out_channels: usize,
+    /// Kernel, stride, dilation, padding, groups.
+    pub shape: ConvShape,
+}
+
+impl ConvDims {
+    /// Output `[height, width]`, or `None` when the dilated kernel does not fit the padded
+    /// input or a stride/dilation is zero.
+    pub fn output_hw(&self) -> Option<[usize; 2]> {
+        let [_, _, h, w] = self.input;
+        let s = &self.shape;
+        let [top, bottom, left, right] = s.padding;
+        let size = |len: usize, pad: usize, k: usize, stride: usize, dil: usize| {
+            let span = dil.checked_mul(k.checked_sub(1)?)? + 1;
+            let padded = len + pad;
+            (stride > 0 && padded >= span).then(|| (padded - span) / stride + 1)
+        };
+        Some([
+            size(h, top + bottom, s.kernel[0], s.stride[0], s.dilation[0])?,
+            size(w, left + right, s.kernel[1], s.stride[1], s.dilation[1])?,
+        ])
+    }
+
+    /// `[batch, out, oh, ow]`.
+    pub fn output(&self) -> [usize; 4] {
+        let [oh, ow] = self.out_hw();
+        [self.input[0], self.out_channels, oh, ow]
+    }
+
+    fn out_hw(&self) -> [usize; 2] {
+        self.output_hw()
+            .unwrap_or_else(|| panic!("convolution geometry checked by the layer: {self:?}"))
+    }
+
+    /// Input channels per group.
+    fn group_in(&self) -> usize {
+        self.input[1] / self.shape.groups
+    }
+
+    /// Output channels per group.
+    fn group_out(&self) -> usize {
+        self.out_channels / self.shape.groups
+    }
+
+    /// Rows of the column matrix (and of a group's weight matrix): `c/groups · kh · kw`.
+    fn patch(&self) -> usize {
+        self.group_in() * self.shape.kernel[0] * self.shape.kernel[1]
+    }
+
+    /// A 1×1 kernel at stride 1 without padding: the input is its own column matrix.
+    fn pointwise(&self) -> bool {
+        let s = &self.shape;
+        s.kernel == [1, 1] && s.stride == [1, 1] && s.padding == [0; 4]
+    }
+
+    fn check(&self, weight_len: usize) {
+        let [_, c, _, _] = self.input;
+        let g = self.shape.groups;
+        assert!(
+            g > 0 && c.is_multiple_of(g) && self.out_channels.is_multiple_of(g),
+            "convolution: {c} input and {} output channels in {g} groups",
+            self.out_channels
+        );
+        assert_eq!(
+            weight_len,
+            self.out_channels * self.patch(),
+            "convolution: weight size for {self:?}"
+        );
+    }
+}
+
+/// Splits `0..len` into at most `threads` consecutive chunks; returns the chunk length.
+fn chunk_len(len: usize) -> usize {
+    len.div_ceil(rayon::current_num_threads().clamp(1, len.max(1)))
+        .max(1)
+}
+
+/// Whether the samples run in parallel (then each product runs on one thread), or one after
+/// the other with each product spread over the pool (a batch smaller than the pool).
+fn by_sample(batch: usize) -> Threads {
+    if batch >= rayon::current_num_threads() {
+        Threads::One
+    } else {
+        Threads::All
+    }
+}
+
+/// The half-open range of output positions `o` whose input index `o·stride + offset − pad`
+/// falls inside `0..len`.
+fn valid_outputs(
+    out: usize,
+    len: usize,
+    stride: usize,
+    offset: usize,
+    pad: usize,
+) -> (usize, usize) {
+    // o·stride + offset ≥ pad  ⇔  o ≥ ceil((pad − offset) / stride)
+    let lo = pad.saturating_sub(offset).div_ceil(stride).min(out);
+    // o·stride + offset − pad < len  ⇔  o < ceil((len + pad − offset) / stride)
+    let hi = (len + pad)
+        .checked_sub(offset)
+        .map_or(0, |room| room.div_ceil(stride))
+        .min(out);
+    (lo, hi.max(lo))
+}
+
+/// One group of one sample unrolled: `cols[(c·kh + i)·kw + j][oy·ow + ox] = x[c][oy·sh + i·dh −
+/// top][ox·sw + j·dw − left]`, zero outside the input.
+fn im2col(x: &[f32], d: &ConvDims, cols: &mut [f32]) {
+    let [_, _, h, w] = d.input;
+    let [oh, ow] = d.out_hw();
+    let s = &d.shape;
+    let [kh, kw] = s.kernel;
+    let [sh, sw] = s.stride;
+    let [dh, dw] = s.dilation;
+    let [top, _, left, _] = s.padding;
+    let p = oh * ow;
+    for c in 0..d.group_in() {
+        let plane = &x[c * h * w..(c + 1) * h * w];
+        for i in 0..kh {
+            let (y_lo, y_hi) = valid_outputs(oh, h, sh, i * dh, top);
+            for j in 0..kw {
+                let (x_lo, x_hi) = valid_outputs(ow, w, sw, j * dw, left);
+                let row = &mut cols[((c * kh + i) * kw + j) * p..][..p];
+                row[..y_lo * ow].fill(0.0);
+                row[y_hi * ow..].fill(0.0);
+                for oy in y_lo..y_hi {
+                    let src = &plane[(oy * sh + i * dh - top) * w..][..w];
+                    let dst = &mut row[oy * ow..][..ow];
+                    dst[..x_lo].fill(0.0);
+                    dst[x_hi..].fill(0.0);
+                    let first = x_lo * sw + j * dw;
+                    if x_hi > x_lo {
+                        let first = first - left;
+                        if sw == 1 {
+                            dst[x_lo..x_hi].copy_from_slice(&src[first..first + (x_hi - x_lo)]);
+                        } else {
+                            for (k, v) in dst[x_lo..x_hi].iter_mut().enumerate() {
+                                *v = src[first + k * sw];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of [`im2col`]: adds each column entry back onto the input position it came
+/// from (`x` must start zeroed or hold what it should add to).
+fn col2im(cols: &[f32], d: &ConvDims, x: &mut [f32]) {
+    let [_, _, h, w] = d.input;
+    let [oh, ow] = d.out_hw();
+    let s = &d.shape;
+    let [kh, kw] = s.kernel;
+    let [sh, sw] = s.stride;
+    let [dh, dw] = s.dilation;
+    let [top, _, left, _] = s.padding;
+    let p = oh * ow;
+    for c in 0..d.group_in() {
+        let plane = &mut x[c * h * w..(c + 1) * h * w];
+        for i in 0..kh {
+            let (y_lo, y_hi) = valid_outputs(oh, h, sh, i * dh, top);
+            for j in 0..kw {
+                let (x_lo, x_hi) = valid_outputs(ow, w, sw, j * dw, left);
+                if x_hi == x_lo {
+                    continue;
+                }
+                let row = &cols[((c * kh + i) * kw + j) * p..][..p];
+                for oy in y_lo..y_hi {
+                    let dst = &mut plane[(oy * sh + i * dh - top) * w..][..w];
+                    let src = &row[oy * ow + x_lo..oy * ow + x_hi];
+                    let first = x_lo * sw + j * dw - left;
+                    if sw == 1 {
+                        for (t, v) in dst[first..first + src.len()].iter_mut().zip(src) {
+                            *t += v;
+                        }
+                    } else {
+                        for (k, v) in src.iter().enumerate() {
+                            dst[first + k * sw] += v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `y = conv(x, weight) + bias`: `x` NCHW, `weight` `[out, c/groups, kh, kw]`, `bias` `[out]`;
+/// returns `[n, out, oh, ow]` row-major.
+pub fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, d: &ConvDims) -> Vec<f32> {
+    d.check(weight.len());
+    let [n, c, h, w] = d.input;
+    assert_eq!(x.len(), n * c * h * w, "convolution: input size for {d:?}");
+    let [_, o, oh, ow] = d.output();
+    let p = oh * ow;
+    let (groups, go, gi, patch) = (d.shape.groups, d.group_out(), d.group_in(), d.patch());
+    let mut y = vec![0f32; n * o * p];
+    if n == 0 || p == 0 {
+        return y;
+    }
+    let threads = by_sample(n);
+    let one_sample = |cols: &mut Vec<f32>, (y, x): (&mut [f32], &[f32])| {
+        if let Some(b) = bias {
+            // The bias is the accumulator's starting value: the product adds onto it.
+            for (row, &b) in y.chunks_mut(p).zip(b) {
+                row.fill(b);
+            }
+        }
+        for g in 0..groups {
+            let xg = &x[g * gi * h * w..(g + 1) * gi * h * w];
+            let rhs = if d.pointwise() {
+                MatRef::row_major(xg, patch, p)
+            } else {
+                cols.resize(patch * p, 0.0);
+                im2col(xg, d, cols);
+                MatRef::row_major(cols, patch, p)
+            };
+            let lhs = MatRef::row_major(&weight[g * go * patch..], go, patch);
+            matmul(
+                &mut y[g * go * p..(g + 1) * go * p],
+                lhs,
+                rhs,
+                bias.is_some(),
+                threads,
+            );
+        }
+    };
+    let pairs = y.par_chunks_mut(o * p).zip(x.par_chunks(c * h * w));
+    if threads == Threads::One {
+        pairs.for_each_init(Vec::new, one_sample);
+    } else {
+        let mut cols = Vec::new();
+        y.chunks_mut(o * p)
+            .zip(x.chunks(c * h * w))
+            .for_each(|pair| one_sample(&mut cols, pair));
+    }
+    y
+}
+
+/// `∂L/∂x` from `∂L/∂y` (`[n, out, oh, ow]`): `[n, c, h, w]`.
+pub fn input_grad(dy: &[f32], weight: &[f32], d: &ConvDims) -> Vec<f32> {
+    d.check(weight.len());
+    let [n, c, h, w] = d.input;
+    let [_, o, oh, ow] = d.output();
+    let p = oh * ow;
+    assert_eq!(
+        dy.len(),
+        n * o * p,
+        "convolution: output gradient size for {d:?}"
+    );
+    let (groups, go, gi, patch) = (d.shape.groups, d.group_out(), d.group_in(), d.patch());
+    let mut dx = vec![0f32; n * c * h * w];
+    if dx.is_empty() || p == 0 {
+        return dx;
+    }
+    let threads = by_sample(n);
+    let one_sample = |cols: &mut Vec<f32>, (dx, dy): (&mut [f32], &[f32])| {
+        for g in 0..groups {
+            // Wᵍᵀ: [patch, go], read through the transposed view of the row-major [go, patch].
+            let lhs = MatRef::row_major(&weight[g * go * patch..], go, patch).t();
+            let rhs = MatRef::row_major(&dy[g * go * p..], go, p);
+            let dxg = &mut dx[g * gi * h * w..(g + 1) * gi * h * w];
+            if d.pointwise() {
+                matmul(dxg, lhs, rhs, false, threads);
+            } else {
+                cols.resize(patch * p, 0.0);
+                matmul(cols, lhs, rhs, false, threads);
+                col2im(cols, d, dxg);
+            }
+        }
+    };
+    if threads == Threads::One {
+        dx.par_chunks_mut(c * h * w)
+            .zip(dy.par_chunks(o * p))
+            .for_each_init(Vec::new, one_sample);
+    } else {
+        let mut cols = Vec::new();
+        dx.chunks_mut(c * h * w)
+            .zip(dy.chunks(o * p))
+            .for_each(|pair| one_sample(&mut cols, pair));
+    }
+    dx
+}
+
+/// `(∂L/∂weight, ∂L/∂bias)` from `∂L/∂y`: `[out, c/groups, kh, kw]` and `[out]`.
+pub fn weight_grad(dy: &[f32], x: &[f32], d: &ConvDims) -> (Vec<f32>, Vec<f32>) {
+    let [n, c, h, w] = d.input;
+    assert_eq!(x.len(), n * c * h * w, "convolution: input size for {d:?}");
+    let [_, o, oh, ow] = d.output();
+    let p = oh * ow;
+    assert_eq!(
+        dy.len(),
+        n * o * p,
+        "convolution: output gradient size for {d:?}"
+    );
+    d.check(o * d.patch());
+    let (groups, go, gi, patch) = (d.shape.groups, d.group_out(), d.group_in(), d.patch());
+    if n == 0 || p == 0 {
+        return (vec![0f32; o * patch], vec![0f32; o]);
+    }
+    let per_task = chunk_len(n);
+    let tasks = n.div_ceil(per_task);
+    let threads = if tasks >= rayon::current_num_threads() {
+        Threads::One
+    } else {
+        Threads::All
+    };
+    // Each task sums the gradients of its own samples; the partial sums are added in order.
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = (0..tasks)
+        .into_par_iter()
+        .map(|task| {
+            let mut dw = vec![0f32; o * patch];
+            let mut db = vec![0f32; o];
+            let mut cols = Vec::new();
+            let samples = task * per_task..((task + 1) * per_task).min(n);
+            for (k, s) in samples.enumerate() {
+                let x = &x[s * c * h * w..(s + 1) * c * h * w];
+                let dy = &dy[s * o * p..(s + 1) * o * p];
+                for g in 0..groups {
+                    let xg = &x[g * gi * h * w..(g + 1) * gi * h * w];
+                    let cols_t = if d.pointwise() {
+                        MatRef::row_major(xg, patch, p).t()
+                    } else {
+                        cols.resize(patch * p, 0.0);
+                        im2col(xg, d, &mut cols);
+                        MatRef::row_major(&cols, patch, p).t()
+                    };
+                    let lhs = MatRef::row_major(&dy[g * go * p..], go, p);
+                    let dwg = &mut dw[g * go * patch..(g + 1) * go * patch];
+                    matmul(dwg, lhs, cols_t, k > 0, threads);
+                }
+                for (b, row) in db.iter_mut().zip(dy.chunks(p)) {
+                    *b += row.iter().sum::<f32>();
+                }
+            }
+            (dw, db)
+        })
+        .collect();
+    let mut partials = partials.into_iter();
+    let (mut dw, mut db) = partials.next().expect("at least one task");
+    for (pw, pb) in partials {
+        dw.iter_mut().zip(pw).for_each(|(t, v)| *t += v);
+        db.iter_mut().zip(pb).for_each(|(t, v)| *t += v);
+    }
+    (dw, db)
+}

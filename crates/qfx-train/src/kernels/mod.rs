@@ -1,0 +1,147 @@
+//! Convolution and max pooling for training.
+//!
+//! On burn's Flex CPU backend these run qfx's own kernels (`conv`, `pool`: NCHW throughout,
+//! im2col + GEMM for convolutions, samples or planes in parallel; hand-written gradients in
+//! `ops`), because burn's generic ones spend most of an epoch on layout copies and a 3-D
+//! pooling path (measured in `bench/train_speed.sh`). Elsewhere (Vulkan, CUDA), or when the
+//! environment sets `QFX_KERNELS=burn`, burn's own `conv2d`/`max_pool2d` run: they are also the
+//! reference the tests compare against.
+
+mod conv;
+mod flex;
+mod gemm;
+mod ops;
+mod pool;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use burn::tensor::module::{conv2d as burn_conv2d, max_pool2d as burn_max_pool2d};
+use burn::tensor::ops::{ConvOptions, MaxPoolOptions, PadMode};
+use burn::tensor::Tensor;
+
+pub(crate) use flex::values;
+pub use ops::SpatialOps;
+
+/// A convolution's kernel, stride, dilation, zero padding and channel groups (a 1-D convolution
+/// is a 2-D one of kernel height 1 over maps of height 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvShape {
+    /// `[height, width]`.
+    pub kernel: [usize; 2],
+    /// `[vertical, horizontal]`.
+    pub stride: [usize; 2],
+    /// `[vertical, horizontal]`.
+    pub dilation: [usize; 2],
+    /// `[top, bottom, left, right]`.
+    pub padding: [usize; 4],
+    /// Channel groups.
+    pub groups: usize,
+}
+
+impl ConvShape {
+    /// A square `kernel` with equal stride and padding on every side, no dilation or groups.
+    pub fn square(kernel: usize, stride: usize, padding: usize) -> ConvShape {
+        ConvShape {
+            kernel: [kernel; 2],
+            stride: [stride; 2],
+            dilation: [1, 1],
+            padding: [padding; 4],
+            groups: 1,
+        }
+    }
+}
+
+/// Which implementation of convolution and max pooling runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernels {
+    /// qfx's kernels on Flex, burn's elsewhere.
+    Own,
+    /// burn's kernels everywhere.
+    Burn,
+}
+
+static USE_BURN: AtomicBool = AtomicBool::new(false);
+
+/// Chooses the kernels for the whole process (the default is [`Kernels::Own`]).
+pub fn set_kernels(kernels: Kernels) {
+    USE_BURN.store(kernels == Kernels::Burn, Ordering::Relaxed);
+}
+
+/// The kernels the environment asks for: `QFX_KERNELS` unset, `own` or `burn`.
+pub fn kernels_from_env() -> Result<Kernels, String> {
+    match std::env::var("QFX_KERNELS") {
+        Err(std::env::VarError::NotPresent) => Ok(Kernels::Own),
+        Ok(v) if v == "own" => Ok(Kernels::Own),
+        Ok(v) if v == "burn" => Ok(Kernels::Burn),
+        Ok(v) => Err(format!(
+            "QFX_KERNELS={v:?}: expected \"own\" (qfx's CPU kernels, the default) or \"burn\""
+        )),
+        Err(e) => Err(format!("QFX_KERNELS: {e}")),
+    }
+}
+
+fn own_kernels_for(x: &Tensor<4>) -> bool {
+    !USE_BURN.load(Ordering::Relaxed) && crate::quant::is_flex(&x.device())
+}
+
+/// `conv(x, weight) + bias` (NCHW; weight `[out, c/groups, kh, kw]`), any padding on each side.
+pub fn conv2d(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    shape: ConvShape,
+) -> Tensor<4> {
+    conv2d_with(x, weight, bias, shape, Kernels::Own)
+}
+
+/// [`conv2d`] with the implementation chosen by the caller (`Own` still defers to burn off Flex
+/// or under `QFX_KERNELS=burn`).
+pub fn conv2d_with(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    shape: ConvShape,
+    kernels: Kernels,
+) -> Tensor<4> {
+    if kernels == Kernels::Own && own_kernels_for(&x) {
+        type D = burn::backend::Dispatch;
+        let (x, weight) = (x.into_dispatch(), weight.into_dispatch());
+        return Tensor::from_dispatch(match bias {
+            Some(b) => <D as SpatialOps>::qfx_conv2d_bias(x, weight, b.into_dispatch(), shape),
+            None => <D as SpatialOps>::qfx_conv2d(x, weight, shape),
+        });
+    }
+    let [top, bottom, left, right] = shape.padding;
+    // burn pads symmetrically, so uneven padding ("same" with an even kernel) pads the input
+    // first (zero padding is exact in fixed point).
+    let (x, padding) = if top == bottom && left == right {
+        (x, [top, left])
+    } else {
+        let zeros = PadMode::Constant(0.0);
+        (x.pad([(top, bottom), (left, right)], zeros), [0, 0])
+    };
+    let options = ConvOptions::new(shape.stride, padding, shape.dilation, shape.groups);
+    burn_conv2d(x, weight, bias, options)
+}
+
+/// Max pooling without padding: windows of `kernel` every `stride`.
+pub fn max_pool2d(x: Tensor<4>, kernel: [usize; 2], stride: [usize; 2]) -> Tensor<4> {
+    max_pool2d_with(x, kernel, stride, Kernels::Own)
+}
+
+/// [`max_pool2d`] with the implementation chosen by the caller.
+pub fn max_pool2d_with(
+    x: Tensor<4>,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    kernels: Kernels,
+) -> Tensor<4> {
+    if kernels == Kernels::Own && own_kernels_for(&x) {
+        return Tensor::from_dispatch(<burn::backend::Dispatch as SpatialOps>::qfx_max_pool2d(
+            x.into_dispatch(),
+            kernel,
+            stride,
+        ));
+    }
+    burn_max_pool2d(x, MaxPoolOptions::new(kernel).with_stride(stride))
+}

@@ -1,0 +1,258 @@
+//! Convolution and max pooling as a burn backend extension (the quantizer's mechanism, see
+//! `quant/ops.rs`): own kernels for Flex, and the autodiff wrapper that pairs each forward
+//! kernel with its hand-written gradients.
+
+use burn::backend::{backend_extension, tensor::FloatTensor, AutodiffBackend, Backend};
+use burn_autodiff::{
+    checkpoint::{base::Checkpointer, strategy::CheckpointStrategy},
+    grads::Gradients,
+    ops::{Backward, Ops, OpsKind},
+    Autodiff,
+};
+
+use super::ConvShape;
+
+/// 2-D convolution and max pooling kernels of a backend (NCHW tensors).
+#[backend_extension(Flex, Autodiff)]
+pub trait SpatialOps: Backend {
+    /// `conv(x, weight)`; weight `[out, c/groups, kh, kw]`.
+    fn qfx_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        shape: ConvShape,
+    ) -> FloatTensor<Self>;
+
+    /// `conv(x, weight) + bias` (the bias starts the accumulation: no separate pass). Two
+    /// methods rather than an optional bias: the extension macro routes only plain tensors.
+    fn qfx_conv2d_bias(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        shape: ConvShape,
+    ) -> FloatTensor<Self>;
+
+    /// `∂L/∂x` of [`SpatialOps::qfx_conv2d`] for an input of shape `input`.
+    fn qfx_conv2d_input_grad(
+        grad: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        input: [usize; 4],
+        shape: ConvShape,
+    ) -> FloatTensor<Self>;
+
+    /// `(∂L/∂weight, ∂L/∂bias)` of [`SpatialOps::qfx_conv2d`].
+    fn qfx_conv2d_weight_grad(
+        grad: FloatTensor<Self>,
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        shape: ConvShape,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+
+    /// Max pooling without padding.
+    fn qfx_max_pool2d(
+        x: FloatTensor<Self>,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+    ) -> FloatTensor<Self>;
+
+    /// Max pooling and, per output, the index of the chosen element in its plane (an integer
+    /// tensor carried in the float slot, as the quantizer carries its clip marker).
+    fn qfx_max_pool2d_with_indices(
+        x: FloatTensor<Self>,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+
+    /// `∂L/∂x` of max pooling from the forward pass's indices, for an input of shape `input`.
+    fn qfx_max_pool2d_backward(
+        grad: FloatTensor<Self>,
+        indices: FloatTensor<Self>,
+        input: [usize; 4],
+        kernel: [usize; 2],
+        stride: [usize; 2],
+    ) -> FloatTensor<Self>;
+}
+
+/// The convolution's gradients; `N` is 3 with a bias, 2 without.
+#[derive(Debug)]
+struct Conv2dBackward;
+
+impl<B: Backend + SpatialOps, const N: usize> Backward<B, N> for Conv2dBackward {
+    /// `(x, weight, x's shape, geometry)`.
+    type State = (FloatTensor<B>, FloatTensor<B>, [usize; 4], ConvShape);
+
+    fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let mut parents = ops.parents.into_iter();
+        let (node_x, node_w) = (parents.next().flatten(), parents.next().flatten());
+        let node_b = parents.next().flatten();
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, weight, input, shape) = ops.state;
+        if node_w.is_some() || node_b.is_some() {
+            let (gw, gb) = B::qfx_conv2d_weight_grad(grad.clone(), x, weight.clone(), shape);
+            if let Some(node) = node_w {
+                grads.register::<B>(node.id, gw);
+            }
+            if let Some(node) = node_b {
+                grads.register::<B>(node.id, gb);
+            }
+        }
+        if let Some(node) = node_x {
+            grads.register::<B>(
+                node.id,
+                B::qfx_conv2d_input_grad(grad, weight, input, shape),
+            );
+        }
+    }
+}
+
+#[derive(Debug)]
+struct MaxPool2dBackward;
+
+impl<B: Backend + SpatialOps> Backward<B, 1> for MaxPool2dBackward {
+    /// `(indices, x's shape, window, stride)`.
+    type State = (FloatTensor<B>, [usize; 4], [usize; 2], [usize; 2]);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (indices, input, kernel, stride) = ops.state;
+        if let Some(node) = node_x {
+            grads.register::<B>(
+                node.id,
+                B::qfx_max_pool2d_backward(grad, indices, input, kernel, stride),
+            );
+        }
+    }
+}
+
+/// `[n, c, h, w]` of a 4-D tensor.
+fn dims4<B: Backend>(t: &FloatTensor<B>) -> [usize; 4] {
+    use burn::backend::TensorMetadata;
+    let shape = t.shape();
+    let d = shape.as_slice();
+    assert_eq!(d.len(), 4, "spatial kernels take NCHW tensors, not {d:?}");
+    [d[0], d[1], d[2], d[3]]
+}
+
+impl<B: Backend + SpatialOps, C: CheckpointStrategy> SpatialOps for Autodiff<B, C> {
+    fn qfx_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        shape: ConvShape,
+    ) -> FloatTensor<Self> {
+        let guards = [x.node(), weight.node()];
+        let (x, weight) = (x.into_primitive(), weight.into_primitive());
+        let input = dims4::<B>(&x);
+        match Conv2dBackward
+            .prepare::<C>(guards)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let y = B::qfx_conv2d(x.clone(), weight.clone(), shape);
+                prep.finish((x, weight, input, shape), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::qfx_conv2d(x, weight, shape)),
+        }
+    }
+
+    fn qfx_conv2d_bias(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        shape: ConvShape,
+    ) -> FloatTensor<Self> {
+        let guards = [x.node(), weight.node(), bias.node()];
+        let (x, weight, bias) = (
+            x.into_primitive(),
+            weight.into_primitive(),
+            bias.into_primitive(),
+        );
+        let input = dims4::<B>(&x);
+        match Conv2dBackward
+            .prepare::<C>(guards)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let y = B::qfx_conv2d_bias(x.clone(), weight.clone(), bias, shape);
+                prep.finish((x, weight, input, shape), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::qfx_conv2d_bias(x, weight, bias, shape)),
+        }
+    }
+
+    fn qfx_conv2d_input_grad(
+        grad: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        input: [usize; 4],
+        shape: ConvShape,
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::qfx_conv2d_input_grad(
+            grad.into_primitive(),
+            weight.into_primitive(),
+            input,
+            shape,
+        ))
+    }
+
+    fn qfx_conv2d_weight_grad(
+        grad: FloatTensor<Self>,
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        shape: ConvShape,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (gw, gb) = B::qfx_conv2d_weight_grad(
+            grad.into_primitive(),
+            x.into_primitive(),
+            weight.into_primitive(),
+            shape,
+        );
+        (Self::from_inner(gw), Self::from_inner(gb))
+    }
+
+    fn qfx_max_pool2d(
+        x: FloatTensor<Self>,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+    ) -> FloatTensor<Self> {
+        let guard = x.node();
+        let x = x.into_primitive();
+        let input = dims4::<B>(&x);
+        match MaxPool2dBackward
+            .prepare::<C>([guard])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (y, indices) = B::qfx_max_pool2d_with_indices(x, kernel, stride);
+                prep.finish((indices, input, kernel, stride), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::qfx_max_pool2d(x, kernel, stride)),
+        }
+    }
+
+    fn qfx_max_pool2d_with_indices(
+        x: FloatTensor<Self>,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (y, indices) = B::qfx_max_pool2d_with_indices(x.into_primitive(), kernel, stride);
+        (Self::from_inner(y), Self::from_inner(indices))
+    }
+
+    fn qfx_max_pool2d_backward(
+        grad: FloatTensor<Self>,
+        indices: FloatTensor<Self>,
+        input: [usize; 4],
+        kernel: [usize; 2],
+        stride: [usize; 2],
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::qfx_max_pool2d_backward(
+            grad.into_primitive(),
+            indices.into_primitive(),
+            input,
+            kernel,
+            stride,
+        ))
+    }
+}
