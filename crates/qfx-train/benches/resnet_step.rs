@@ -74,6 +74,7 @@ fn run(quantized: bool, steps: usize) -> (f64, Vec<f64>) {
 }
 
 fn main() {
+    qfx_train::kernels::keep_freed_buffers();
     qfx_train::kernels::set_kernels(qfx_train::kernels::kernels_from_env().expect("QFX_KERNELS"));
     let mode = arg("--mode").unwrap_or_else(|| "both".to_string());
     let steps: usize = arg("--steps").and_then(|s| s.parse().ok()).unwrap_or(5);

@@ -8,7 +8,7 @@ use qfx_fixed::{Fixed, Format, KHot, Overflow, Quant};
 use serde::{Deserialize, Serialize};
 
 pub use crate::kernels::ConvShape;
-use crate::kernels::{conv2d, max_pool2d};
+use crate::kernels::{batch_stats, channel_affine, conv2d, max_pool2d};
 use crate::quant::{quantize, Granularity, QuantPath, QuantSpec};
 use crate::quantizer::{Calibration, QTensor, Quantizer};
 
@@ -656,12 +656,9 @@ impl QBatchNorm2d {
 
     /// The folded float scale and shift, from batch statistics when training.
     fn folded(&self, x: &Tensor<4>) -> (Tensor<1>, Tensor<1>) {
-        let [n, c, h, w] = x.dims();
+        let [n, _, h, w] = x.dims();
         let (mean, var) = if x.device().is_autodiff() {
-            let flat = x.clone().swap_dims(0, 1).reshape([c, n * h * w]);
-            let mean = flat.clone().mean_dim(1);
-            let var = (flat - mean.clone()).powi_scalar(2).mean_dim(1);
-            let (mean, var) = (mean.reshape([c]), var.reshape([c]));
+            let (mean, var) = batch_stats(x.clone());
             let m = self.momentum;
             let unbiased = (n * h * w) as f64 / ((n * h * w).max(2) - 1) as f64;
             let device = x.device();
@@ -690,10 +687,7 @@ impl QBatchNorm2d {
     }
 
     fn apply(&self, x: Tensor<4>, scale: Tensor<1>, shift: Tensor<1>) -> Tensor<4> {
-        let c = scale.dims()[0];
-        let s = self.scale_q.forward(scale).reshape([1, c, 1, 1]);
-        let t = self.shift_q.forward(shift).reshape([1, c, 1, 1]);
-        x * s + t
+        channel_affine(x, self.scale_q.forward(scale), self.shift_q.forward(shift))
     }
 
     /// `[batch, c, h, w]`, same shape out.

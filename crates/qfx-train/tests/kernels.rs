@@ -3,7 +3,9 @@
 //! paddings, dilations, groups and batch sizes; gradients also against finite differences.
 
 use burn::tensor::{Device, Tensor, TensorData};
-use qfx_train::kernels::{conv2d_with, max_pool2d_with, ConvShape, Kernels};
+use qfx_train::kernels::{
+    batch_stats_with, channel_affine_with, conv2d_with, max_pool2d_with, ConvShape, Kernels,
+};
 
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
@@ -398,4 +400,58 @@ fn without_autodiff_the_kernels_give_the_same_values() {
         values(max_pool2d_with(x.clone(), [2, 2], [2, 2], Kernels::Own)),
         values(max_pool2d_with(x, [2, 2], [2, 2], Kernels::Burn))
     );
+}
+
+#[test]
+fn batch_statistics_and_their_gradient_equal_the_composed_ones() {
+    for (i, shape) in [[8, 3, 5, 5], [1, 4, 1, 7], [5, 16, 6, 6], [2, 1, 1, 1]]
+        .into_iter()
+        .enumerate()
+    {
+        let run = |kernels| {
+            let device = Device::flex().autodiff();
+            let mut rng = Lcg(50 + i as u64);
+            // An offset mean, as activations have: the variance must not lose it.
+            let x = (rng.tensor(shape, &device) + 3.0).require_grad();
+            let (mean, var) = batch_stats_with(x.clone(), kernels);
+            let (rm, rv) = (
+                rng.tensor([shape[1]], &device),
+                rng.tensor([shape[1]], &device),
+            );
+            let grads = (mean.clone() * rm + var.clone() * rv).sum().backward();
+            (values(mean), values(var), values(x.grad(&grads).unwrap()))
+        };
+        let (m, v, g) = run(Kernels::Own);
+        let (rm, rv, rg) = run(Kernels::Burn);
+        assert_close(&m, &rm, &format!("{shape:?}: means"));
+        assert_close(&v, &rv, &format!("{shape:?}: variances"));
+        assert_close(&g, &rg, &format!("{shape:?}: input gradient"));
+    }
+}
+
+#[test]
+fn channel_affine_and_its_gradients_equal_the_composed_ones() {
+    for (i, shape) in [[8, 3, 5, 5], [1, 4, 1, 7], [5, 16, 6, 6]]
+        .into_iter()
+        .enumerate()
+    {
+        let run = |kernels| {
+            let device = Device::flex().autodiff();
+            let mut rng = Lcg(70 + i as u64);
+            let x = rng.tensor(shape, &device).require_grad();
+            let s = rng.tensor([shape[1]], &device).require_grad();
+            let t = rng.tensor([shape[1]], &device).require_grad();
+            let y = channel_affine_with(x.clone(), s.clone(), t.clone(), kernels);
+            let r = rng.tensor(shape, &device);
+            let grads = (y.clone() * r).sum().backward();
+            let grad = |v: Tensor<1>| values(v.grad(&grads).unwrap());
+            let gx = values(x.grad(&grads).unwrap());
+            (values(y), gx, grad(s), grad(t))
+        };
+        let (own, reference) = (run(Kernels::Own), run(Kernels::Burn));
+        assert_close(&own.0, &reference.0, &format!("{shape:?}: output"));
+        assert_close(&own.1, &reference.1, &format!("{shape:?}: input gradient"));
+        assert_close(&own.2, &reference.2, &format!("{shape:?}: scale gradient"));
+        assert_close(&own.3, &reference.3, &format!("{shape:?}: shift gradient"));
+    }
 }

@@ -57,6 +57,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    qfx_train::kernels::keep_freed_buffers();
     let cli = Cli::parse();
     // `QFX_KERNELS=burn` runs burn's convolution and pooling instead of qfx's (a fallback and
     // a baseline for `bench/train_speed.sh`); anything else but `own` is refused up front.

@@ -126,6 +126,31 @@ fn valid_outputs(
     (lo, hi.max(lo))
 }
 
+/// For a stride-1 convolution whose output rows are as wide as the input's, kernel tap
+/// `(i, j)` reads output row `oy` from input row `oy + i·dh − top` shifted by `j·dw − left`
+/// columns, so all valid rows of the tap form one run of the plane: returns that shift.
+fn same_size_shift(d: &ConvDims, j: usize) -> Option<isize> {
+    let s = &d.shape;
+    let [_, ow] = d.out_hw();
+    (s.stride == [1, 1] && ow == d.input[3])
+        .then(|| (j * s.dilation[1]) as isize - s.padding[2] as isize)
+}
+
+/// The part of the run `start + shift .. start + shift + len` of `plane` that lies inside it,
+/// as `(offset in the run, slice of the plane)`; the rest are columns off the edges.
+fn clipped_run(
+    plane_len: usize,
+    start: usize,
+    shift: isize,
+    len: usize,
+) -> (usize, std::ops::Range<usize>) {
+    let from = start as isize + shift;
+    let skip = (-from).max(0) as usize;
+    let first = (from.max(0) as usize).min(plane_len);
+    let last = ((from + len as isize).max(0) as usize).min(plane_len);
+    (skip, first..last.max(first))
+}
+
 /// One group of one sample unrolled: `cols[(c·kh + i)·kw + j][oy·ow + ox] = x[c][oy·sh + i·dh −
 /// top][ox·sw + j·dw − left]`, zero outside the input.
 fn im2col(x: &[f32], d: &ConvDims, cols: &mut [f32]) {
@@ -146,6 +171,19 @@ fn im2col(x: &[f32], d: &ConvDims, cols: &mut [f32]) {
                 let row = &mut cols[((c * kh + i) * kw + j) * p..][..p];
                 row[..y_lo * ow].fill(0.0);
                 row[y_hi * ow..].fill(0.0);
+                if let Some(shift) = same_size_shift(d, j) {
+                    // The valid rows are one shifted run of the plane: copy it whole, then
+                    // clear the columns that fell off the edges (a few per row).
+                    let run = &mut row[y_lo * ow..y_hi * ow];
+                    let start = (y_lo + i * dh - top) * w;
+                    let (skip, src) = clipped_run(plane.len(), start, shift, run.len());
+                    run[skip..skip + src.len()].copy_from_slice(&plane[src]);
+                    for r in run.chunks_mut(ow) {
+                        r[..x_lo].fill(0.0);
+                        r[x_hi..].fill(0.0);
+                    }
+                    continue;
+                }
                 for oy in y_lo..y_hi {
                     let src = &plane[(oy * sh + i * dh - top) * w..][..w];
                     let dst = &mut row[oy * ow..][..ow];
@@ -169,8 +207,9 @@ fn im2col(x: &[f32], d: &ConvDims, cols: &mut [f32]) {
 }
 
 /// The adjoint of [`im2col`]: adds each column entry back onto the input position it came
-/// from (`x` must start zeroed or hold what it should add to).
-fn col2im(cols: &[f32], d: &ConvDims, x: &mut [f32]) {
+/// from (`x` must start zeroed or hold what it should add to). `cols` is scratch: entries that
+/// map outside the input are cleared on the way.
+fn col2im(cols: &mut [f32], d: &ConvDims, x: &mut [f32]) {
     let [_, _, h, w] = d.input;
     let [oh, ow] = d.out_hw();
     let s = &d.shape;
@@ -188,7 +227,23 @@ fn col2im(cols: &[f32], d: &ConvDims, x: &mut [f32]) {
                 if x_hi == x_lo {
                     continue;
                 }
-                let row = &cols[((c * kh + i) * kw + j) * p..][..p];
+                let row = &mut cols[((c * kh + i) * kw + j) * p..][..p];
+                if let Some(shift) = same_size_shift(d, j) {
+                    // Clear the entries of columns off the edges (they belong to no input),
+                    // then add the valid rows back as one shifted run.
+                    let run = &mut row[y_lo * ow..y_hi * ow];
+                    for r in run.chunks_mut(ow) {
+                        r[..x_lo].fill(0.0);
+                        r[x_hi..].fill(0.0);
+                    }
+                    let run = &row[y_lo * ow..y_hi * ow];
+                    let start = (y_lo + i * dh - top) * w;
+                    let (skip, dst) = clipped_run(plane.len(), start, shift, run.len());
+                    for (t, v) in plane[dst].iter_mut().zip(&run[skip..]) {
+                        *t += v;
+                    }
+                    continue;
+                }
                 for oy in y_lo..y_hi {
                     let dst = &mut plane[(oy * sh + i * dh - top) * w..][..w];
                     let src = &row[oy * ow + x_lo..oy * ow + x_hi];

@@ -10,6 +10,7 @@ use burn_flex::FlexTensor;
 use super::conv::{self, ConvDims};
 use super::ops::SpatialOps;
 use super::pool::{self, PoolDims};
+use super::stats;
 use super::ConvShape;
 
 /// The elements of a contiguous view, copying only when the tensor is strided or offset.
@@ -148,6 +149,60 @@ impl SpatialOps for Flex {
             &d,
         );
         tensor(dx, input)
+    }
+
+    fn qfx_batch_stats(x: FloatTensor<Self>) -> FlexTensor {
+        let [n, c, h, w] = dims(&x);
+        let stats = stats::forward(&values::<f32>(&x, "BatchNorm input"), [n, c, h * w]);
+        tensor(stats, [2 * c])
+    }
+
+    fn qfx_batch_stats_grad(
+        grad: FloatTensor<Self>,
+        x: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+    ) -> FlexTensor {
+        let input = dims(&x);
+        let [n, c, h, w] = input;
+        let dx = stats::backward(
+            &values::<f32>(&grad, "BatchNorm statistics gradient"),
+            &values::<f32>(&x, "BatchNorm input"),
+            &values::<f32>(&stats, "BatchNorm statistics"),
+            [n, c, h * w],
+        );
+        tensor(dx, input)
+    }
+
+    fn qfx_channel_affine(
+        x: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+    ) -> FlexTensor {
+        let input = dims(&x);
+        let [n, c, h, w] = input;
+        let y = stats::affine(
+            &values::<f32>(&x, "BatchNorm input"),
+            &values::<f32>(&scale, "BatchNorm scale"),
+            &values::<f32>(&shift, "BatchNorm shift"),
+            [n, c, h * w],
+        );
+        tensor(y, input)
+    }
+
+    fn qfx_channel_affine_grad(
+        grad: FloatTensor<Self>,
+        x: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let input = dims(&x);
+        let [n, c, h, w] = input;
+        let (dx, ds, dt) = stats::affine_grad(
+            &values::<f32>(&grad, "BatchNorm gradient"),
+            &values::<f32>(&x, "BatchNorm input"),
+            &values::<f32>(&scale, "BatchNorm scale"),
+            [n, c, h * w],
+        );
+        (tensor(dx, input), tensor(ds, [c]), tensor(dt, [c]))
     }
 }
 

@@ -1,17 +1,18 @@
-//! Convolution and max pooling for training.
+//! Convolution, max pooling and BatchNorm statistics for training.
 //!
-//! On burn's Flex CPU backend these run qfx's own kernels (`conv`, `pool`: NCHW throughout,
-//! im2col + GEMM for convolutions, samples or planes in parallel; hand-written gradients in
-//! `ops`), because burn's generic ones spend most of an epoch on layout copies and a 3-D
-//! pooling path (measured in `bench/train_speed.sh`). Elsewhere (Vulkan, CUDA), or when the
-//! environment sets `QFX_KERNELS=burn`, burn's own `conv2d`/`max_pool2d` run: they are also the
-//! reference the tests compare against.
+//! On burn's Flex CPU backend these run qfx's own kernels (`conv`, `pool`, `stats`: NCHW
+//! throughout, im2col + GEMM for convolutions; samples, planes or channels in parallel;
+//! hand-written gradients in `ops`), because burn's generic ones spend most of an epoch on
+//! layout copies, a 3-D pooling path and transposes (measured in `bench/train_speed.sh`).
+//! Elsewhere (Vulkan, CUDA), or when the environment sets `QFX_KERNELS=burn`, burn's own
+//! operations run: they are also the reference the tests compare against.
 
 mod conv;
 mod flex;
 mod gemm;
 mod ops;
 mod pool;
+mod stats;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -144,4 +145,66 @@ pub fn max_pool2d_with(
         ));
     }
     burn_max_pool2d(x, MaxPoolOptions::new(kernel).with_stride(stride))
+}
+
+/// Per-channel batch mean and biased variance of an NCHW tensor (`[c]` each), differentiable:
+/// BatchNorm's training statistics.
+pub fn batch_stats(x: Tensor<4>) -> (Tensor<1>, Tensor<1>) {
+    batch_stats_with(x, Kernels::Own)
+}
+
+/// [`batch_stats`] with the implementation chosen by the caller (`Burn`: composed from burn's
+/// tensor operations through a channel-first transpose).
+pub fn batch_stats_with(x: Tensor<4>, kernels: Kernels) -> (Tensor<1>, Tensor<1>) {
+    let [n, c, h, w] = x.dims();
+    if kernels == Kernels::Own && own_kernels_for(&x) {
+        let stats: Tensor<1> = Tensor::from_dispatch(
+            <burn::backend::Dispatch as SpatialOps>::qfx_batch_stats(x.into_dispatch()),
+        );
+        return (stats.clone().slice([0..c]), stats.slice([c..2 * c]));
+    }
+    let flat = x.swap_dims(0, 1).reshape([c, n * h * w]);
+    let mean = flat.clone().mean_dim(1);
+    let var = (flat - mean.clone()).powi_scalar(2).mean_dim(1);
+    (mean.reshape([c]), var.reshape([c]))
+}
+
+/// `x·scale[c] + shift[c]` for an NCHW `x` (BatchNorm's folded affine map), differentiable in
+/// all three.
+pub fn channel_affine(x: Tensor<4>, scale: Tensor<1>, shift: Tensor<1>) -> Tensor<4> {
+    channel_affine_with(x, scale, shift, Kernels::Own)
+}
+
+/// [`channel_affine`] with the implementation chosen by the caller.
+pub fn channel_affine_with(
+    x: Tensor<4>,
+    scale: Tensor<1>,
+    shift: Tensor<1>,
+    kernels: Kernels,
+) -> Tensor<4> {
+    if kernels == Kernels::Own && own_kernels_for(&x) {
+        return Tensor::from_dispatch(<burn::backend::Dispatch as SpatialOps>::qfx_channel_affine(
+            x.into_dispatch(),
+            scale.into_dispatch(),
+            shift.into_dispatch(),
+        ));
+    }
+    let c = scale.dims()[0];
+    x * scale.reshape([1, c, 1, 1]) + shift.reshape([1, c, 1, 1])
+}
+
+/// Asks the C allocator (glibc) to keep freed tensor buffers for reuse instead of handing each
+/// one back to the kernel: training allocates and frees buffers of the same few sizes at every
+/// step, and glibc's defaults return those above a few MiB with `munmap`, so every step paid
+/// for fresh zeroed pages again (measured in `bench/train_speed.sh`: the small-CNN float epoch
+/// about 20% faster). Buffers up to 32 MiB then come from the heap, and up to 1 GiB of freed
+/// memory stays with the process. Call once, early in `main`; a no-op off glibc.
+pub fn keep_freed_buffers() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `mallopt` only changes allocator parameters and is safe to call at any time;
+    // it takes plain integers, and a refused value (returns 0) leaves glibc's default in place.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
 }

@@ -70,6 +70,31 @@ pub trait SpatialOps: Backend {
         kernel: [usize; 2],
         stride: [usize; 2],
     ) -> FloatTensor<Self>;
+
+    /// Per-channel mean and biased variance over batch, height and width: `[2·c]`, the means
+    /// then the variances.
+    fn qfx_batch_stats(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// `x·scale[c] + shift[c]` (scale and shift `[c]`).
+    fn qfx_channel_affine(
+        x: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+
+    /// `(∂L/∂x, ∂L/∂scale, ∂L/∂shift)` of [`SpatialOps::qfx_channel_affine`].
+    fn qfx_channel_affine_grad(
+        grad: FloatTensor<Self>,
+        x: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
+    /// `∂L/∂x` of [`SpatialOps::qfx_batch_stats`] from the gradient of its result.
+    fn qfx_batch_stats_grad(
+        grad: FloatTensor<Self>,
+        x: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
 }
 
 /// The convolution's gradients; `N` is 3 with a bias, 2 without.
@@ -120,6 +145,43 @@ impl<B: Backend + SpatialOps> Backward<B, 1> for MaxPool2dBackward {
                 node.id,
                 B::qfx_max_pool2d_backward(grad, indices, input, kernel, stride),
             );
+        }
+    }
+}
+
+#[derive(Debug)]
+struct BatchStatsBackward;
+
+impl<B: Backend + SpatialOps> Backward<B, 1> for BatchStatsBackward {
+    /// `(x, the statistics)`.
+    type State = (FloatTensor<B>, FloatTensor<B>);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, stats) = ops.state;
+        if let Some(node) = node_x {
+            grads.register::<B>(node.id, B::qfx_batch_stats_grad(grad, x, stats));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ChannelAffineBackward;
+
+impl<B: Backend + SpatialOps> Backward<B, 3> for ChannelAffineBackward {
+    /// `(x, scale)`.
+    type State = (FloatTensor<B>, FloatTensor<B>);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_scale, node_shift] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, scale) = ops.state;
+        let (dx, dscale, dshift) = B::qfx_channel_affine_grad(grad, x, scale);
+        for (node, g) in [(node_x, dx), (node_scale, dscale), (node_shift, dshift)] {
+            if let Some(node) = node {
+                grads.register::<B>(node.id, g);
+            }
         }
     }
 }
@@ -254,5 +316,74 @@ impl<B: Backend + SpatialOps, C: CheckpointStrategy> SpatialOps for Autodiff<B, 
             kernel,
             stride,
         ))
+    }
+
+    fn qfx_batch_stats(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let guard = x.node();
+        let x = x.into_primitive();
+        match BatchStatsBackward
+            .prepare::<C>([guard])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let stats = B::qfx_batch_stats(x.clone());
+                prep.finish((x, stats.clone()), stats)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::qfx_batch_stats(x)),
+        }
+    }
+
+    fn qfx_batch_stats_grad(
+        grad: FloatTensor<Self>,
+        x: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::qfx_batch_stats_grad(
+            grad.into_primitive(),
+            x.into_primitive(),
+            stats.into_primitive(),
+        ))
+    }
+
+    fn qfx_channel_affine(
+        x: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let guards = [x.node(), scale.node(), shift.node()];
+        let (x, scale, shift) = (
+            x.into_primitive(),
+            scale.into_primitive(),
+            shift.into_primitive(),
+        );
+        match ChannelAffineBackward
+            .prepare::<C>(guards)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let y = B::qfx_channel_affine(x.clone(), scale.clone(), shift);
+                prep.finish((x, scale), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::qfx_channel_affine(x, scale, shift)),
+        }
+    }
+
+    fn qfx_channel_affine_grad(
+        grad: FloatTensor<Self>,
+        x: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let (dx, ds, dt) = B::qfx_channel_affine_grad(
+            grad.into_primitive(),
+            x.into_primitive(),
+            scale.into_primitive(),
+        );
+        (
+            Self::from_inner(dx),
+            Self::from_inner(ds),
+            Self::from_inner(dt),
+        )
     }
 }

@@ -61,6 +61,41 @@ fn window_max(plane: &[f32], w: usize, y0: usize, x0: usize, kernel: [usize; 2])
     (best, at as u32)
 }
 
+/// The common 2×2 window at stride 2, two input rows at a time, without branches (on trained
+/// activations the comparisons are unpredictable): same choice as [`window_max`].
+fn pairs_of_rows(x: &[f32], w: usize, [oh, ow]: [usize; 2], y: &mut [f32], idx: &mut [u32]) {
+    #[inline(always)]
+    fn pick(best: (f32, u32), v: f32, at: u32) -> (f32, u32) {
+        let take = v > best.0 || v.is_nan();
+        (
+            if take { v } else { best.0 },
+            if take { at } else { best.1 },
+        )
+    }
+    for oy in 0..oh {
+        let (top, bottom) = (&x[2 * oy * w..][..2 * ow], &x[(2 * oy + 1) * w..][..2 * ow]);
+        let y = &mut y[oy * ow..][..ow];
+        let window = |ox: usize| {
+            let best = (top[2 * ox], 0);
+            let best = pick(best, top[2 * ox + 1], 1);
+            let best = pick(best, bottom[2 * ox], 2);
+            pick(best, bottom[2 * ox + 1], 3)
+        };
+        if idx.is_empty() {
+            for (ox, y) in y.iter_mut().enumerate() {
+                *y = window(ox).0;
+            }
+        } else {
+            let idx = &mut idx[oy * ow..][..ow];
+            for (ox, (y, idx)) in y.iter_mut().zip(idx).enumerate() {
+                let (v, at) = window(ox);
+                *y = v;
+                *idx = ((2 * oy + at as usize / 2) * w + 2 * ox + at as usize % 2) as u32;
+            }
+        }
+    }
+}
+
 /// `[planes, oh, ow]` maxima and, with `with_indices`, where each came from (else empty).
 pub fn forward(x: &[f32], d: &PoolDims, with_indices: bool) -> (Vec<f32>, Vec<u32>) {
     let [h, w] = d.hw;
@@ -82,6 +117,9 @@ pub fn forward(x: &[f32], d: &PoolDims, with_indices: bool) -> (Vec<f32>, Vec<u3
     }
     let [sh, sw] = d.stride;
     let one_plane = |(x, y, idx): (&[f32], &mut [f32], &mut [u32])| {
+        if d.kernel == [2, 2] && d.stride == [2, 2] {
+            return pairs_of_rows(x, w, [oh, ow], y, idx);
+        }
         for oy in 0..oh {
             for ox in 0..ow {
                 let (v, at) = window_max(x, w, oy * sh, ox * sw, d.kernel);

@@ -2,6 +2,7 @@
 //! qfx-fixed's vectorized slice kernel), one pass backward (both gradients).
 
 use std::f64::consts::LN_2;
+use std::ops::Range;
 
 use burn::backend::{tensor::FloatTensor, Flex, TensorMetadata};
 use burn::tensor::TensorData;
@@ -50,21 +51,33 @@ fn frac_bits(f: &FlexTensor, channels: usize) -> Vec<i32> {
     f.iter().map(|&v| frac_bits_of(v)).collect()
 }
 
-/// How many consecutive blocks (`block_len` elements each) one parallel task takes: `blocks`
-/// split over at most `qfx_fixed::available_threads()` tasks, none with less than 32 Ki
-/// elements (threads only pay off with enough work each). The backward pass adds its
-/// per-channel sums task by task, so this split is part of its result: it depends on the shape
-/// and the core count, never on how the tasks are scheduled.
-fn blocks_per_task(blocks: usize, block_len: usize) -> usize {
-    let tasks = qfx_fixed::available_threads()
-        .min((blocks * block_len) / (1 << 15))
-        .clamp(1, blocks.max(1));
-    blocks.div_ceil(tasks).max(1)
+/// The length of each task's range when `len` elements are split over the cores (at most one
+/// task per core, none under 32 Ki elements: threads only pay off with enough work each).
+/// Tasks take element ranges, not whole blocks, so a per-tensor format (one block) splits as
+/// evenly as a per-channel one; the backward pass adds its per-channel sums task by task, so
+/// this split is part of its result: it depends on the length and the core count, never on
+/// how the tasks are scheduled.
+fn task_len(len: usize) -> usize {
+    let tasks = qfx_fixed::available_threads().min(len / (1 << 15)).max(1);
+    len.div_ceil(tasks).max(1)
+}
+
+/// The pieces of `range` that lie in one block of `inner` elements each: `(block, piece)`.
+fn stretches(range: Range<usize>, inner: usize) -> impl Iterator<Item = (usize, Range<usize>)> {
+    let mut at = range.start;
+    std::iter::from_fn(move || {
+        (at < range.end).then(|| {
+            let block = at / inner;
+            let piece = at..range.end.min((block + 1) * inner);
+            at = piece.end;
+            (block, piece)
+        })
+    })
 }
 
 fn forward(x: &FlexTensor, f: &FlexTensor, spec: &QuantSpec) -> (FlexTensor, FlexTensor) {
     let shape = x.shape();
-    let (outer, channels, inner) = spec.blocks(&shape);
+    let (_, channels, inner) = spec.blocks(&shape);
     let frac = frac_bits(f, channels);
     if spec.khot.is_some() {
         let xs = values::<f32>(x, "the input");
@@ -80,26 +93,21 @@ fn forward(x: &FlexTensor, f: &FlexTensor, spec: &QuantSpec) -> (FlexTensor, Fle
     let xs = values::<f32>(x, "the input");
     let mut out = vec![0f32; xs.len()];
     let mut clip = vec![0i8; xs.len()];
-    let blocks = outer * channels;
-    if blocks == 1 {
-        // One binary point: the slice kernel splits the work across threads itself.
-        quantizers[0]
-            .quantize(&xs, &mut out, &mut clip, 0)
-            .expect("equal lengths");
-    } else if inner > 0 {
-        // Blocks of `inner` elements share a binary point; each task writes only its own
-        // blocks of `out` and `clip`.
-        out.par_chunks_mut(inner)
-            .zip(clip.par_chunks_mut(inner))
-            .zip(xs.par_chunks(inner))
-            .enumerate()
-            .with_min_len(blocks_per_task(blocks, inner))
-            .for_each(|(b, ((y, k), x))| {
-                quantizers[b % channels]
-                    .quantize(x, y, k, 1)
+    // Each task quantizes its own range of `out` and `clip` on its own thread, one stretch
+    // per binary point it crosses.
+    let per_task = task_len(xs.len());
+    out.par_chunks_mut(per_task)
+        .zip(clip.par_chunks_mut(per_task))
+        .enumerate()
+        .for_each(|(task, (y, k))| {
+            let start = task * per_task;
+            for (block, piece) in stretches(start..start + y.len(), inner) {
+                let local = piece.start - start..piece.end - start;
+                quantizers[block % channels]
+                    .quantize(&xs[piece], &mut y[local.clone()], &mut k[local], 1)
                     .expect("equal lengths");
-            });
-    }
+            }
+        });
     let out = FlexTensor::from_data(TensorData::new(out, shape.clone()));
     let clip = FlexTensor::from_data(TensorData::new(clip, shape));
     (out, clip)
@@ -130,23 +138,15 @@ fn backward(
     let khot = spec.khot.is_some();
     let len = xs.len();
     let mut gx = vec![0f32; len];
-    // Tasks take equal ranges of elements, not whole blocks, so a per-tensor format (one
-    // block) is split as evenly as a per-channel one. Each task returns its per-channel sums,
-    // added below in task order: the split depends on the size and the core count only.
-    let tasks = qfx_fixed::available_threads().min(len / (1 << 15)).max(1);
-    let per_task = len.div_ceil(tasks).max(1);
+    let per_task = task_len(len);
     let partial_sums: Vec<Vec<f64>> = gx
         .par_chunks_mut(per_task)
         .enumerate()
         .map(|(task, gx)| {
             let mut sums = vec![0f64; channels];
-            let (start, end) = (task * per_task, task * per_task + gx.len());
-            let mut at = start;
-            // One stretch of the task's range per block it touches (one binary point each).
-            while at < end {
-                let b = at / inner;
-                let stretch = at..end.min((b + 1) * inner);
-                let c = b % channels;
+            let start = task * per_task;
+            for (block, stretch) in stretches(start..start + gx.len(), inner) {
+                let c = block % channels;
                 let inv_scale = 2f64.powi(-frac[c]);
                 // ∂x̂/∂F at each bound: −ln2 · (the saturated value).
                 let d_above = if zeroed { 0.0 } else { -LN_2 * hi * inv_scale };
@@ -170,7 +170,6 @@ fn backward(
                 };
                 let acc = LN_2 * sums_by_side.in_range + clipped;
                 sums[c] += acc;
-                at = stretch.end;
             }
             sums
         })
@@ -201,34 +200,45 @@ struct SideSums {
     clipped_xhat: f64,
 }
 
-/// [`SideSums`] with eight independent accumulators per sum, so the loop vectorizes (a single
-/// f64 running sum cannot be reordered by the compiler); the lanes are added at the end.
+/// [`SideSums`] over `g`, `k`, `x`, `x̂`: sixteen f32 lanes per sum over runs of 1,024
+/// elements (so the loop vectorizes; a single running sum cannot be reordered by the
+/// compiler), each run's lanes then added into f64 totals, so rounding does not grow with the
+/// tensor's size.
 fn side_sums(g: &[f32], k: &[i8], x: &[f32], xh: &[f32]) -> SideSums {
-    const LANES: usize = 8;
-    let mut lanes = [[0f64; LANES]; 4];
-    let whole = g.len() / LANES * LANES;
-    let mut add = |lane: usize, g: f32, k: i8, x: f32, xh: f32| {
-        let (g, x, xh) = (g as f64, x as f64, xh as f64);
-        let in_range = k == CLIP_NONE;
-        lanes[0][lane] += if in_range { g * (x - xh) } else { 0.0 };
-        lanes[1][lane] += if k == CLIP_ABOVE { g } else { 0.0 };
-        lanes[2][lane] += if k == CLIP_BELOW { g } else { 0.0 };
-        lanes[3][lane] += if in_range { 0.0 } else { g * xh };
-    };
-    for at in (0..whole).step_by(LANES) {
-        for lane in 0..LANES {
-            let i = at + lane;
-            add(lane, g[i], k[i], x[i], xh[i]);
+    const LANES: usize = 16;
+    const RUN: usize = 1024;
+    let mut total = SideSums::default();
+    for start in (0..g.len()).step_by(RUN) {
+        let end = (start + RUN).min(g.len());
+        let (g, k, x, xh) = (
+            &g[start..end],
+            &k[start..end],
+            &x[start..end],
+            &xh[start..end],
+        );
+        let mut lanes = [[0f32; LANES]; 4];
+        let mut add = |lane: usize, g: f32, k: i8, x: f32, xh: f32| {
+            let in_range = k == CLIP_NONE;
+            lanes[0][lane] += if in_range { g * (x - xh) } else { 0.0 };
+            lanes[1][lane] += if k == CLIP_ABOVE { g } else { 0.0 };
+            lanes[2][lane] += if k == CLIP_BELOW { g } else { 0.0 };
+            lanes[3][lane] += if in_range { 0.0 } else { g * xh };
+        };
+        let whole = g.len() / LANES * LANES;
+        for at in (0..whole).step_by(LANES) {
+            for lane in 0..LANES {
+                let i = at + lane;
+                add(lane, g[i], k[i], x[i], xh[i]);
+            }
         }
+        for i in whole..g.len() {
+            add(i - whole, g[i], k[i], x[i], xh[i]);
+        }
+        let sum = |l: &[f32; LANES]| l.iter().map(|&v| v as f64).sum::<f64>();
+        total.in_range += sum(&lanes[0]);
+        total.above += sum(&lanes[1]);
+        total.below += sum(&lanes[2]);
+        total.clipped_xhat += sum(&lanes[3]);
     }
-    for i in whole..g.len() {
-        add(i - whole, g[i], k[i], x[i], xh[i]);
-    }
-    let total = |l: &[f64; LANES]| l.iter().sum::<f64>();
-    SideSums {
-        in_range: total(&lanes[0]),
-        above: total(&lanes[1]),
-        below: total(&lanes[2]),
-        clipped_xhat: total(&lanes[3]),
-    }
+    total
 }

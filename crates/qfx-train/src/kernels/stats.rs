@@ -1,0 +1,126 @@
+//! Per-channel batch statistics of an NCHW tensor (BatchNorm in training): mean and biased
+//! variance over batch, height and width in one kernel, without the channel-first transpose a
+//! composed version needs, and their gradient in one pass. Sums run in f64, so the result does
+//! not depend on the batch size's rounding; channels in parallel.
+
+use rayon::prelude::*;
+
+/// `[2 · c]`: the `c` means, then the `c` variances (`mean((x − mean)²)`), of `x` `[n, c, hw]`.
+pub fn forward(x: &[f32], [n, c, hw]: [usize; 3]) -> Vec<f32> {
+    assert_eq!(x.len(), n * c * hw, "batch statistics: input size");
+    let count = (n * hw).max(1) as f64;
+    let per_channel: Vec<(f32, f32)> = (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            let planes = || (0..n).map(move |s| &x[(s * c + ch) * hw..][..hw]);
+            let mean = planes()
+                .map(|p| p.iter().map(|&v| v as f64).sum::<f64>())
+                .sum::<f64>()
+                / count;
+            let var = planes()
+                .map(|p| p.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>())
+                .sum::<f64>()
+                / count;
+            (mean as f32, var as f32)
+        })
+        .collect();
+    let (means, vars): (Vec<f32>, Vec<f32>) = per_channel.into_iter().unzip();
+    [means, vars].concat()
+}
+
+/// `∂L/∂x` from `∂L/∂mean` and `∂L/∂var` (`grad`, laid out as [`forward`]'s result):
+/// `g_mean/M + g_var · 2(x − mean)/M` with `M = n·hw`.
+pub fn backward(grad: &[f32], x: &[f32], stats: &[f32], [n, c, hw]: [usize; 3]) -> Vec<f32> {
+    assert_eq!(x.len(), n * c * hw, "batch statistics: input size");
+    assert!(
+        grad.len() == 2 * c && stats.len() == 2 * c,
+        "batch statistics: {c} channels"
+    );
+    let count = (n * hw).max(1) as f32;
+    let mut dx = vec![0f32; x.len()];
+    if hw == 0 {
+        return dx;
+    }
+    dx.par_chunks_mut(hw)
+        .zip(x.par_chunks(hw))
+        .enumerate()
+        .with_min_len((1 << 14) / hw + 1)
+        .for_each(|(plane, (dx, x))| {
+            let ch = plane % c;
+            let (g_mean, g_var, mean) = (grad[ch], grad[c + ch], stats[ch]);
+            let (a, b) = (g_mean / count, 2.0 * g_var / count);
+            for (d, &v) in dx.iter_mut().zip(x) {
+                *d = a + b * (v - mean);
+            }
+        });
+    dx
+}
+
+/// `y = x·scale[c] + shift[c]` over `x` `[n, c, hw]` (BatchNorm's folded affine map).
+pub fn affine(x: &[f32], scale: &[f32], shift: &[f32], [n, c, hw]: [usize; 3]) -> Vec<f32> {
+    assert_eq!(x.len(), n * c * hw, "channel affine: input size");
+    assert!(
+        scale.len() == c && shift.len() == c,
+        "channel affine: {c} channels"
+    );
+    let mut y = vec![0f32; x.len()];
+    if hw == 0 {
+        return y;
+    }
+    y.par_chunks_mut(hw)
+        .zip(x.par_chunks(hw))
+        .enumerate()
+        .with_min_len((1 << 14) / hw + 1)
+        .for_each(|(plane, (y, x))| {
+            let (s, t) = (scale[plane % c], shift[plane % c]);
+            for (y, &v) in y.iter_mut().zip(x) {
+                *y = v * s + t;
+            }
+        });
+    y
+}
+
+/// `(∂L/∂x, ∂L/∂scale, ∂L/∂shift)` of [`affine`] from `∂L/∂y`: `g·scale[c]`, `Σ g·x` and
+/// `Σ g` per channel (sums in f64, channels in parallel).
+pub fn affine_grad(
+    grad: &[f32],
+    x: &[f32],
+    scale: &[f32],
+    [n, c, hw]: [usize; 3],
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    assert!(
+        x.len() == n * c * hw && grad.len() == x.len(),
+        "channel affine: sizes"
+    );
+    let mut dx = vec![0f32; x.len()];
+    if hw > 0 {
+        dx.par_chunks_mut(hw)
+            .zip(grad.par_chunks(hw))
+            .enumerate()
+            .with_min_len((1 << 14) / hw + 1)
+            .for_each(|(plane, (dx, g))| {
+                let s = scale[plane % c];
+                for (d, &g) in dx.iter_mut().zip(g) {
+                    *d = g * s;
+                }
+            });
+    }
+    let (dscale, dshift): (Vec<f32>, Vec<f32>) = (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            let (mut gx, mut g) = (0f64, 0f64);
+            for s in 0..n {
+                let at = (s * c + ch) * hw;
+                let (gp, xp) = (&grad[at..at + hw], &x[at..at + hw]);
+                gx += gp
+                    .iter()
+                    .zip(xp)
+                    .map(|(&a, &b)| a as f64 * b as f64)
+                    .sum::<f64>();
+                g += gp.iter().map(|&a| a as f64).sum::<f64>();
+            }
+            (gx as f32, g as f32)
+        })
+        .unzip();
+    (dx, dscale, dshift)
+}
