@@ -57,13 +57,13 @@ fn epoch(quantized: bool, images: usize) -> f64 {
     let x = Tensor::<4>::random([images, 1, 28, 28], Distribution::Normal(0.0, 1.0), &device);
     let labels: Vec<u8> = (0..images).map(|i| (i % 10) as u8).collect();
     if quantized {
-        model.calibrate(x.clone().slice([0..512]), Calibration::MaxAbs);
+        model.calibrate(x.clone().slice(0..512), Calibration::MaxAbs);
     }
     let mut optim = AdamConfig::new().init();
     let start = Instant::now();
     for at in (0..images).step_by(batch) {
         let end = (at + batch).min(images);
-        let xb = x.clone().slice([at..end]);
+        let xb = x.clone().slice(at..end);
         let loss = cross_entropy(model.forward(xb), &labels[at..end]);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(1e-3, model, grads);

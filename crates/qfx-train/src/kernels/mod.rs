@@ -161,7 +161,7 @@ pub fn batch_stats_with(x: Tensor<4>, kernels: Kernels) -> (Tensor<1>, Tensor<1>
         let stats: Tensor<1> = Tensor::from_dispatch(
             <burn::backend::Dispatch as SpatialOps>::qfx_batch_stats(x.into_dispatch()),
         );
-        return (stats.clone().slice([0..c]), stats.slice([c..2 * c]));
+        return (stats.clone().slice(0..c), stats.slice(c..2 * c));
     }
     let flat = x.swap_dims(0, 1).reshape([c, n * h * w]);
     let mean = flat.clone().mean_dim(1);
