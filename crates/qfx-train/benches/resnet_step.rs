@@ -3,7 +3,7 @@
 //! same module tree with quantizers off.
 //!
 //! `cargo bench -p qfx-train --bench resnet_step -- [--mode qat|float|both] [--steps N] [--json PATH]`
-//! Peak memory is the process's high-water mark, so `bench/resnet_step.sh` runs each mode in its
+//! Peak memory is the process's high-water mark, so `bench/train_speed.sh` runs each mode in its
 //! own process.
 
 use std::time::Instant;

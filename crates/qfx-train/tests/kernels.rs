@@ -111,6 +111,19 @@ fn conv_cases() -> Vec<ConvCase> {
             },
             bias: true,
         },
+        // a tap whose every row falls in the padding (stride 1, same width: the shifted-run path)
+        ConvCase {
+            input: [2, 2, 1, 4],
+            out: 3,
+            shape: ConvShape {
+                kernel: [3, 3],
+                stride: [1, 1],
+                dilation: [1, 1],
+                padding: [2, 0, 1, 1],
+                groups: 1,
+            },
+            bias: false,
+        },
         // batch of one (products spread over the pool), and more samples than threads
         ConvCase {
             input: [1, 2, 6, 6],

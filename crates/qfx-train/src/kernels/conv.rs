@@ -171,7 +171,7 @@ fn im2col(x: &[f32], d: &ConvDims, cols: &mut [f32]) {
                 let row = &mut cols[((c * kh + i) * kw + j) * p..][..p];
                 row[..y_lo * ow].fill(0.0);
                 row[y_hi * ow..].fill(0.0);
-                if let Some(shift) = same_size_shift(d, j) {
+                if let Some(shift) = same_size_shift(d, j).filter(|_| y_hi > y_lo) {
                     // The valid rows are one shifted run of the plane: copy it whole, then
                     // clear the columns that fell off the edges (a few per row).
                     let run = &mut row[y_lo * ow..y_hi * ow];
@@ -228,7 +228,7 @@ fn col2im(cols: &mut [f32], d: &ConvDims, x: &mut [f32]) {
                     continue;
                 }
                 let row = &mut cols[((c * kh + i) * kw + j) * p..][..p];
-                if let Some(shift) = same_size_shift(d, j) {
+                if let Some(shift) = same_size_shift(d, j).filter(|_| y_hi > y_lo) {
                     // Clear the entries of columns off the edges (they belong to no input),
                     // then add the valid rows back as one shifted run.
                     let run = &mut row[y_lo * ow..y_hi * ow];

@@ -137,30 +137,33 @@ fn backward(
     // the bound's gradient is read from x̂ itself (−ln2·x̂; 0 for AP_SAT_ZERO, where x̂ = 0).
     let khot = spec.khot.is_some();
     let len = xs.len();
-    let mut gx = vec![0f32; len];
+    // Collected straight into fresh memory: no zero-filled buffer to overwrite.
+    let gx: Vec<f32> = g
+        .par_iter()
+        .zip(k.par_iter())
+        .with_min_len(1 << 15)
+        .map(|(&gi, &ki)| {
+            if ki == CLIP_NONE || pass_clipped {
+                gi
+            } else {
+                0.0
+            }
+        })
+        .collect();
     let per_task = task_len(len);
-    let partial_sums: Vec<Vec<f64>> = gx
-        .par_chunks_mut(per_task)
-        .enumerate()
-        .map(|(task, gx)| {
+    let partial_sums: Vec<Vec<f64>> = (0..len.div_ceil(per_task))
+        .into_par_iter()
+        .map(|task| {
             let mut sums = vec![0f64; channels];
             let start = task * per_task;
-            for (block, stretch) in stretches(start..start + gx.len(), inner) {
+            for (block, stretch) in stretches(start..(start + per_task).min(len), inner) {
                 let c = block % channels;
                 let inv_scale = 2f64.powi(-frac[c]);
                 // ∂x̂/∂F at each bound: −ln2 · (the saturated value).
                 let d_above = if zeroed { 0.0 } else { -LN_2 * hi * inv_scale };
                 let d_below = if zeroed { 0.0 } else { -LN_2 * lo * inv_scale };
-                let gx = &mut gx[stretch.start - start..stretch.end - start];
                 let (g, k) = (&g[stretch.clone()], &k[stretch.clone()]);
                 let (xs, xh) = (&xs[stretch.clone()], &xh[stretch.clone()]);
-                for ((gx, &gi), &ki) in gx.iter_mut().zip(g).zip(k) {
-                    *gx = if ki == CLIP_NONE || pass_clipped {
-                        gi
-                    } else {
-                        0.0
-                    };
-                }
                 let sums_by_side = side_sums(g, k, xs, xh);
                 let clipped = if khot {
                     // K-hot: −ln2·x̂ at each clipped element.
