@@ -13,12 +13,9 @@ pub fn forward(x: &[f32], [n, c, hw]: [usize; 3]) -> Vec<f32> {
         .into_par_iter()
         .map(|ch| {
             let planes = || (0..n).map(move |s| &x[(s * c + ch) * hw..][..hw]);
-            let mean = planes()
-                .map(|p| p.iter().map(|&v| v as f64).sum::<f64>())
-                .sum::<f64>()
-                / count;
+            let mean = planes().map(|p| lane_sum(p, |v| v as f64)).sum::<f64>() / count;
             let var = planes()
-                .map(|p| p.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>())
+                .map(|p| lane_sum(p, |v| (v as f64 - mean).powi(2)))
                 .sum::<f64>()
                 / count;
             (mean as f32, var as f32)
@@ -112,15 +109,43 @@ pub fn affine_grad(
             for s in 0..n {
                 let at = (s * c + ch) * hw;
                 let (gp, xp) = (&grad[at..at + hw], &x[at..at + hw]);
-                gx += gp
-                    .iter()
-                    .zip(xp)
-                    .map(|(&a, &b)| a as f64 * b as f64)
-                    .sum::<f64>();
-                g += gp.iter().map(|&a| a as f64).sum::<f64>();
+                gx += lane_dot(gp, xp);
+                g += lane_sum(gp, |v| v as f64);
             }
             (gx as f32, g as f32)
         })
         .unzip();
     (dx, dscale, dshift)
+}
+
+/// `Σ f(xᵢ)` in f64 with eight independent accumulators, so the loop vectorizes (one running
+/// sum cannot be reordered by the compiler).
+fn lane_sum(xs: &[f32], f: impl Fn(f32) -> f64) -> f64 {
+    let mut lanes = [0f64; 8];
+    let chunks = xs.chunks_exact(8);
+    let rest: f64 = chunks.remainder().iter().map(|&v| f(v)).sum();
+    for chunk in chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane += f(v);
+        }
+    }
+    lanes.iter().sum::<f64>() + rest
+}
+
+/// `Σ aᵢ·bᵢ` in f64, eight accumulators (see [`lane_sum`]).
+fn lane_dot(a: &[f32], b: &[f32]) -> f64 {
+    let mut lanes = [0f64; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let rest: f64 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(&x, &y)| x as f64 * y as f64)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for ((lane, &x), &y) in lanes.iter_mut().zip(x).zip(y) {
+            *lane += x as f64 * y as f64;
+        }
+    }
+    lanes.iter().sum::<f64>() + rest
 }

@@ -137,19 +137,7 @@ fn backward(
     // the bound's gradient is read from x̂ itself (−ln2·x̂; 0 for AP_SAT_ZERO, where x̂ = 0).
     let khot = spec.khot.is_some();
     let len = xs.len();
-    // Collected straight into fresh memory: no zero-filled buffer to overwrite.
-    let gx: Vec<f32> = g
-        .par_iter()
-        .zip(k.par_iter())
-        .with_min_len(1 << 15)
-        .map(|(&gi, &ki)| {
-            if ki == CLIP_NONE || pass_clipped {
-                gi
-            } else {
-                0.0
-            }
-        })
-        .collect();
+    let gx = straight_through(&g, &k, pass_clipped);
     let per_task = task_len(len);
     let partial_sums: Vec<Vec<f64>> = (0..len.div_ceil(per_task))
         .into_par_iter()
@@ -244,4 +232,36 @@ fn side_sums(g: &[f32], k: &[i8], x: &[f32], xh: &[f32]) -> SideSums {
         total.clipped_xhat += sum(&lanes[3]);
     }
     total
+}
+
+/// `∂L/∂x`: the incoming gradient where `x` was in range (everywhere for the wrap modes), 0
+/// where it clipped. Written once into uninitialized memory, in parallel: no zero-filled
+/// buffer that would be overwritten anyway.
+fn straight_through(g: &[f32], k: &[i8], pass_clipped: bool) -> Vec<f32> {
+    let len = g.len();
+    assert_eq!(
+        k.len(),
+        len,
+        "fixed-point quantizer: clip markers for the gradient"
+    );
+    let mut gx: Vec<f32> = Vec::with_capacity(len);
+    let per_task = task_len(len);
+    gx.spare_capacity_mut()[..len]
+        .par_chunks_mut(per_task)
+        .zip(g.par_chunks(per_task))
+        .zip(k.par_chunks(per_task))
+        .for_each(|((out, g), k)| {
+            for ((out, &gi), &ki) in out.iter_mut().zip(g).zip(k) {
+                out.write(if ki == CLIP_NONE || pass_clipped {
+                    gi
+                } else {
+                    0.0
+                });
+            }
+        });
+    // SAFETY: the chunks above cover `0..len` of the spare capacity exactly (`g`, `k` and the
+    // capacity all have `len` elements, chunked alike), and every element of every chunk was
+    // written, so the first `len` elements are initialized.
+    unsafe { gx.set_len(len) };
+    gx
 }
