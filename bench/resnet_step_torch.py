@@ -71,12 +71,12 @@ class Q(nn.Module):
 
 
 class QConv(nn.Module):
-    def __init__(self, cin, cout, k, stride, pad, quant):
+    def __init__(self, cin, cout, k, stride, pad, quant, width=8):
         super().__init__()
         self.conv = nn.Conv2d(cin, cout, k, stride, pad, bias=False)
         self.quant = quant
         if quant:
-            self.wq, self.acc, self.out = Q(cout, axis=0), Q(cout, 24, wrap=True, frac=10.0), Q()
+            self.wq, self.acc, self.out = Q(cout, width, axis=0), Q(cout, 24, wrap=True, frac=10.0), Q(1, width)
 
     def forward(self, x):
         if not self.quant:
@@ -86,12 +86,12 @@ class QConv(nn.Module):
 
 
 class QBN(nn.Module):
-    def __init__(self, c, quant):
+    def __init__(self, c, quant, width=8):
         super().__init__()
         self.bn = nn.BatchNorm2d(c)
         self.quant = quant
         if quant:
-            self.sq, self.tq, self.out = Q(c, axis=0), Q(), Q()
+            self.sq, self.tq, self.out = Q(c, width, axis=0), Q(1, width), Q(1, width)
 
     def forward(self, x):
         if not self.quant:
@@ -108,10 +108,10 @@ class QBN(nn.Module):
 
 
 class QReLU(nn.Module):
-    def __init__(self, quant):
+    def __init__(self, quant, width=8):
         super().__init__()
         self.quant = quant
-        self.out = Q(signed=False) if quant else None
+        self.out = Q(1, width, signed=False) if quant else None
 
     def forward(self, x):
         y = F.relu(x)

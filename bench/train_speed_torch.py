@@ -19,45 +19,23 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from resnet_step_torch import Q
+from resnet_step_torch import QBN, Q, QConv, QReLU
 
 W = 4  # the demo's width
 
 
-class ConvBlock(nn.Module):
-    def __init__(self, cin, cout, quant):
-        super().__init__()
-        self.conv = nn.Conv2d(cin, cout, 3, 1, 1, bias=False)
-        self.bn = nn.BatchNorm2d(cout)
-        self.quant = quant
-        if quant:
-            self.wq = Q(cout, W, axis=0)
-            self.acc = Q(cout, 24, wrap=True, frac=10.0)
-            self.out = Q(1, W)
-            self.sq, self.tq, self.bnq = Q(cout, W, axis=0), Q(1, W), Q(1, W)
-            self.reluq = Q(1, W, signed=False)
-
-    def forward(self, x):
-        if not self.quant:
-            return F.max_pool2d(F.relu(self.bn(self.conv(x))), 2)
-        y = self.out(self.acc(F.conv2d(x, self.wq(self.conv.weight), None, 1, 1)))
-        mean = y.mean(dim=(0, 2, 3))
-        var = y.var(dim=(0, 2, 3), unbiased=False)
-        with torch.no_grad():
-            self.bn.running_mean.mul_(0.9).add_(0.1 * mean)
-            self.bn.running_var.mul_(0.9).add_(0.1 * var)
-        scale = self.bn.weight / torch.sqrt(var + self.bn.eps)
-        shift = self.bn.bias - mean * scale
-        c = scale.numel()
-        y = self.bnq(y * self.sq(scale).reshape(1, c, 1, 1) + self.tq(shift).reshape(1, c, 1, 1))
-        return F.max_pool2d(self.reluq(F.relu(y)), 2)
+def conv_block(cin, cout, quant):
+    """conv–BN–ReLU–maxpool, the modules (and cast points) of resnet_step_torch.py at W bits."""
+    return nn.Sequential(
+        QConv(cin, cout, 3, 1, 1, quant, W), QBN(cout, quant, W), QReLU(quant, W), nn.MaxPool2d(2)
+    )
 
 
 class SmallCnn(nn.Module):
     def __init__(self, quant):
         super().__init__()
         self.quant = quant
-        self.blocks = nn.Sequential(ConvBlock(1, 16, quant), ConvBlock(16, 32, quant))
+        self.blocks = nn.Sequential(conv_block(1, 16, quant), conv_block(16, 32, quant))
         self.fc = nn.Linear(32 * 7 * 7, 10)
         if quant:
             self.inq = Q(1, W)

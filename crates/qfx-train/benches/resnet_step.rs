@@ -6,6 +6,8 @@
 //! Peak memory is the process's high-water mark, so `bench/train_speed.sh` runs each mode in its
 //! own process.
 
+mod common;
+
 use std::time::Instant;
 
 use burn::module::Module;
@@ -16,13 +18,7 @@ use qfx_train::models::ModelConfig;
 use qfx_train::train::cross_entropy;
 use qfx_train::Calibration;
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-}
+use common::{arg, median};
 
 /// Peak resident memory of this process (Linux), in MiB.
 fn peak_mib() -> f64 {
@@ -41,7 +37,8 @@ fn peak_mib() -> f64 {
         / 1024.0
 }
 
-fn run(quantized: bool, steps: usize) -> (f64, Vec<f64>) {
+/// The median step time in seconds over `steps` steps, after two warm-up steps.
+fn run(quantized: bool, steps: usize) -> f64 {
     let device = Device::flex().autodiff();
     device.seed(7);
     let q = if quantized {
@@ -69,26 +66,23 @@ fn run(quantized: bool, steps: usize) -> (f64, Vec<f64>) {
             times.push(t.elapsed().as_secs_f64());
         }
     }
-    times.sort_by(f64::total_cmp);
-    (times[times.len() / 2], times)
+    median(times)
 }
 
 fn main() {
-    qfx_train::kernels::keep_freed_buffers();
-    qfx_train::kernels::set_kernels(qfx_train::kernels::kernels_from_env().expect("QFX_KERNELS"));
+    common::start();
     let mode = arg("--mode").unwrap_or_else(|| "both".to_string());
     let steps: usize = arg("--steps").and_then(|s| s.parse().ok()).unwrap_or(5);
     let mut results = Vec::new();
     for (name, quantized) in [("float", false), ("qat", true)] {
         if mode == name || mode == "both" {
-            let (median, _) = run(quantized, steps);
+            let seconds = run(quantized, steps);
             println!(
-                "resnet20 step ({name}): median {:.3} s over {steps} steps, peak RSS {:.0} MiB",
-                median,
+                "resnet20 step ({name}): median {seconds:.3} s over {steps} steps, peak RSS {:.0} MiB",
                 peak_mib()
             );
             results.push(format!(
-                "{{\"mode\":\"{name}\",\"seconds\":{median},\"peak_mib\":{}}}",
+                "{{\"mode\":\"{name}\",\"seconds\":{seconds},\"peak_mib\":{}}}",
                 peak_mib()
             ));
         }

@@ -13,31 +13,20 @@
 //!
 //! `QFX_KERNELS=burn` runs burn's convolution and pooling instead of qfx's (the "before").
 
+mod common;
+
 use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Distribution, Tensor};
-use qfx_train::kernels::{
-    conv2d_with, kernels_from_env, max_pool2d_with, set_kernels, ConvShape, Kernels,
-};
+use qfx_train::kernels::{conv2d_with, max_pool2d_with, ConvShape, Kernels};
 use qfx_train::layers::QuantConfig;
 use qfx_train::models::ModelConfig;
 use qfx_train::train::cross_entropy;
 use qfx_train::Calibration;
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
+use common::{arg, median};
 
 fn epoch(quantized: bool, images: usize) -> f64 {
     let device = Device::flex().autodiff();
@@ -142,9 +131,7 @@ fn kernels(kernels: Kernels) -> Vec<(String, f64)> {
 }
 
 fn main() {
-    qfx_train::kernels::keep_freed_buffers();
-    let chosen = kernels_from_env().unwrap_or_else(|e| panic!("{e}"));
-    set_kernels(chosen);
+    let chosen = common::start();
     let json = match std::env::args().nth(1).as_deref() {
         Some("epoch") => {
             let quant = arg("--quant").unwrap_or_else(|| "float".into());

@@ -75,7 +75,8 @@ impl ConvDims {
         s.kernel == [1, 1] && s.stride == [1, 1] && s.padding == [0; 4]
     }
 
-    fn check(&self, weight_len: usize) {
+    /// Channels divide into the groups (before anything divides by them).
+    fn check_groups(&self) {
         let [_, c, _, _] = self.input;
         let g = self.shape.groups;
         assert!(
@@ -83,11 +84,85 @@ impl ConvDims {
             "convolution: {c} input and {} output channels in {g} groups",
             self.out_channels
         );
+    }
+
+    /// The groups, and a weight of `weight_len` elements for this geometry.
+    fn check(&self, weight_len: usize) {
+        self.check_groups();
         assert_eq!(
             weight_len,
             self.out_channels * self.patch(),
             "convolution: weight size for {self:?}"
         );
+    }
+
+    /// The per-plane geometry im2col and col2im walk, resolved once per call.
+    fn unroll(&self) -> Unroll {
+        let [_, _, h, w] = self.input;
+        let [oh, ow] = self.out_hw();
+        let s = &self.shape;
+        Unroll {
+            channels: self.group_in(),
+            h,
+            w,
+            oh,
+            ow,
+            kernel: s.kernel,
+            stride: s.stride,
+            dilation: s.dilation,
+            top: s.padding[0],
+            left: s.padding[2],
+            // Stride 1 and output rows as wide as the input's: each tap's valid rows are one
+            // run of the plane, shifted by `j·dw − left` columns.
+            shifted_runs: s.stride == [1, 1] && ow == w,
+        }
+    }
+}
+
+/// One group of one sample as im2col sees it: `channels` planes of `h × w` unrolled into rows
+/// of `oh·ow` column entries, one row per channel and kernel tap.
+struct Unroll {
+    channels: usize,
+    h: usize,
+    w: usize,
+    oh: usize,
+    ow: usize,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    dilation: [usize; 2],
+    top: usize,
+    left: usize,
+    shifted_runs: bool,
+}
+
+impl Unroll {
+    /// Calls `tap(plane, row, rows, columns, i, j)` for every channel and kernel tap `(i, j)`:
+    /// `rows` and `columns` are the output positions whose input lies inside the plane.
+    fn for_each_tap(
+        &self,
+        mut tap: impl FnMut(usize, usize, (usize, usize), (usize, usize), usize, usize),
+    ) {
+        let [kh, kw] = self.kernel;
+        let [sh, sw] = self.stride;
+        let [dh, dw] = self.dilation;
+        for c in 0..self.channels {
+            for i in 0..kh {
+                let rows = valid_outputs(self.oh, self.h, sh, i * dh, self.top);
+                for j in 0..kw {
+                    let columns = valid_outputs(self.ow, self.w, sw, j * dw, self.left);
+                    tap(c, (c * kh + i) * kw + j, rows, columns, i, j);
+                }
+            }
+        }
+    }
+
+    /// For a tap whose valid rows form one run of the plane (see `shifted_runs`): where the
+    /// run starts in the plane and its column shift; `None` otherwise or with no valid row.
+    fn run(&self, (y_lo, y_hi): (usize, usize), i: usize, j: usize) -> Option<(usize, isize)> {
+        (self.shifted_runs && y_hi > y_lo).then(|| {
+            let start = (y_lo + i * self.dilation[0] - self.top) * self.w;
+            (start, (j * self.dilation[1]) as isize - self.left as isize)
+        })
     }
 }
 
@@ -126,16 +201,6 @@ fn valid_outputs(
     (lo, hi.max(lo))
 }
 
-/// For a stride-1 convolution whose output rows are as wide as the input's, kernel tap
-/// `(i, j)` reads output row `oy` from input row `oy + i·dh − top` shifted by `j·dw − left`
-/// columns, so all valid rows of the tap form one run of the plane: returns that shift.
-fn same_size_shift(d: &ConvDims, j: usize) -> Option<isize> {
-    let s = &d.shape;
-    let [_, ow] = d.out_hw();
-    (s.stride == [1, 1] && ow == d.input[3])
-        .then(|| (j * s.dilation[1]) as isize - s.padding[2] as isize)
-}
-
 /// The part of the run `start + shift .. start + shift + len` of `plane` that lies inside it,
 /// as `(offset in the run, slice of the plane)`; the rest are columns off the edges.
 fn clipped_run(
@@ -154,112 +219,110 @@ fn clipped_run(
 /// One group of one sample unrolled: `cols[(c·kh + i)·kw + j][oy·ow + ox] = x[c][oy·sh + i·dh −
 /// top][ox·sw + j·dw − left]`, zero outside the input.
 fn im2col(x: &[f32], d: &ConvDims, cols: &mut [f32]) {
-    let [_, _, h, w] = d.input;
-    let [oh, ow] = d.out_hw();
-    let s = &d.shape;
-    let [kh, kw] = s.kernel;
-    let [sh, sw] = s.stride;
-    let [dh, dw] = s.dilation;
-    let [top, _, left, _] = s.padding;
-    let p = oh * ow;
-    for c in 0..d.group_in() {
+    let u = d.unroll();
+    let (h, w, ow, p) = (u.h, u.w, u.ow, u.oh * u.ow);
+    let [sh, sw] = u.stride;
+    let [dh, dw] = u.dilation;
+    u.for_each_tap(|c, r, (y_lo, y_hi), (x_lo, x_hi), i, j| {
         let plane = &x[c * h * w..(c + 1) * h * w];
-        for i in 0..kh {
-            let (y_lo, y_hi) = valid_outputs(oh, h, sh, i * dh, top);
-            for j in 0..kw {
-                let (x_lo, x_hi) = valid_outputs(ow, w, sw, j * dw, left);
-                let row = &mut cols[((c * kh + i) * kw + j) * p..][..p];
-                row[..y_lo * ow].fill(0.0);
-                row[y_hi * ow..].fill(0.0);
-                if let Some(shift) = same_size_shift(d, j).filter(|_| y_hi > y_lo) {
-                    // The valid rows are one shifted run of the plane: copy it whole, then
-                    // clear the columns that fell off the edges (a few per row).
-                    let run = &mut row[y_lo * ow..y_hi * ow];
-                    let start = (y_lo + i * dh - top) * w;
-                    let (skip, src) = clipped_run(plane.len(), start, shift, run.len());
-                    run[skip..skip + src.len()].copy_from_slice(&plane[src]);
-                    for r in run.chunks_mut(ow) {
-                        r[..x_lo].fill(0.0);
-                        r[x_hi..].fill(0.0);
-                    }
-                    continue;
-                }
-                for oy in y_lo..y_hi {
-                    let src = &plane[(oy * sh + i * dh - top) * w..][..w];
-                    let dst = &mut row[oy * ow..][..ow];
-                    dst[..x_lo].fill(0.0);
-                    dst[x_hi..].fill(0.0);
-                    let first = x_lo * sw + j * dw;
-                    if x_hi > x_lo {
-                        let first = first - left;
-                        if sw == 1 {
-                            dst[x_lo..x_hi].copy_from_slice(&src[first..first + (x_hi - x_lo)]);
-                        } else {
-                            for (k, v) in dst[x_lo..x_hi].iter_mut().enumerate() {
-                                *v = src[first + k * sw];
-                            }
-                        }
+        let row = &mut cols[r * p..][..p];
+        row[..y_lo * ow].fill(0.0);
+        row[y_hi * ow..].fill(0.0);
+        if let Some((start, shift)) = u.run((y_lo, y_hi), i, j) {
+            // The valid rows are one shifted run of the plane: copy it whole, then clear the
+            // columns that fell off the edges (a few per row).
+            let run = &mut row[y_lo * ow..y_hi * ow];
+            let (skip, src) = clipped_run(plane.len(), start, shift, run.len());
+            run[skip..skip + src.len()].copy_from_slice(&plane[src]);
+            for r in run.chunks_mut(ow) {
+                r[..x_lo].fill(0.0);
+                r[x_hi..].fill(0.0);
+            }
+            return;
+        }
+        for oy in y_lo..y_hi {
+            let src = &plane[(oy * sh + i * dh - u.top) * w..][..w];
+            let dst = &mut row[oy * ow..][..ow];
+            dst[..x_lo].fill(0.0);
+            dst[x_hi..].fill(0.0);
+            if x_hi > x_lo {
+                let first = x_lo * sw + j * dw - u.left;
+                if sw == 1 {
+                    dst[x_lo..x_hi].copy_from_slice(&src[first..first + (x_hi - x_lo)]);
+                } else {
+                    for (k, v) in dst[x_lo..x_hi].iter_mut().enumerate() {
+                        *v = src[first + k * sw];
                     }
                 }
             }
         }
-    }
+    });
 }
 
 /// The adjoint of [`im2col`]: adds each column entry back onto the input position it came
 /// from (`x` must start zeroed or hold what it should add to). `cols` is scratch: entries that
 /// map outside the input are cleared on the way.
 fn col2im(cols: &mut [f32], d: &ConvDims, x: &mut [f32]) {
-    let [_, _, h, w] = d.input;
-    let [oh, ow] = d.out_hw();
-    let s = &d.shape;
-    let [kh, kw] = s.kernel;
-    let [sh, sw] = s.stride;
-    let [dh, dw] = s.dilation;
-    let [top, _, left, _] = s.padding;
-    let p = oh * ow;
-    for c in 0..d.group_in() {
+    let u = d.unroll();
+    let (h, w, ow, p) = (u.h, u.w, u.ow, u.oh * u.ow);
+    let [sh, sw] = u.stride;
+    let [dh, dw] = u.dilation;
+    u.for_each_tap(|c, r, (y_lo, y_hi), (x_lo, x_hi), i, j| {
+        if x_hi == x_lo {
+            return;
+        }
         let plane = &mut x[c * h * w..(c + 1) * h * w];
-        for i in 0..kh {
-            let (y_lo, y_hi) = valid_outputs(oh, h, sh, i * dh, top);
-            for j in 0..kw {
-                let (x_lo, x_hi) = valid_outputs(ow, w, sw, j * dw, left);
-                if x_hi == x_lo {
-                    continue;
+        let row = &mut cols[r * p..][..p];
+        if let Some((start, shift)) = u.run((y_lo, y_hi), i, j) {
+            // Clear the entries of columns off the edges (they belong to no input), then add
+            // the valid rows back as one shifted run.
+            let run = &mut row[y_lo * ow..y_hi * ow];
+            for r in run.chunks_mut(ow) {
+                r[..x_lo].fill(0.0);
+                r[x_hi..].fill(0.0);
+            }
+            let (skip, dst) = clipped_run(plane.len(), start, shift, run.len());
+            for (t, v) in plane[dst].iter_mut().zip(&run[skip..]) {
+                *t += v;
+            }
+            return;
+        }
+        for oy in y_lo..y_hi {
+            let dst = &mut plane[(oy * sh + i * dh - u.top) * w..][..w];
+            let src = &row[oy * ow + x_lo..oy * ow + x_hi];
+            let first = x_lo * sw + j * dw - u.left;
+            if sw == 1 {
+                for (t, v) in dst[first..first + src.len()].iter_mut().zip(src) {
+                    *t += v;
                 }
-                let row = &mut cols[((c * kh + i) * kw + j) * p..][..p];
-                if let Some(shift) = same_size_shift(d, j).filter(|_| y_hi > y_lo) {
-                    // Clear the entries of columns off the edges (they belong to no input),
-                    // then add the valid rows back as one shifted run.
-                    let run = &mut row[y_lo * ow..y_hi * ow];
-                    for r in run.chunks_mut(ow) {
-                        r[..x_lo].fill(0.0);
-                        r[x_hi..].fill(0.0);
-                    }
-                    let run = &row[y_lo * ow..y_hi * ow];
-                    let start = (y_lo + i * dh - top) * w;
-                    let (skip, dst) = clipped_run(plane.len(), start, shift, run.len());
-                    for (t, v) in plane[dst].iter_mut().zip(&run[skip..]) {
-                        *t += v;
-                    }
-                    continue;
-                }
-                for oy in y_lo..y_hi {
-                    let dst = &mut plane[(oy * sh + i * dh - top) * w..][..w];
-                    let src = &row[oy * ow + x_lo..oy * ow + x_hi];
-                    let first = x_lo * sw + j * dw - left;
-                    if sw == 1 {
-                        for (t, v) in dst[first..first + src.len()].iter_mut().zip(src) {
-                            *t += v;
-                        }
-                    } else {
-                        for (k, v) in src.iter().enumerate() {
-                            dst[first + k * sw] += v;
-                        }
-                    }
+            } else {
+                for (k, v) in src.iter().enumerate() {
+                    dst[first + k * sw] += v;
                 }
             }
         }
+    });
+}
+
+/// Runs `one_sample(column buffer, (output sample, input sample))` over the batch: samples in
+/// parallel with a column buffer per task when `threads` is `One`, else one after the other.
+fn each_sample(
+    out: &mut [f32],
+    out_len: usize,
+    input: &[f32],
+    in_len: usize,
+    threads: Threads,
+    one_sample: impl Fn(&mut Vec<f32>, (&mut [f32], &[f32])) + Sync + Send,
+) {
+    if threads == Threads::One {
+        out.par_chunks_mut(out_len)
+            .zip(input.par_chunks(in_len))
+            .for_each_init(Vec::new, one_sample);
+    } else {
+        let mut cols = Vec::new();
+        out.chunks_mut(out_len)
+            .zip(input.chunks(in_len))
+            .for_each(|pair| one_sample(&mut cols, pair));
     }
 }
 
@@ -303,15 +366,7 @@ pub fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, d: &ConvDims) ->
             );
         }
     };
-    let pairs = y.par_chunks_mut(o * p).zip(x.par_chunks(c * h * w));
-    if threads == Threads::One {
-        pairs.for_each_init(Vec::new, one_sample);
-    } else {
-        let mut cols = Vec::new();
-        y.chunks_mut(o * p)
-            .zip(x.chunks(c * h * w))
-            .for_each(|pair| one_sample(&mut cols, pair));
-    }
+    each_sample(&mut y, o * p, x, c * h * w, threads, one_sample);
     y
 }
 
@@ -347,16 +402,7 @@ pub fn input_grad(dy: &[f32], weight: &[f32], d: &ConvDims) -> Vec<f32> {
             }
         }
     };
-    if threads == Threads::One {
-        dx.par_chunks_mut(c * h * w)
-            .zip(dy.par_chunks(o * p))
-            .for_each_init(Vec::new, one_sample);
-    } else {
-        let mut cols = Vec::new();
-        dx.chunks_mut(c * h * w)
-            .zip(dy.chunks(o * p))
-            .for_each(|pair| one_sample(&mut cols, pair));
-    }
+    each_sample(&mut dx, c * h * w, dy, o * p, threads, one_sample);
     dx
 }
 
@@ -371,18 +417,15 @@ pub fn weight_grad(dy: &[f32], x: &[f32], d: &ConvDims) -> (Vec<f32>, Vec<f32>) 
         n * o * p,
         "convolution: output gradient size for {d:?}"
     );
-    d.check(o * d.patch());
+    d.check_groups();
     let (groups, go, gi, patch) = (d.shape.groups, d.group_out(), d.group_in(), d.patch());
     if n == 0 || p == 0 {
         return (vec![0f32; o * patch], vec![0f32; o]);
     }
     let per_task = chunk_len(n);
     let tasks = n.div_ceil(per_task);
-    let threads = if tasks >= rayon::current_num_threads() {
-        Threads::One
-    } else {
-        Threads::All
-    };
+    // As many tasks as threads whenever the batch allows (`chunk_len`).
+    let threads = by_sample(n);
     // Each task sums the gradients of its own samples; the partial sums are added in order.
     let partials: Vec<(Vec<f32>, Vec<f32>)> = (0..tasks)
         .into_par_iter()

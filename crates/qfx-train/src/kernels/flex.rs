@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use burn::backend::{tensor::FloatTensor, Flex, TensorMetadata};
+use burn::backend::{tensor::FloatTensor, Flex};
 use burn::tensor::TensorData;
 use burn_flex::FlexTensor;
 
@@ -41,10 +41,7 @@ fn tensor<E: burn::tensor::Element>(data: Vec<E>, shape: impl Into<Vec<usize>>) 
 }
 
 fn dims(t: &FlexTensor) -> [usize; 4] {
-    let shape = t.shape();
-    let d = shape.as_slice();
-    assert_eq!(d.len(), 4, "spatial kernels take NCHW tensors, not {d:?}");
-    [d[0], d[1], d[2], d[3]]
+    super::ops::dims4::<Flex>(t)
 }
 
 fn conv_dims(input: [usize; 4], weight: &FlexTensor, shape: ConvShape) -> ConvDims {

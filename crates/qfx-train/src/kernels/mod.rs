@@ -3,7 +3,7 @@
 //! On burn's Flex CPU backend these run qfx's own kernels (`conv`, `pool`, `stats`: NCHW
 //! throughout, im2col + GEMM for convolutions; samples, planes or channels in parallel;
 //! hand-written gradients in `ops`), because burn's generic ones spend most of an epoch on
-//! layout copies, a 3-D pooling path and transposes (measured in `bench/train_speed.sh`).
+//! layout copies, a 3-D pooling path and transposes (`bench/train_speed.sh` times both).
 //! Elsewhere (Vulkan, CUDA), or when the environment sets `QFX_KERNELS=burn`, burn's own
 //! operations run: they are also the reference the tests compare against.
 
@@ -22,6 +22,12 @@ use burn::tensor::Tensor;
 
 pub(crate) use flex::values;
 pub use ops::SpatialOps;
+
+/// Planes (of `plane_len` elements) per parallel task for the plane-wise kernels (pooling,
+/// BatchNorm): enough that a task has some thousands of elements to work on.
+fn planes_per_task(plane_len: usize) -> usize {
+    (1 << 14) / plane_len.max(1) + 1
+}
 
 /// A convolution's kernel, stride, dilation, zero padding and channel groups (a 1-D convolution
 /// is a 2-D one of kernel height 1 over maps of height 1).
@@ -196,8 +202,8 @@ pub fn channel_affine_with(
 /// Asks the C allocator (glibc) to keep freed tensor buffers for reuse instead of handing each
 /// one back to the kernel: training allocates and frees buffers of the same few sizes at every
 /// step, and glibc's defaults return those above a few MiB with `munmap`, so every step paid
-/// for fresh zeroed pages again (measured in `bench/train_speed.sh`: the small-CNN float epoch
-/// about 20% faster). Buffers up to 32 MiB then come from the heap, and up to 1 GiB of freed
+/// for fresh zeroed pages again (in an A/B run while this was written, the small-CNN float
+/// epoch of `bench/train_speed.sh` took 1.97 s with this and 2.28–2.40 s without). Buffers up to 32 MiB then come from the heap, and up to 1 GiB of freed
 /// memory stays with the process. Call once, early in `main`; a no-op off glibc.
 pub fn keep_freed_buffers() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -6,7 +6,7 @@ use burn::backend::{backend_extension, tensor::FloatTensor, AutodiffBackend, Bac
 use burn_autodiff::{
     checkpoint::{base::Checkpointer, strategy::CheckpointStrategy},
     grads::Gradients,
-    ops::{Backward, Ops, OpsKind},
+    ops::{Backward, NodeGuard, Ops, OpsKind},
     Autodiff,
 };
 
@@ -187,12 +187,35 @@ impl<B: Backend + SpatialOps> Backward<B, 3> for ChannelAffineBackward {
 }
 
 /// `[n, c, h, w]` of a 4-D tensor.
-fn dims4<B: Backend>(t: &FloatTensor<B>) -> [usize; 4] {
+pub(super) fn dims4<B: Backend>(t: &FloatTensor<B>) -> [usize; 4] {
     use burn::backend::TensorMetadata;
     let shape = t.shape();
     let d = shape.as_slice();
     assert_eq!(d.len(), 4, "spatial kernels take NCHW tensors, not {d:?}");
     [d[0], d[1], d[2], d[3]]
+}
+
+/// A convolution's autodiff node: parents `x`, `weight` and, with `N = 3`, the bias; `run`
+/// computes the output on the inner backend, and the backward pass keeps `x` and `weight`.
+fn conv_node<B: Backend + SpatialOps, C: CheckpointStrategy, const N: usize>(
+    guards: [NodeGuard; N],
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    shape: ConvShape,
+    run: impl FnOnce(FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B>,
+) -> FloatTensor<Autodiff<B, C>> {
+    let input = dims4::<B>(&x);
+    match Conv2dBackward
+        .prepare::<C>(guards)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let y = run(x.clone(), weight.clone());
+            prep.finish((x, weight, input, shape), y)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(run(x, weight)),
+    }
 }
 
 impl<B: Backend + SpatialOps, C: CheckpointStrategy> SpatialOps for Autodiff<B, C> {
@@ -203,18 +226,7 @@ impl<B: Backend + SpatialOps, C: CheckpointStrategy> SpatialOps for Autodiff<B, 
     ) -> FloatTensor<Self> {
         let guards = [x.node(), weight.node()];
         let (x, weight) = (x.into_primitive(), weight.into_primitive());
-        let input = dims4::<B>(&x);
-        match Conv2dBackward
-            .prepare::<C>(guards)
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let y = B::qfx_conv2d(x.clone(), weight.clone(), shape);
-                prep.finish((x, weight, input, shape), y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::qfx_conv2d(x, weight, shape)),
-        }
+        conv_node::<B, C, 2>(guards, x, weight, shape, |x, w| B::qfx_conv2d(x, w, shape))
     }
 
     fn qfx_conv2d_bias(
@@ -229,18 +241,9 @@ impl<B: Backend + SpatialOps, C: CheckpointStrategy> SpatialOps for Autodiff<B, 
             weight.into_primitive(),
             bias.into_primitive(),
         );
-        let input = dims4::<B>(&x);
-        match Conv2dBackward
-            .prepare::<C>(guards)
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let y = B::qfx_conv2d_bias(x.clone(), weight.clone(), bias, shape);
-                prep.finish((x, weight, input, shape), y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::qfx_conv2d_bias(x, weight, bias, shape)),
-        }
+        conv_node::<B, C, 3>(guards, x, weight, shape, |x, w| {
+            B::qfx_conv2d_bias(x, w, bias, shape)
+        })
     }
 
     fn qfx_conv2d_input_grad(

@@ -6,6 +6,8 @@
 
 use rayon::prelude::*;
 
+use super::planes_per_task;
+
 /// Input `[planes, h, w]` (planes = batch · channels), window and stride `[vertical, horizontal]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PoolDims {
@@ -36,11 +38,6 @@ impl PoolDims {
         self.output_hw()
             .unwrap_or_else(|| panic!("pooling geometry checked by the layer: {self:?}"))
     }
-}
-
-/// Planes per parallel task: enough that a task has some thousands of elements to read.
-fn planes_per_task(plane_len: usize) -> usize {
-    (1 << 14) / plane_len.max(1) + 1
 }
 
 /// The window maximum and its index in the plane.

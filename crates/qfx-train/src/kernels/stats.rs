@@ -5,6 +5,8 @@
 
 use rayon::prelude::*;
 
+use super::planes_per_task;
+
 /// `[2 · c]`: the `c` means, then the `c` variances (`mean((x − mean)²)`), of `x` `[n, c, hw]`.
 pub fn forward(x: &[f32], [n, c, hw]: [usize; 3]) -> Vec<f32> {
     assert_eq!(x.len(), n * c * hw, "batch statistics: input size");
@@ -41,7 +43,7 @@ pub fn backward(grad: &[f32], x: &[f32], stats: &[f32], [n, c, hw]: [usize; 3]) 
     dx.par_chunks_mut(hw)
         .zip(x.par_chunks(hw))
         .enumerate()
-        .with_min_len((1 << 14) / hw + 1)
+        .with_min_len(planes_per_task(hw))
         .for_each(|(plane, (dx, x))| {
             let ch = plane % c;
             let (g_mean, g_var, mean) = (grad[ch], grad[c + ch], stats[ch]);
@@ -67,7 +69,7 @@ pub fn affine(x: &[f32], scale: &[f32], shift: &[f32], [n, c, hw]: [usize; 3]) -
     y.par_chunks_mut(hw)
         .zip(x.par_chunks(hw))
         .enumerate()
-        .with_min_len((1 << 14) / hw + 1)
+        .with_min_len(planes_per_task(hw))
         .for_each(|(plane, (y, x))| {
             let (s, t) = (scale[plane % c], shift[plane % c]);
             for (y, &v) in y.iter_mut().zip(x) {
@@ -94,7 +96,7 @@ pub fn affine_grad(
         dx.par_chunks_mut(hw)
             .zip(grad.par_chunks(hw))
             .enumerate()
-            .with_min_len((1 << 14) / hw + 1)
+            .with_min_len(planes_per_task(hw))
             .for_each(|(plane, (dx, g))| {
                 let s = scale[plane % c];
                 for (d, &g) in dx.iter_mut().zip(g) {
