@@ -296,7 +296,7 @@ impl QLookup {
             TableFunction::Tanh => tanh(centers),
         };
         let held: Vec<f32> = self.out.forward(values).host_f32();
-        let format = self.out.spec.format(self.out.frac_bits()[0])?;
+        let format = self.out.formats()?[0];
         Ok((held, format))
     }
 }

@@ -83,6 +83,7 @@ impl QBinaryConv2d {
             sat_bits: 0,
             granularity: Granularity::PerTensor,
             khot: None,
+            learned_width: None,
         };
         let mut wq = q.quantizer(binary, 1, 0, device);
         wq.learn = false;

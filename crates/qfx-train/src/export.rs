@@ -185,7 +185,7 @@ fn scalar_codes(v: Fixed) -> Codes {
 fn conv(c: &QConv2d, one_d: bool, fx: Format) -> Result<(Op, Format), TrainError> {
     let mut weight = codes(&c.wq, c.weight.val())?;
     let bias = c.bias.as_ref().map(|b| codes(&c.bq, b.val())).transpose()?;
-    let accumulator = accumulators(&c.acc, fx, &c.wq)?;
+    let accumulator = accumulators(&c.acc, fx, &c.wq, (&weight, 0), bias.as_ref())?;
     let (g, order) = (c.shape, AccumulationOrder::default());
     let op = if one_d {
         weight.shape.remove(2);
@@ -251,10 +251,12 @@ fn lookup(l: &QLookup, fx: Format) -> Result<(Op, Format), TrainError> {
 }
 
 fn dense(l: &QLinear, fx: Format) -> Result<(Op, Format), TrainError> {
+    let weight = codes(&l.wq, l.weight.val())?;
+    let bias = codes(&l.bq, l.bias.val())?;
     let op = Op::Dense {
-        weight: codes(&l.wq, l.weight.val())?,
-        bias: Some(codes(&l.bq, l.bias.val())?),
-        accumulator: accumulators(&l.acc, fx, &l.wq)?,
+        accumulator: accumulators(&l.acc, fx, &l.wq, (&weight, 1), Some(&bias))?,
+        weight,
+        bias: Some(bias),
         order: AccumulationOrder::default(),
     };
     Ok((op, format(&l.out)?))
@@ -302,7 +304,7 @@ fn format(q: &Quantizer) -> Result<Format, TrainError> {
             "activations must be quantized per tensor to export".to_string(),
         ));
     }
-    q.spec.format(q.frac_bits()[0])
+    Ok(q.formats()?[0])
 }
 
 /// The codes of `values` as quantized by `q` (exactly the values the model computes with).
@@ -312,11 +314,7 @@ fn codes<const D: usize>(q: &Quantizer, values: Tensor<D>) -> Result<Codes, Trai
     }
     let shape = values.dims().to_vec();
     let quantized: Vec<f32> = q.forward(values).host_f32();
-    let formats: Vec<Format> = q
-        .frac_bits()
-        .iter()
-        .map(|&f| q.spec.format(f))
-        .collect::<Result<_, _>>()?;
+    let formats = q.formats()?;
     let axis = match q.spec.granularity {
         Granularity::PerTensor => None,
         Granularity::PerChannel { axis } => Some(axis),
@@ -345,7 +343,7 @@ fn codes<const D: usize>(q: &Quantizer, values: Tensor<D>) -> Result<Codes, Trai
 }
 
 /// Accumulator formats: `F = F_in + F_w[c]` in the layer's accumulator width.
-fn accumulators(
+fn fixed_accumulators(
     layer_acc: &crate::quant::QuantSpec,
     input: Format,
     wq: &Quantizer,
@@ -353,6 +351,71 @@ fn accumulators(
     acc_frac_bits(layer_acc, input.frac_bits() as i32, wq)
         .iter()
         .map(|&f| layer_acc.format(f))
+        .collect()
+}
+
+/// The accumulator formats of a sum of products whose `weight` has its output channels on
+/// the given axis: the configured width, or — when the layer learns its widths — the fewest
+/// bits that provably cannot overflow, per accumulator format, for any input of the input
+/// format: `|Σ w·x + b| ≤ Σ |w|·max|x| + |b|` on the accumulator's grid.
+fn accumulators(
+    layer_acc: &crate::quant::QuantSpec,
+    input: Format,
+    wq: &Quantizer,
+    (weight, out_axis): (&Codes, usize),
+    bias: Option<&Codes>,
+) -> Result<Vec<Format>, TrainError> {
+    let fixed = fixed_accumulators(layer_acc, input, wq)?;
+    if wq.spec.learned_width.is_none() {
+        return Ok(fixed);
+    }
+    let acc_frac = |k: usize| fixed[k.min(fixed.len() - 1)].frac_bits();
+    let outputs = weight.shape[out_axis];
+    let inner: usize = weight.shape[out_axis + 1..].iter().product();
+    let (lo, hi) = input.assignable_range();
+    let x_max = lo.unsigned_abs().max(hi.unsigned_abs());
+    let too_wide = || TrainError::Spec("an accumulator bound does not fit 128 bits".to_string());
+    // |code| · 2^shift, rounded up (a negative shift truncates a bias code on assignment).
+    let scaled = |code: u128, shift: i64| -> Result<u128, TrainError> {
+        if shift >= 0 {
+            let s = u32::try_from(shift).map_err(|_| too_wide())?;
+            code.checked_mul(1u128.checked_shl(s).ok_or_else(too_wide)?)
+                .filter(|v| v.leading_zeros() > 1)
+                .ok_or_else(too_wide)
+        } else {
+            Ok((code >> (-shift).min(127)) + 1)
+        }
+    };
+    let mut bound = vec![0u128; outputs];
+    for (i, &w) in weight.codes.iter().enumerate() {
+        let o = (i / inner) % outputs;
+        let f_acc = acc_frac(o);
+        let shift = f_acc - input.frac_bits() - weight.format_of(i).frac_bits();
+        let term = scaled(w.unsigned_abs() as u128 * x_max, shift)?;
+        bound[o] = bound[o].checked_add(term).ok_or_else(too_wide)?;
+    }
+    if let Some(b) = bias {
+        for (o, &code) in b.codes.iter().enumerate() {
+            let shift = acc_frac(o) - b.format_of(o).frac_bits();
+            bound[o] = bound[o]
+                .checked_add(scaled(code.unsigned_abs() as u128, shift)?)
+                .ok_or_else(too_wide)?;
+        }
+    }
+    let mut widest = vec![0u128; fixed.len()];
+    for (o, b) in bound.into_iter().enumerate() {
+        let k = o.min(fixed.len() - 1);
+        widest[k] = widest[k].max(b);
+    }
+    fixed
+        .iter()
+        .zip(widest)
+        .map(|(f, b)| {
+            // Signed: |sum| ≤ b needs the bits of b plus the sign.
+            let width = (128 - b.leading_zeros()) + 1;
+            let f_acc = f.frac_bits() as i32;
+            layer_acc.format_of_width(width, f_acc)
+        })
         .collect()
 }
 
@@ -389,7 +452,7 @@ fn binary_conv(c: &QBinaryConv2d, fx: Format) -> Result<(Op, Format), TrainError
         padding: c.padding.into(),
         dilation: 1.into(),
         groups: 1,
-        accumulator: accumulators(&c.acc, fx, &c.wq)?,
+        accumulator: fixed_accumulators(&c.acc, fx, &c.wq)?,
         order: AccumulationOrder::default(),
     };
     Ok((op, format(&c.out)?))

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::kernels::ConvShape;
 use crate::kernels::{batch_stats, channel_affine, conv2d, max_pool2d};
-use crate::quant::{quantize, Granularity, QuantPath, QuantSpec};
+use crate::quant::{quantize, Granularity, QuantPath, QuantSpec, WidthRange, MAX_TRAIN_WIDTH};
 use crate::quantizer::{Calibration, QTensor, Quantizer};
 
 /// The formats of a model: one `bits` setting, with a width, rounding and overflow mode per
@@ -56,10 +56,33 @@ pub struct QuantConfig {
     /// K-hot constraint on PReLU slopes (the binarized network), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slope_khot: Option<KHot>,
+    /// `fixed`: every width is set above. `learned`: the quantizers of weights, activations
+    /// and BatchNorm constants learn their integer bits as well as their binary points, so each
+    /// width `W = I + F` moves within its range below (the widths above are where training
+    /// starts); accumulators are then sized at export so that they cannot overflow
+    /// (ARCHITECTURE.md §5).
+    pub widths: Widths,
+    /// Learned widths: `[min, max]` of weights (a channel whose width reaches 0 is pruned).
+    pub weight_width_range: [u32; 2],
+    /// Learned widths: `[min, max]` of activations (at least 1 bit).
+    pub act_width_range: [u32; 2],
+    /// Learned widths: `[min, max]` of the folded BatchNorm scale and shift (at least 1 bit).
+    pub bn_width_range: [u32; 2],
     /// Settings for some layers only, by name or glob (`conv*`, `block?_bn`); applied in order
     /// over the settings above.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub overrides: Vec<QuantOverride>,
+}
+
+/// Whether word widths are set or learned (see [`QuantConfig::widths`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Widths {
+    /// As configured.
+    #[default]
+    Fixed,
+    /// Learned within a range.
+    Learned,
 }
 
 /// Quantization settings for the layers whose names match `layers` (a name, or a glob with
@@ -120,6 +143,9 @@ pub struct QuantOverride {
     /// See [`QuantConfig::slope_khot`]; `"none"` removes the constraint.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slope_khot: Option<KHotChoice>,
+    /// See [`QuantConfig::widths`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub widths: Option<Widths>,
 }
 
 /// A K-hot setting in an override: a constraint, or `"none"`.
@@ -184,6 +210,10 @@ impl Default for QuantConfig {
             weight_khot: None,
             bn_khot: None,
             slope_khot: None,
+            widths: Widths::Fixed,
+            weight_width_range: [0, 16],
+            act_width_range: [1, 16],
+            bn_width_range: [1, 16],
             overrides: Vec::new(),
         }
     }
@@ -214,6 +244,7 @@ impl QuantConfig {
             sat_bits: 0,
             granularity,
             khot: None,
+            learned_width: None,
         }
     }
 
@@ -225,11 +256,17 @@ impl QuantConfig {
         }
     }
 
+    /// The learned-width range of a kind of tensor, when widths are learned.
+    fn learned(&self, [min, max]: [u32; 2]) -> Option<WidthRange> {
+        (self.widths == Widths::Learned).then_some(WidthRange { min, max })
+    }
+
     /// Weights with output channels on `axis`.
     pub fn weight_spec(&self, axis: usize) -> QuantSpec {
         let width = self.weight_bits.unwrap_or(self.bits);
         QuantSpec {
             khot: self.weight_khot,
+            learned_width: self.learned(self.weight_width_range),
             ..self.spec(
                 width,
                 true,
@@ -255,13 +292,16 @@ impl QuantConfig {
     /// Per-tensor activations.
     pub fn act_spec(&self, signed: bool) -> QuantSpec {
         let width = self.act_bits.unwrap_or(self.bits);
-        self.spec(
-            width,
-            signed,
-            self.act_quant,
-            self.overflow,
-            Granularity::PerTensor,
-        )
+        QuantSpec {
+            learned_width: self.learned(self.act_width_range),
+            ..self.spec(
+                width,
+                signed,
+                self.act_quant,
+                self.overflow,
+                Granularity::PerTensor,
+            )
+        }
     }
 
     /// The folded BatchNorm scale (per channel when weights are) or shift (per layer).
@@ -274,6 +314,7 @@ impl QuantConfig {
         };
         QuantSpec {
             khot: if scale { self.bn_khot } else { None },
+            learned_width: self.learned(self.bn_width_range),
             ..self.spec(width, true, self.weight_quant, self.overflow, g)
         }
     }
@@ -283,16 +324,22 @@ impl QuantConfig {
     pub fn slope_spec(&self) -> QuantSpec {
         QuantSpec {
             khot: self.slope_khot,
+            learned_width: None,
             ..self.bn_spec(true)
         }
     }
 
     /// Accumulators: truncating (their binary point is exact: `F_in + F_w`), channels on `axis`.
+    /// With learned widths, training sums at 32 bits and the export sizes each accumulator
+    /// from its operands' learned formats.
     pub fn acc_spec(&self, axis: usize) -> QuantSpec {
         let default = (self.weight_bits.unwrap_or(self.bits))
             .saturating_add(self.act_bits.unwrap_or(self.bits))
             .saturating_add(8);
-        let width = self.acc_bits.unwrap_or(default.min(32));
+        let width = match self.widths {
+            Widths::Learned => MAX_TRAIN_WIDTH,
+            Widths::Fixed => self.acc_bits.unwrap_or(default.min(32)),
+        };
         self.spec(
             width,
             true,
@@ -335,6 +382,7 @@ impl QuantConfig {
             q.overflow = o.overflow.unwrap_or(q.overflow);
             q.per_channel_weights = o.per_channel_weights.unwrap_or(q.per_channel_weights);
             q.learn_binary_points = o.learn_binary_points.unwrap_or(q.learn_binary_points);
+            q.widths = o.widths.unwrap_or(q.widths);
             for (v, to) in [
                 (o.weight_khot, &mut q.weight_khot),
                 (o.bn_khot, &mut q.bn_khot),
@@ -394,6 +442,26 @@ impl QuantConfig {
                 self.acc_overflow
             )));
         }
+        if self.widths == Widths::Learned {
+            if self.acc_bits.is_some() {
+                return Err(crate::TrainError::Spec(
+                    "acc_bits cannot be set with learned widths: each accumulator is sized at \
+                     export from its operands' learned formats, so that it cannot overflow"
+                        .to_string(),
+                ));
+            }
+            for (name, [min, _]) in [
+                ("act_width_range", self.act_width_range),
+                ("bn_width_range", self.bn_width_range),
+            ] {
+                if min == 0 {
+                    return Err(crate::TrainError::Spec(format!(
+                        "{name}: an activation or BatchNorm constant needs at least 1 bit (only \
+                         weights can be pruned to 0)"
+                    )));
+                }
+            }
+        }
         if !(self.point_lr_scale.is_finite() && self.point_lr_scale > 0.0) {
             return Err(crate::TrainError::Spec(
                 "point_lr_scale must be positive".to_string(),
@@ -414,8 +482,7 @@ impl QuantConfig {
         q.enabled = self.enabled;
         q.learn = self.learn_binary_points;
         q.path = self.path;
-        q.point_lr_scale = self.point_lr_scale;
-        q.set_frac_bits(&vec![frac; channels]);
+        q.set_point_lr_scale(self.point_lr_scale);
         q
     }
 

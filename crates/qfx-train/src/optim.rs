@@ -326,10 +326,32 @@ pub fn load_module_tensors<M: Module>(
     module: M,
     tensors: Vec<NamedTensor>,
 ) -> Result<M, TrainError> {
+    load(module, tensors, false)
+}
+
+/// As [`load_module_tensors`], for a run that starts from another run's weights and calibrates
+/// its formats afterwards: a learned width (a quantizer's `w`) may be present on one side only
+/// — a fixed-width run's weights start a learned-width run and back; a learned width missing
+/// from the checkpoint starts at the configured width.
+pub fn load_weights<M: Module>(module: M, tensors: Vec<NamedTensor>) -> Result<M, TrainError> {
+    load(module, tensors, true)
+}
+
+/// A quantizer's learned width ([`crate::quantizer::Quantizer::w`]).
+fn is_learned_width(name: &str) -> bool {
+    name.ends_with(".w")
+}
+
+fn load<M: Module>(
+    module: M,
+    tensors: Vec<NamedTensor>,
+    any_widths: bool,
+) -> Result<M, TrainError> {
     struct Load {
         path: Vec<String>,
         tensors: BTreeMap<String, NamedTensor>,
         problems: Vec<String>,
+        any_widths: bool,
     }
     impl ModuleMapper for Load {
         fn enter_module(&mut self, name: &str, _container_type: &str) {
@@ -343,7 +365,9 @@ pub fn load_module_tensors<M: Module>(
             let name = self.path.join(".");
             let dims = tensor.dims();
             let Some(t) = self.tensors.remove(&name) else {
-                self.problems.push(format!("`{name}` {dims:?} is missing"));
+                if !(self.any_widths && is_learned_width(&name)) {
+                    self.problems.push(format!("`{name}` {dims:?} is missing"));
+                }
                 return Param::from_mapped_value(id, tensor, mapper);
             };
             if t.shape != dims {
@@ -365,11 +389,13 @@ pub fn load_module_tensors<M: Module>(
         path: Vec::new(),
         tensors: tensors.into_iter().map(|t| (t.name.clone(), t)).collect(),
         problems: Vec::new(),
+        any_widths,
     };
     let module = module.map(&mut load);
     load.problems.extend(
         load.tensors
             .keys()
+            .filter(|k| !(any_widths && is_learned_width(k)))
             .map(|k| format!("`{k}` is not in the model")),
     );
     if !load.problems.is_empty() {

@@ -5,7 +5,9 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::host::HostValues;
-use crate::quant::{frac_bits_of, quantize, Granularity, QuantPath, QuantSpec};
+use crate::quant::{
+    frac_bits_of, learned_bits, quantize, quantize_learned_width, Granularity, QuantPath, QuantSpec,
+};
 
 /// How a quantizer's binary point is chosen from observed values.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, Default)]
@@ -42,6 +44,9 @@ impl<const D: usize> QTensor<D> {
 pub struct Quantizer {
     /// The binary point(s): one per channel, or one for the tensor.
     pub f: Param<Tensor<1>>,
+    /// The word width, per channel like `f`, when the spec learns it
+    /// ([`QuantSpec::learned_width`]); stored like `f` (divided by `point_lr_scale`).
+    pub w: Option<Param<Tensor<1>>>,
     /// Word width, modes, granularity.
     #[module(skip)]
     pub spec: QuantSpec,
@@ -65,8 +70,16 @@ impl Quantizer {
             TensorData::new(vec![frac as f32; channels], [channels]),
             device,
         );
+        let w = spec.learned_width.map(|_| {
+            let w = vec![spec.width as f32; channels];
+            Param::from_tensor(Tensor::<1>::from_data(
+                TensorData::new(w, [channels]),
+                device,
+            ))
+        });
         Quantizer {
             f: Param::from_tensor(f),
+            w,
             spec,
             path: QuantPath::Auto,
             enabled: true,
@@ -75,18 +88,37 @@ impl Quantizer {
         }
     }
 
-    /// The binary points `f` in bits (the stored parameter times `point_lr_scale`).
-    fn points(&self) -> Tensor<1> {
-        let f = if self.learn {
-            self.f.val()
+    /// Changes how fast the binary point (and a learned width) learns, keeping their values.
+    pub fn set_point_lr_scale(&mut self, scale: f64) {
+        let stored = |p: &Param<Tensor<1>>, old: f64| -> Vec<f32> {
+            let v: Vec<f32> = p.val().host_f32();
+            v.iter().map(|&b| (b as f64 * old / scale) as f32).collect()
+        };
+        let old = self.point_lr_scale;
+        self.f = same_param(&self.f, stored(&self.f, old));
+        if let Some(w) = &self.w {
+            self.w = Some(same_param(w, stored(w, old)));
+        }
+        self.point_lr_scale = scale;
+    }
+
+    /// A stored parameter in bits (times `point_lr_scale`), detached when frozen.
+    fn in_bits(&self, p: &Param<Tensor<1>>) -> Tensor<1> {
+        let v = if self.learn {
+            p.val()
         } else {
-            self.f.val().detach()
+            p.val().detach()
         };
         if self.point_lr_scale == 1.0 {
-            f
+            v
         } else {
-            f * self.point_lr_scale
+            v * self.point_lr_scale
         }
+    }
+
+    /// The binary points `f` in bits.
+    fn points(&self) -> Tensor<1> {
+        self.in_bits(&self.f)
     }
 
     /// Quantizes `x` (or passes it through when disabled).
@@ -94,7 +126,47 @@ impl Quantizer {
         if !self.enabled {
             return x;
         }
-        quantize(x, self.points(), &self.spec, self.path)
+        match &self.w {
+            Some(w) => {
+                quantize_learned_width(x, self.points(), self.in_bits(w), &self.spec, self.path)
+            }
+            None => quantize(x, self.points(), &self.spec, self.path),
+        }
+    }
+
+    /// The word width per channel as the cost model differentiates it: a learned width
+    /// (rounded straight through), else the constant `W`.
+    pub fn width_tensor(&self) -> Tensor<1> {
+        match &self.w {
+            Some(w) => learned_bits(self.points(), self.in_bits(w), &self.spec).1,
+            None => {
+                let channels = self.f.val().dims()[0];
+                Tensor::full([channels], self.spec.width as f32, &self.f.val().device())
+            }
+        }
+    }
+
+    /// The word width in use per channel (0: pruned).
+    pub fn widths(&self) -> Vec<u32> {
+        match &self.w {
+            Some(w) => {
+                let w: Vec<f32> = learned_bits(self.points(), self.in_bits(w), &self.spec)
+                    .1
+                    .host_f32();
+                w.iter().map(|&w| w as u32).collect()
+            }
+            None => vec![self.spec.width; self.f.val().dims()[0]],
+        }
+    }
+
+    /// The `ap_fixed` format of each channel. A pruned channel (width 0, all values 0) is
+    /// given the 1-bit format at its binary point, which holds its zeros.
+    pub fn formats(&self) -> Result<Vec<qfx_fixed::Format>, crate::TrainError> {
+        self.frac_bits()
+            .iter()
+            .zip(self.widths())
+            .map(|(&f, w)| self.spec.format_of_width(w.max(1), f))
+            .collect()
     }
 
     /// Quantizes and reports the per-tensor binary point.
@@ -117,23 +189,18 @@ impl Quantizer {
     pub fn int_bits(&self) -> Vec<i32> {
         self.frac_bits()
             .iter()
-            .map(|f| self.spec.width as i32 - f)
+            .zip(self.widths())
+            .map(|(f, w)| w as i32 - f)
             .collect()
     }
 
-    /// Sets every binary point to `frac` fractional bits.
+    /// Sets every binary point to `frac` fractional bits (a learned width keeps its width).
     pub fn set_frac_bits(&mut self, frac: &[i32]) {
-        let device = self.f.val().device();
-        let v: Vec<f32> = frac
+        let stored = frac
             .iter()
-            .map(|&f| (f as f64 / self.point_lr_scale) as f32)
+            .map(|&b| (b as f64 / self.point_lr_scale) as f32)
             .collect();
-        let n = v.len();
-        let f = Tensor::<1>::from_data(TensorData::new(v, [n]), &device);
-        // Same parameter id, so optimizer state keeps following it.
-        let mut param = Param::from_tensor(f);
-        param.id = self.f.id;
-        self.f = param;
+        self.f = same_param(&self.f, stored);
     }
 
     /// Chooses the binary points from observed values `x`: `I = floor(log2 m) + 1`, plus the
@@ -151,16 +218,26 @@ impl Quantizer {
             per_channel[b % channels].extend(finite);
         }
         let mut frac = self.frac_bits();
+        let widths = self.widths();
         for (c, mags) in per_channel.iter_mut().enumerate() {
             let m = magnitude(mags, method);
             if m > 0.0 {
                 // Enough integer bits that m itself is representable (2^k needs k + 1).
                 let int_bits = m.log2().floor() as i32 + 1 + self.spec.signed as i32;
-                frac[c] = self.spec.width as i32 - int_bits;
+                frac[c] = widths[c] as i32 - int_bits;
             }
         }
         self.set_frac_bits(&frac);
     }
+}
+
+/// A parameter with new values and the same id, so optimizer state keeps following it.
+fn same_param(p: &Param<Tensor<1>>, values: Vec<f32>) -> Param<Tensor<1>> {
+    let n = values.len();
+    let t = Tensor::<1>::from_data(TensorData::new(values, [n]), &p.val().device());
+    let mut param = Param::from_tensor(t);
+    param.id = p.id;
+    param
 }
 
 /// The magnitude a calibration method keeps in range.

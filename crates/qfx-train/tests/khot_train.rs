@@ -51,6 +51,7 @@ fn spec(width: u32, quant: Quant, overflow: Overflow, khot: KHot, per_channel: b
             Granularity::PerTensor
         },
         khot: Some(khot),
+        learned_width: None,
     }
 }
 

@@ -10,13 +10,18 @@ mod flex;
 mod khot;
 mod ops;
 mod spec;
+mod width;
 
 use burn::backend::{Dispatch, DispatchDevice};
 use burn::tensor::Tensor;
 
 pub use composed::quantize_composed;
 pub use ops::FixedPointOps;
-pub use spec::{frac_bits_of, Granularity, QuantSpec, MAX_FRAC_BITS, MAX_TRAIN_WIDTH};
+pub use spec::{
+    frac_bits_of, Granularity, QuantSpec, WidthRange, MAX_FRAC_BITS, MAX_LEARNED_WIDTH,
+    MAX_TRAIN_WIDTH,
+};
+pub use width::{learned_bits, quantize_learned_width};
 
 /// Which implementation of the quantizer runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]

@@ -43,7 +43,26 @@ pub struct QuantSpec {
     /// still learned. Needs `W ≤ 24` and a saturating overflow mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub khot: Option<KHot>,
+    /// Learned word width: the integer bits are learned as well as the binary point, so
+    /// `W = I + F` moves within this range (`width` is then the starting width). `None`: `W`
+    /// is `width`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learned_width: Option<WidthRange>,
 }
+
+/// The narrowest and widest word a learned width may take; a width of 0 prunes the channel
+/// (every value becomes 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WidthRange {
+    /// Narrowest width (0 allows pruning).
+    pub min: u32,
+    /// Widest width.
+    pub max: u32,
+}
+
+/// Widest word a learned width may reach: every value stays an exact f32.
+pub const MAX_LEARNED_WIDTH: u32 = 24;
 
 /// Widest word the quantizer accepts. Up to 24 bits every value of the format is an f32, so the
 /// forward pass is exact; wider formats (accumulators) give the f32 nearest to the exact value.
@@ -78,6 +97,7 @@ impl QuantSpec {
             sat_bits: 0,
             granularity: Granularity::PerTensor,
             khot: None,
+            learned_width: None,
         }
     }
 
@@ -100,6 +120,34 @@ impl QuantSpec {
             }
             KHotQuantizer::new(format, k).map_err(|e| TrainError::Spec(e.to_string()))?;
         }
+        if let Some(range) = self.learned_width {
+            self.validate_learned(range)?;
+        }
+        Ok(())
+    }
+
+    /// A learned width: a range that holds the starting width, at most
+    /// [`MAX_LEARNED_WIDTH`] bits, with a saturating mode the learned bound can express as a
+    /// clamp (`AP_SAT`, `AP_SAT_SYM`) and no K-hot constraint.
+    fn validate_learned(&self, WidthRange { min, max }: WidthRange) -> Result<(), TrainError> {
+        let refuse = |why: String| Err(TrainError::Spec(format!("learned widths: {why}")));
+        if !(min <= self.width && self.width <= max && max <= MAX_LEARNED_WIDTH) {
+            return refuse(format!(
+                "the range {min}..={max} must hold the starting width {} and stay within \
+                 {MAX_LEARNED_WIDTH} bits",
+                self.width
+            ));
+        }
+        if !matches!(self.overflow, Overflow::Sat | Overflow::SatSym) {
+            return refuse(format!(
+                "overflow mode {} is not supported (AP_SAT or AP_SAT_SYM: the learned integer \
+                 bits move a saturation bound)",
+                self.overflow
+            ));
+        }
+        if self.khot.is_some() {
+            return refuse("a K-hot constraint cannot be combined with them yet".to_string());
+        }
         Ok(())
     }
 
@@ -115,9 +163,15 @@ impl QuantSpec {
 
     /// The `ap_fixed` format for `frac_bits` fractional bits (`I = W − F`).
     pub fn format(&self, frac_bits: i32) -> Result<Format, TrainError> {
-        let int_bits = self.width as i32 - frac_bits;
+        self.format_of_width(self.width, frac_bits)
+    }
+
+    /// The `ap_fixed` format of `width` bits with `frac_bits` fractional bits and this spec's
+    /// modes (a learned width's format).
+    pub fn format_of_width(&self, width: u32, frac_bits: i32) -> Result<Format, TrainError> {
+        let int_bits = width as i32 - frac_bits;
         Format::new(
-            self.width,
+            width,
             int_bits,
             self.signed,
             self.quant,

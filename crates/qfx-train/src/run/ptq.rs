@@ -18,7 +18,7 @@ use super::{init_seeded, table_standardization, write_file};
 use crate::config::RunConfig;
 use crate::error::TrainError;
 use crate::models::Model;
-use crate::optim::{load_module_tensors, module_tensors};
+use crate::optim::{load_weights, module_tensors};
 
 /// Post-training quantization: the float checkpoint's weights, binary points calibrated on
 /// training data with `config`'s formats, no training. Writes a checkpoint and `model.ir.json`
@@ -48,7 +48,7 @@ pub fn ptq<'a>(
     let device = Device::flex();
     let shape = data.train.shape();
     let model = init_seeded(config, &shape, &device)?;
-    let model = load_module_tensors(model, ckpt.model)?;
+    let model = load_weights(model, ckpt.model)?;
     let model = calibrate(model, data.train, config, &preprocess)?;
     let score = evaluate(
         &model,

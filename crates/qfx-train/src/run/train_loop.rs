@@ -24,7 +24,7 @@ use crate::config::RunConfig;
 use crate::data::Task;
 use crate::error::TrainError;
 use crate::models::Model;
-use crate::optim::{load_module_tensors, module_tensors, Optimizer};
+use crate::optim::{load_module_tensors, load_weights, module_tensors, Optimizer};
 use crate::safetensors::NamedTensor;
 
 /// Progress reported while training.
@@ -182,7 +182,7 @@ pub fn train<'a>(
             ckpt.check_model(config)?;
             // The weights were trained on inputs standardized as that run's: keep it.
             preprocess = run_preprocess(config, data, ckpt.meta.standardize.as_ref())?;
-            model = load_module_tensors(model, ckpt.model)?;
+            model = load_weights(model, ckpt.model)?;
             if config.quant.enabled {
                 model = calibrate(model, data.train, config, &preprocess)?;
             }
