@@ -22,9 +22,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::cost::CostConfig;
 use crate::data::{DataSpec, Task};
 use crate::error::TrainError;
-use crate::layers::QuantConfig;
+use crate::layers::{QuantConfig, Widths};
 use crate::models::ModelConfig;
 use crate::optim::{OptimizerConfig, Schedule};
 use crate::Calibration;
@@ -48,6 +49,9 @@ pub struct RunConfig {
     /// Pixel normalization: mean and standard deviation per channel (or one for all), in units
     /// of the full pixel range. (Tables are standardized instead: `data.standardize`.)
     pub normalize: Normalize,
+    /// The hardware cost in the loss, and the budget that steers its weight.
+    #[serde(skip_serializing_if = "CostConfig::is_default")]
+    pub cost: CostConfig,
 }
 
 /// The training loss.
@@ -271,6 +275,7 @@ impl Default for RunConfig {
             train: TrainConfig::default(),
             calibration: CalibrationConfig::default(),
             normalize: Normalize::default(),
+            cost: CostConfig::default(),
         }
     }
 }
@@ -365,6 +370,24 @@ impl RunConfig {
     /// Checks every setting.
     pub fn validate(&self) -> Result<(), TrainError> {
         self.model.validate()?;
+        self.cost.validate()?;
+        if self.cost.active() && !self.quant.enabled {
+            return Err(TrainError::Config(
+                "a cost term (cost.beta or a budget) needs a quantized run: a float model has \
+                 no widths to trade"
+                    .to_string(),
+            ));
+        }
+        let learned = |w: Option<Widths>| w == Some(Widths::Learned);
+        let any_learned = learned(Some(self.quant.widths))
+            || self.quant.overrides.iter().any(|o| learned(o.widths));
+        if self.cost.active() && !any_learned {
+            return Err(TrainError::Config(
+                "a cost term (cost.beta or a budget) needs learned widths (quant.widths = \
+                 \"learned\", or --learn-widths): with every width fixed there is nothing to trade"
+                    .to_string(),
+            ));
+        }
         self.quant.validate().map_err(|e| {
             // The quantizer's message names the width, not the setting: name the settings.
             let q = &self.quant;

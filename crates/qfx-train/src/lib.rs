@@ -44,6 +44,7 @@
 pub mod activations;
 pub mod bnn;
 pub mod config;
+pub mod cost;
 pub mod data;
 mod error;
 pub mod export;

@@ -108,6 +108,8 @@ impl Schedule {
 pub struct Optimizer {
     config: OptimizerConfig,
     weight_decay: f64,
+    /// The learning rate of learned widths, when they do not follow the schedule.
+    width_lr: Option<f64>,
     /// Updates done so far (Adam's bias correction).
     steps: u64,
     /// First moment (Adam) or momentum buffer (SGD), flattened, by parameter path.
@@ -122,10 +124,18 @@ impl Optimizer {
         Optimizer {
             config,
             weight_decay,
+            width_lr: None,
             steps: 0,
             first: HashMap::new(),
             second: HashMap::new(),
         }
+    }
+
+    /// Learned widths ([`crate::Quantizer::w`]) update at `lr` at every step, whatever rate
+    /// the others get: a budget's controller then keeps its hold on the widths until the last
+    /// step, instead of losing it as a schedule decays.
+    pub fn set_width_lr(&mut self, lr: Option<f64>) {
+        self.width_lr = lr;
     }
 
     /// Updates done so far.
@@ -237,6 +247,10 @@ impl ModuleMapper for StepMapper<'_> {
             return Param::from_mapped_value(id, tensor, mapper);
         };
         let path = self.path.join(".");
+        let lr = match self.optim.width_lr {
+            Some(lr) if self.path.last().is_some_and(|n| n == "w") => lr,
+            _ => self.lr,
+        };
         let decay =
             self.path.last().is_some_and(|n| n == "weight") && self.optim.weight_decay > 0.0;
         let wd = self.optim.weight_decay;
@@ -265,7 +279,7 @@ impl ModuleMapper for StepMapper<'_> {
                 }
                 self.optim.first.insert(path.clone(), m);
                 self.optim.second.insert(path, v);
-                x - delta * self.lr
+                x - delta * lr
             }
             OptimizerConfig::Sgd { momentum, nesterov } => {
                 let g = if decay { g + x.clone() * wd } else { g };
@@ -279,7 +293,7 @@ impl ModuleMapper for StepMapper<'_> {
                     buf.clone()
                 };
                 self.optim.first.insert(path, buf);
-                x - delta * self.lr
+                x - delta * lr
             }
         };
         let mut updated = Tensor::from_inner(updated.reshape(dims));

@@ -194,6 +194,18 @@ impl Quantizer {
             .collect()
     }
 
+    /// Sets a learned width per channel (clamped to the spec's range when used); `None` when
+    /// the width is fixed.
+    pub fn set_widths(&mut self, widths: &[u32]) -> Option<()> {
+        let w = self.w.as_ref()?;
+        let stored = widths
+            .iter()
+            .map(|&b| (b as f64 / self.point_lr_scale) as f32)
+            .collect();
+        self.w = Some(same_param(w, stored));
+        Some(())
+    }
+
     /// Sets every binary point to `frac` fractional bits (a learned width keeps its width).
     pub fn set_frac_bits(&mut self, frac: &[i32]) {
         let stored = frac

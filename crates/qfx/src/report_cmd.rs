@@ -239,7 +239,14 @@ pub fn run(args: ReportArgs) -> Result<()> {
                 let shown = if fs.len() == 1 {
                     format!("`{}`", fs[0])
                 } else {
-                    format!("{} formats (per channel)", fs.len())
+                    let w = fs.iter().map(|f| f.width());
+                    let (lo, hi) = (w.clone().min().unwrap_or(0), w.max().unwrap_or(0));
+                    let widths = if lo == hi {
+                        format!("W {lo}")
+                    } else {
+                        format!("W {lo}–{hi}")
+                    };
+                    format!("{} formats (per channel, {widths})", fs.len())
                 };
                 writeln!(
                     md,
@@ -288,6 +295,15 @@ pub fn run(args: ReportArgs) -> Result<()> {
             "## Training\n\n![training curves]({})\n",
             RunDir::REPORT_CURVES
         )?;
+        if metrics.iter().any(|m| m.cost.is_some()) {
+            let config = run_config_cost(&args.run);
+            write_report_file(
+                &out_dir.join(RunDir::REPORT_COST),
+                cost_chart(&metrics, &config).as_bytes(),
+            )?;
+            writeln!(md, "{}", cost_table(&metrics, &config))?;
+            writeln!(md, "![hardware cost]({})\n", RunDir::REPORT_COST)?;
+        }
         let regression = metrics.iter().any(|m| m.test.errors().is_some());
         if regression {
             writeln!(
@@ -361,6 +377,56 @@ fn measured(
          placement.\n\n{table}",
         synth.yosys, synth.family
     ))
+}
+
+/// The run's cost settings (default when its configuration cannot be read: the report then
+/// shows no budget).
+fn run_config_cost(run: &Path) -> qfx_train::cost::CostConfig {
+    qfx_fs::read_to_string_regular(&RunDir::new(run).config())
+        .ok()
+        .and_then(|t| qfx_train::config::RunConfig::from_toml(&t).ok())
+        .map(|c| c.cost)
+        .unwrap_or_default()
+}
+
+/// The LUT and DSP estimate and β per epoch, against the budgets.
+fn cost_table(metrics: &[EpochMetrics], config: &qfx_train::cost::CostConfig) -> String {
+    let budget = |b: Option<f64>| b.map_or("none".to_string(), |b| format!("{b}"));
+    let mut t = format!(
+        "## Hardware cost over training\n\nThe exported model's estimate after each epoch \
+         (budget: {} LUT, {} DSP; cost in the loss: {:?}).\n\n| epoch | LUT | DSP | BOPs | β |\n\
+         |---|---|---|---|---|\n",
+        budget(config.budget_lut),
+        budget(config.budget_dsp),
+        config.kind
+    );
+    for m in metrics {
+        let Some(c) = &m.cost else { continue };
+        let beta = m.beta.map_or("-".to_string(), |b| format!("{b:.3}"));
+        t += &format!(
+            "| {} | {} | {} | {} | {beta} |\n",
+            m.epoch, c.lut, c.dsp, c.bops
+        );
+    }
+    t
+}
+
+fn cost_chart(metrics: &[EpochMetrics], config: &qfx_train::cost::CostConfig) -> String {
+    let with_cost: Vec<&EpochMetrics> = metrics.iter().filter(|m| m.cost.is_some()).collect();
+    let series = |name: &str, f: &dyn Fn(&EpochMetrics) -> f64| Series {
+        name: name.to_string(),
+        points: with_cost.iter().map(|m| (m.epoch as f64, f(m))).collect(),
+        step: false,
+    };
+    let lut = |m: &EpochMetrics| m.cost.map_or(0.0, |c| c.lut as f64);
+    let mut lines = vec![series("LUT estimate (thousands)", &|m| lut(m) / 1e3)];
+    if let Some(b) = config.budget_lut {
+        lines.push(series("LUT budget (thousands)", &|_| b / 1e3));
+    }
+    if with_cost.iter().any(|m| m.beta.is_some()) {
+        lines.push(series("β", &|m| m.beta.unwrap_or(0.0)));
+    }
+    line_chart("Hardware cost", "epoch", "thousand LUT / β", &lines)
 }
 
 fn curves_chart(metrics: &[EpochMetrics]) -> String {

@@ -39,6 +39,22 @@ pub struct ConfigArgs {
     /// Freeze binary points at their calibrated values (`quant.learn_binary_points = false`).
     #[arg(long)]
     pub fixed_points: bool,
+    /// Learn every word width too, within `quant.*_width_range` (`quant.widths = "learned"`);
+    /// `--bits` is then where the widths start.
+    #[arg(long)]
+    pub learn_widths: bool,
+    /// Steer the hardware cost's weight so that the trained model's LUT estimate (`qfx
+    /// report`) lands at N (`cost.budget_lut`).
+    #[arg(long, value_name = "N")]
+    pub budget_lut: Option<f64>,
+    /// Steer the hardware cost's weight so that the trained model's DSP estimate lands at or
+    /// under N (`cost.budget_dsp`).
+    #[arg(long, value_name = "N")]
+    pub budget_dsp: Option<f64>,
+    /// The cost the loss differentiates: `lut` (qfx's cost model, the default) or `ebops`
+    /// (HGQ's effective bit operations) (`cost.kind`).
+    #[arg(long, value_parser = ["lut", "ebops"])]
+    pub cost: Option<String>,
     /// Epochs (`train.epochs`).
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -91,14 +107,29 @@ impl ConfigArgs {
             put("quant.enabled", "true".into());
         }
         if self.float {
-            if self.bits.is_some() || self.fixed_points {
-                bail!("--float contradicts --bits/--fixed-points");
+            if self.bits.is_some() || self.fixed_points || self.learn_widths {
+                bail!("--float contradicts --bits/--fixed-points/--learn-widths");
             }
             put("quant.enabled", "false".into());
         }
         if self.fixed_points {
             put("quant.learn_binary_points", "false".into());
             put("quant.enabled", "true".into());
+        }
+        if self.learn_widths {
+            put("quant.widths", toml_string("learned"));
+            put("quant.enabled", "true".into());
+        }
+        for (key, v) in [
+            ("cost.budget_lut", self.budget_lut),
+            ("cost.budget_dsp", self.budget_dsp),
+        ] {
+            if let Some(v) = v {
+                put(key, toml::Value::Float(v).to_string());
+            }
+        }
+        if let Some(c) = &self.cost {
+            put("cost.kind", toml_string(c));
         }
         if let Some(e) = self.epochs {
             put("train.epochs", e.to_string());

@@ -297,3 +297,90 @@ fn binarized_network_from_the_command_line() {
 fn qfx_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
+
+/// Learned widths under a LUT budget from the command line: β is steered (recorded per epoch
+/// with the estimate), the trained model is cheaper than the uniform one it started from and
+/// exports, the report charts the cost, and impossible requests are refused.
+#[test]
+fn learned_widths_under_a_budget_from_the_command_line() {
+    let tmp = tempdir("budget");
+    let float = tmp.join("float");
+    ok(qfx()
+        .args(["train", "--float", "--epochs", "1", "--run"])
+        .arg(&float)
+        .args(SMALL));
+    let last_cost = |run: &Path| -> (u64, Option<f64>) {
+        let text = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+        let m: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        (m["cost"]["lut"].as_u64().unwrap(), m["beta"].as_f64())
+    };
+    let uniform = tmp.join("uniform");
+    ok(qfx()
+        .args(["train", "--bits", "6", "--epochs", "1", "--from"])
+        .arg(&float)
+        .arg("--run")
+        .arg(&uniform)
+        .args(SMALL));
+    let (uniform_lut, beta) = last_cost(&uniform);
+    assert_eq!(beta, None, "no cost term, no β");
+
+    let learned = tmp.join("learned");
+    let budget = (uniform_lut / 2).to_string();
+    ok(qfx()
+        .args(["train", "--bits", "6", "--learn-widths", "--epochs", "3"])
+        .args([
+            "--budget-lut",
+            &budget,
+            "--set",
+            "cost.every_steps=2",
+            "--from",
+        ])
+        .arg(&float)
+        .arg("--run")
+        .arg(&learned)
+        .args(SMALL));
+    let (lut, beta) = last_cost(&learned);
+    let beta = beta.expect("β recorded");
+    assert!(
+        beta > 1.0,
+        "over budget at the start, β must have grown: {beta}"
+    );
+    assert!(lut < uniform_lut, "{lut} LUT, uniform 6-bit {uniform_lut}");
+    let out = ok(qfx()
+        .args(["report", "--samples", "20", "--run"])
+        .arg(&learned));
+    assert!(out.contains("## Hardware cost over training"), "{out}");
+    assert!(learned.join("cost.svg").is_file());
+
+    fails(
+        qfx()
+            .args(["train", "--float", "--learn-widths", "--run"])
+            .arg(tmp.join("bad1")),
+        "--float contradicts",
+    );
+    fails(
+        qfx()
+            .args(["train", "--float", "--budget-lut", "100", "--run"])
+            .arg(tmp.join("bad2")),
+        "needs a quantized run",
+    );
+    fails(
+        qfx()
+            .args(["train", "--bits", "6", "--budget-lut", "100", "--run"])
+            .arg(tmp.join("bad5")),
+        "needs learned widths",
+    );
+    fails(
+        qfx()
+            .args(["train", "--bits", "6", "--budget-lut=-5", "--run"])
+            .arg(tmp.join("bad3")),
+        "budget_lut = -5",
+    );
+    fails(
+        qfx()
+            .args(["train", "--bits", "6", "--learn-widths"])
+            .args(["--set", "quant.overflow=\"AP_WRAP\"", "--run"])
+            .arg(tmp.join("bad4")),
+        "overflow mode",
+    );
+}

@@ -7,7 +7,7 @@ use std::ops::Range;
 use burn::backend::{tensor::FloatTensor, Flex, TensorMetadata};
 use burn::tensor::TensorData;
 use burn_flex::FlexTensor;
-use qfx_fixed::{Overflow, SliceQuantizer, CLIP_ABOVE, CLIP_BELOW, CLIP_NONE};
+use qfx_fixed::{Format, Overflow, SliceQuantizer, CLIP_ABOVE, CLIP_BELOW, CLIP_NONE};
 use rayon::prelude::*;
 
 use super::ops::FixedPointOps;
@@ -37,6 +37,88 @@ impl FixedPointOps for Flex {
     ) -> (FlexTensor, FlexTensor) {
         backward(&grad, &x, &xhat, &clip, &f, &spec)
     }
+
+    fn fixed_quantize_width_clip(
+        x: FloatTensor<Self>,
+        f: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        spec: QuantSpec,
+    ) -> (FlexTensor, FlexTensor) {
+        let channels = spec.blocks(&x.shape()).1;
+        let formats = learned_formats(&frac_bits(&f, channels), &w, &spec);
+        let casts: Vec<Cast> = formats
+            .iter()
+            .map(|f| f.map_or(Cast::Prune, |f| Cast::To(SliceQuantizer::new(f))))
+            .collect();
+        cast(&x, &casts, &spec)
+    }
+
+    fn fixed_quantize_width_grad(
+        grad: FloatTensor<Self>,
+        x: FloatTensor<Self>,
+        xhat: FloatTensor<Self>,
+        clip: FloatTensor<Self>,
+        f: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        spec: QuantSpec,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let channels = spec.blocks(&x.shape()).1;
+        let formats = learned_formats(&frac_bits(&f, channels), &w, &spec);
+        let (gx, sums) = gradient_sums(&grad, &x, &xhat, &clip, &spec, false);
+        let (mut gf, mut gw) = (vec![0f32; channels], vec![0f32; channels]);
+        for (c, format) in formats.iter().enumerate() {
+            // A pruned channel's bounds are [0, 0]: no gradient for F or W.
+            let Some(format) = format else { continue };
+            let s = &sums[c];
+            let inv_scale = 2f64.powi(-(format.frac_bits() as i32));
+            let (lo, hi) = format.assignable_range();
+            // F at fixed W, as for a fixed width: −ln2 · the saturated value at a bound.
+            gf[c] = (LN_2 * s.in_range
+                - LN_2 * inv_scale * (hi as f64 * s.above + lo as f64 * s.below))
+                as f32;
+            // W: the bound's magnitude 2^(W − F − sign) grows by ln2 times itself per bit; the
+            // lower bound moves only when signed (and not at AP_SAT_SYM's W = 1, whose −1 is
+            // fixed).
+            let signed = spec.signed as i32;
+            let top = 2f64.powi(format.width() as i32 - format.frac_bits() as i32 - signed);
+            let lower = spec.signed && !(spec.overflow == Overflow::SatSym && format.width() == 1);
+            let below = if lower { s.below } else { 0.0 };
+            gw[c] = (LN_2 * top * (s.above - below)) as f32;
+        }
+        (
+            FlexTensor::from_data(TensorData::new(gx, x.shape())),
+            FlexTensor::from_data(TensorData::new(gf, f.shape())),
+            FlexTensor::from_data(TensorData::new(gw, w.shape())),
+        )
+    }
+}
+
+/// Each channel's format for learned widths `w` (whole numbers) and fractional bits `frac`;
+/// `None` for a pruned channel (width 0).
+fn learned_formats(frac: &[i32], w: &FlexTensor, spec: &QuantSpec) -> Vec<Option<Format>> {
+    let widths = values::<f32>(w, "the learned widths");
+    assert_eq!(
+        widths.len(),
+        frac.len(),
+        "fixed-point quantizer: widths per channel"
+    );
+    frac.iter()
+        .zip(widths.iter())
+        .map(|(&f, &w)| {
+            (w >= 1.0).then(|| {
+                spec.format_of_width(w as u32, f)
+                    .expect("validated learned-width range")
+            })
+        })
+        .collect()
+}
+
+/// What one channel's elements become.
+enum Cast {
+    /// An `ap_fixed` assignment.
+    To(SliceQuantizer),
+    /// 0 (a pruned channel), marked as clipped on the side of the input's sign.
+    Prune,
 }
 
 /// Fractional bits per channel: `F = round(f)` (ties to even), checked against the layout.
@@ -77,7 +159,7 @@ fn stretches(range: Range<usize>, inner: usize) -> impl Iterator<Item = (usize, 
 
 fn forward(x: &FlexTensor, f: &FlexTensor, spec: &QuantSpec) -> (FlexTensor, FlexTensor) {
     let shape = x.shape();
-    let (_, channels, inner) = spec.blocks(&shape);
+    let channels = spec.blocks(&shape).1;
     let frac = frac_bits(f, channels);
     if spec.khot.is_some() {
         let xs = values::<f32>(x, "the input");
@@ -86,10 +168,21 @@ fn forward(x: &FlexTensor, f: &FlexTensor, spec: &QuantSpec) -> (FlexTensor, Fle
         let clip = FlexTensor::from_data(TensorData::new(clip, shape));
         return (out, clip);
     }
-    let quantizers: Vec<SliceQuantizer> = frac
+    let casts: Vec<Cast> = frac
         .iter()
-        .map(|&fb| SliceQuantizer::new(spec.format(fb).expect("validated quantizer spec")))
+        .map(|&fb| {
+            Cast::To(SliceQuantizer::new(
+                spec.format(fb).expect("validated quantizer spec"),
+            ))
+        })
         .collect();
+    cast(x, &casts, spec)
+}
+
+/// `x` cast channel by channel (`casts[c]`), with the clip side of each element.
+fn cast(x: &FlexTensor, casts: &[Cast], spec: &QuantSpec) -> (FlexTensor, FlexTensor) {
+    let shape = x.shape();
+    let (_, channels, inner) = spec.blocks(&shape);
     let xs = values::<f32>(x, "the input");
     let mut out = vec![0f32; xs.len()];
     let mut clip = vec![0i8; xs.len()];
@@ -103,9 +196,24 @@ fn forward(x: &FlexTensor, f: &FlexTensor, spec: &QuantSpec) -> (FlexTensor, Fle
             let start = task * per_task;
             for (block, piece) in stretches(start..start + y.len(), inner) {
                 let local = piece.start - start..piece.end - start;
-                quantizers[block % channels]
-                    .quantize(&xs[piece], &mut y[local.clone()], &mut k[local], 1)
-                    .expect("equal lengths");
+                match &casts[block % channels] {
+                    Cast::To(q) => {
+                        q.quantize(&xs[piece], &mut y[local.clone()], &mut k[local], 1)
+                            .expect("equal lengths");
+                    }
+                    Cast::Prune => {
+                        // `out` is already 0 there.
+                        for (k, &x) in k[local].iter_mut().zip(&xs[piece]) {
+                            *k = if x > 0.0 {
+                                CLIP_ABOVE
+                            } else if x < 0.0 {
+                                CLIP_BELOW
+                            } else {
+                                CLIP_NONE
+                            };
+                        }
+                    }
+                }
             }
         });
     let out = FlexTensor::from_data(TensorData::new(out, shape.clone()));
@@ -121,61 +229,79 @@ fn backward(
     f: &FlexTensor,
     spec: &QuantSpec,
 ) -> (FlexTensor, FlexTensor) {
+    let channels = spec.blocks(&x.shape()).1;
+    let frac = frac_bits(f, channels);
+    let (lo, hi) = spec.code_bounds();
+    let zeroed = spec.overflow == Overflow::SatZero;
+    // Wrapped values: straight-through for x.
+    let (gx, sums) = gradient_sums(grad, x, xhat, clip, spec, spec.wraps());
+    let gf: Vec<f32> = sums
+        .iter()
+        .zip(&frac)
+        .map(|(s, &fb)| {
+            let inv_scale = 2f64.powi(-fb);
+            let clipped = if spec.khot.is_some() {
+                // K-hot: saturation lands on the largest K-hot code in range, not on the range
+                // end, so the bound's gradient is read from x̂ itself: −ln2·x̂ at each clipped
+                // element (0 for AP_SAT_ZERO, where x̂ = 0).
+                -LN_2 * s.clipped_xhat
+            } else if zeroed {
+                0.0
+            } else {
+                // ∂x̂/∂F at each bound: −ln2 · (the saturated value).
+                -LN_2 * inv_scale * (hi * s.above + lo * s.below)
+            };
+            (LN_2 * s.in_range + clipped) as f32
+        })
+        .collect();
+    (
+        FlexTensor::from_data(TensorData::new(gx, x.shape())),
+        FlexTensor::from_data(TensorData::new(gf, f.shape())),
+    )
+}
+
+/// `∂L/∂x` (straight through where in range, or everywhere with `pass_clipped`) and the
+/// per-channel [`SideSums`] both binary-point and width gradients are made of. Tasks take
+/// element ranges ([`task_len`]) and their sums are added in task order.
+fn gradient_sums(
+    grad: &FlexTensor,
+    x: &FlexTensor,
+    xhat: &FlexTensor,
+    clip: &FlexTensor,
+    spec: &QuantSpec,
+    pass_clipped: bool,
+) -> (Vec<f32>, Vec<SideSums>) {
     let shape = x.shape();
     let (_, channels, inner) = spec.blocks(&shape);
-    let frac = frac_bits(f, channels);
     let (g, xs, xh) = (
         values::<f32>(grad, "the gradient"),
         values::<f32>(x, "the input"),
         values::<f32>(xhat, "the output"),
     );
     let k = values::<i8>(clip, "the clip marker");
-    let (lo, hi) = spec.code_bounds();
-    let pass_clipped = spec.wraps(); // wrapped values: straight-through for x
-    let zeroed = spec.overflow == Overflow::SatZero;
-    // K-hot: saturation lands on the largest K-hot code in range, not on the range end, so
-    // the bound's gradient is read from x̂ itself (−ln2·x̂; 0 for AP_SAT_ZERO, where x̂ = 0).
-    let khot = spec.khot.is_some();
     let len = xs.len();
     let gx = straight_through(&g, &k, pass_clipped);
     let per_task = task_len(len);
-    let partial_sums: Vec<Vec<f64>> = (0..len.div_ceil(per_task))
+    let partial_sums: Vec<Vec<SideSums>> = (0..len.div_ceil(per_task))
         .into_par_iter()
         .map(|task| {
-            let mut sums = vec![0f64; channels];
+            let mut sums: Vec<SideSums> = (0..channels).map(|_| SideSums::default()).collect();
             let start = task * per_task;
             for (block, stretch) in stretches(start..(start + per_task).min(len), inner) {
-                let c = block % channels;
-                let inv_scale = 2f64.powi(-frac[c]);
-                // ∂x̂/∂F at each bound: −ln2 · (the saturated value).
-                let d_above = if zeroed { 0.0 } else { -LN_2 * hi * inv_scale };
-                let d_below = if zeroed { 0.0 } else { -LN_2 * lo * inv_scale };
                 let (g, k) = (&g[stretch.clone()], &k[stretch.clone()]);
                 let (xs, xh) = (&xs[stretch.clone()], &xh[stretch.clone()]);
-                let sums_by_side = side_sums(g, k, xs, xh);
-                let clipped = if khot {
-                    // K-hot: −ln2·x̂ at each clipped element.
-                    -LN_2 * sums_by_side.clipped_xhat
-                } else {
-                    d_above * sums_by_side.above + d_below * sums_by_side.below
-                };
-                let acc = LN_2 * sums_by_side.in_range + clipped;
-                sums[c] += acc;
+                sums[block % channels].add(&side_sums(g, k, xs, xh));
             }
             sums
         })
         .collect();
-    let mut gf = vec![0f64; channels];
+    let mut total: Vec<SideSums> = (0..channels).map(|_| SideSums::default()).collect();
     for sums in partial_sums {
-        for (t, s) in gf.iter_mut().zip(sums) {
-            *t += s;
+        for (t, s) in total.iter_mut().zip(&sums) {
+            t.add(s);
         }
     }
-    let gf: Vec<f32> = gf.into_iter().map(|v| v as f32).collect();
-    (
-        FlexTensor::from_data(TensorData::new(gx, shape)),
-        FlexTensor::from_data(TensorData::new(gf, f.shape())),
-    )
+    (gx, total)
 }
 
 /// The sums the binary point's gradient is made of, over one stretch sharing a binary point.
@@ -189,6 +315,15 @@ struct SideSums {
     below: f64,
     /// `Σ g·x̂` over the clipped elements (the K-hot bound).
     clipped_xhat: f64,
+}
+
+impl SideSums {
+    fn add(&mut self, other: &SideSums) {
+        self.in_range += other.in_range;
+        self.above += other.above;
+        self.below += other.below;
+        self.clipped_xhat += other.clipped_xhat;
+    }
 }
 
 /// [`SideSums`] over `g`, `k`, `x`, `x̂`: sixteen f32 lanes per sum over runs of 1,024

@@ -49,6 +49,28 @@ pub trait FixedPointOps: Backend {
         f: FloatTensor<Self>,
         spec: QuantSpec,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
+
+    /// `x̂` and the clip sides for a learned width: channel `c` is cast to
+    /// `ap_fixed<W[c], W[c] − F[c]>` (`w` holds the widths as whole numbers; 0 prunes the
+    /// channel), `spec.width` unused (`super::width`).
+    fn fixed_quantize_width_clip(
+        x: FloatTensor<Self>,
+        f: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        spec: QuantSpec,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+
+    /// `(∂L/∂x, ∂L/∂f, ∂L/∂w)` of a learned width's cast.
+    #[allow(clippy::too_many_arguments)]
+    fn fixed_quantize_width_grad(
+        grad: FloatTensor<Self>,
+        x: FloatTensor<Self>,
+        xhat: FloatTensor<Self>,
+        clip: FloatTensor<Self>,
+        f: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        spec: QuantSpec,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
 #[derive(Debug)]
@@ -78,7 +100,81 @@ impl<B: Backend + FixedPointOps> Backward<B, 2> for QuantizeBackward {
     }
 }
 
+#[derive(Debug)]
+struct QuantizeWidthBackward;
+
+impl<B: Backend + FixedPointOps> Backward<B, 3> for QuantizeWidthBackward {
+    /// `(x, x̂, clip, f, w, spec)`.
+    type State = (
+        FloatTensor<B>,
+        FloatTensor<B>,
+        FloatTensor<B>,
+        FloatTensor<B>,
+        FloatTensor<B>,
+        QuantSpec,
+    );
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_f, node_w] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, xhat, clip, f, w, spec) = ops.state;
+        let (grad_x, grad_f, grad_w) =
+            B::fixed_quantize_width_grad(grad, x, xhat, clip, f, w, spec);
+        for (node, g) in [(node_x, grad_x), (node_f, grad_f), (node_w, grad_w)] {
+            if let Some(node) = node {
+                grads.register::<B>(node.id, g);
+            }
+        }
+    }
+}
+
 impl<B: Backend + FixedPointOps, C: CheckpointStrategy> FixedPointOps for Autodiff<B, C> {
+    fn fixed_quantize_width_clip(
+        x: FloatTensor<Self>,
+        f: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        spec: QuantSpec,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let guards = [x.node(), f.node(), w.node()];
+        let (x, f, w) = (x.into_primitive(), f.into_primitive(), w.into_primitive());
+        let (xhat, clip) = B::fixed_quantize_width_clip(x.clone(), f.clone(), w.clone(), spec);
+        let clip_out = Self::from_inner(clip.clone());
+        let xhat = match QuantizeWidthBackward
+            .prepare::<C>(guards)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((x, xhat.clone(), clip, f, w, spec), xhat),
+            OpsKind::UnTracked(prep) => prep.finish(xhat),
+        };
+        (xhat, clip_out)
+    }
+
+    fn fixed_quantize_width_grad(
+        grad: FloatTensor<Self>,
+        x: FloatTensor<Self>,
+        xhat: FloatTensor<Self>,
+        clip: FloatTensor<Self>,
+        f: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        spec: QuantSpec,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let (gx, gf, gw) = B::fixed_quantize_width_grad(
+            grad.into_primitive(),
+            x.into_primitive(),
+            xhat.into_primitive(),
+            clip.into_primitive(),
+            f.into_primitive(),
+            w.into_primitive(),
+            spec,
+        );
+        (
+            Self::from_inner(gx),
+            Self::from_inner(gf),
+            Self::from_inner(gw),
+        )
+    }
+
     fn fixed_quantize(
         x: FloatTensor<Self>,
         f: FloatTensor<Self>,

@@ -37,9 +37,15 @@ impl RunDir {
     pub const REPORT_CURVES: &'static str = "curves.svg";
     /// `qfx report`'s binary-point panels.
     pub const REPORT_POINTS: &'static str = "binary_points.svg";
+    /// `qfx report`'s hardware cost and β over the epochs.
+    pub const REPORT_COST: &'static str = "cost.svg";
     /// Everything `qfx report` writes.
-    pub const REPORT_FILES: [&'static str; 3] =
-        [Self::REPORT, Self::REPORT_CURVES, Self::REPORT_POINTS];
+    pub const REPORT_FILES: [&'static str; 4] = [
+        Self::REPORT,
+        Self::REPORT_CURVES,
+        Self::REPORT_POINTS,
+        Self::REPORT_COST,
+    ];
 
     /// The run directory at `root` (nothing is created or checked).
     pub fn new(root: impl Into<PathBuf>) -> RunDir {

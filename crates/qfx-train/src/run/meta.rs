@@ -80,6 +80,9 @@ pub struct CheckpointMeta {
     /// checkpoint of a finished quantized run): the run's model of record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ir_hash: Option<String>,
+    /// The cost term's β and controller state, when the run has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<crate::cost::Controller>,
 }
 
 const SEAL: &str = "{\n  \"checksum\": \"";
@@ -108,6 +111,7 @@ impl CheckpointMeta {
             parent: None,
             model_hash: None,
             ir_hash: None,
+            controller: None,
         }
     }
 

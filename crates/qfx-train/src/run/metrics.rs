@@ -31,6 +31,12 @@ pub struct EpochMetrics {
     pub formats: BTreeMap<String, Vec<Format>>,
     /// Seconds the epoch took.
     pub seconds: f64,
+    /// The exported model's hardware estimate after the epoch (quantized runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::cost::Measured>,
+    /// The cost term's weight β at the epoch's end (runs with a cost term).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beta: Option<f64>,
 }
 
 /// Appends one epoch's line to the run's metrics.

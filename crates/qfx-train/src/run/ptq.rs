@@ -84,6 +84,7 @@ pub fn ptq<'a>(
         parent: None,
         model_hash: None,
         ir_hash: Some(checksum(&record)),
+        controller: None,
     };
     save_checkpoint(&run, &meta, &tensors, &[])?;
     write_file(&run.ir(), &record)?;

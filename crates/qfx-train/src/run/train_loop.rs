@@ -21,6 +21,7 @@ use super::meta::CheckpointMeta;
 use super::metrics::{self, EpochMetrics};
 use super::{init_seeded, save_ir, table_standardization, write_file};
 use crate::config::RunConfig;
+use crate::cost::{measure, model_cost, Controller};
 use crate::data::Task;
 use crate::error::TrainError;
 use crate::models::Model;
@@ -125,6 +126,9 @@ pub fn train<'a>(
     let device = Device::flex().autodiff();
     let mut model = init_seeded(config, &shape, &device)?;
     let mut optim = Optimizer::new(t.optimizer, t.weight_decay);
+    if config.cost.has_budget() {
+        optim.set_width_lr(Some(t.lr));
+    }
     let mut preprocess = run_preprocess(config, data, None)?;
     let mut meta = CheckpointMeta::fresh(config, &shape);
     let mut last_checkpoint = None;
@@ -213,6 +217,12 @@ pub fn train<'a>(
         write_file(&run_dir.config(), config.to_toml().as_bytes())?;
     }
 
+    let cost_model = qfx_hls::cost::CostModel::default();
+    let cost_of = |model: &Model| model_cost(model, config.cost.kind, &cost_model);
+    if config.cost.active() && meta.controller.is_none() {
+        let start = cost_of(&model).into_scalar::<f32>() as f64;
+        meta.controller = Some(Controller::start(&config.cost, start));
+    }
     let augment = qfx_data::Augment {
         pad: t.crop_padding,
         flip: t.flip,
@@ -241,8 +251,12 @@ pub fn train<'a>(
             let x = feed::inputs(data.train, idx, &augment, &mut rng, &preprocess)?;
             let targets = feed::targets(data.train, idx, task, &x)?;
             let logits = feed::forward(&model, x, idx.len(), &shape, &device);
-            let loss = feed::loss(logits.clone(), &targets);
-            let loss_value = loss.clone().into_scalar::<f32>() as f64;
+            let task_loss = feed::loss(logits.clone(), &targets);
+            let loss_value = task_loss.clone().into_scalar::<f32>() as f64;
+            let loss = match &meta.controller {
+                Some(c) => task_loss + cost_of(&model) * c.weight(),
+                None => task_loss,
+            };
             if !loss_value.is_finite() {
                 return Err(TrainError::NonFinite(format!(
                     "the training loss became {loss_value} at epoch {}, step {} (step {} of the \
@@ -265,6 +279,15 @@ pub fn train<'a>(
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(lr, model, grads);
             meta.global_step += 1;
+            if let Some(c) = &mut meta.controller {
+                let settling = meta.global_step >= config.cost.settle_from(total);
+                if settling {
+                    optim.set_width_lr(Some(0.0));
+                } else if config.cost.has_budget() && meta.global_step % config.cost.every() == 0 {
+                    let ir = export_ir(&model, &preprocess, "model")?;
+                    c.update(&config.cost, &measure(&ir)?);
+                }
+            }
             meta.step_in_epoch = step + 1;
             meta.epoch_sums = (loss_sum, correct, seen);
             on_event(&Event::Step {
@@ -302,6 +325,8 @@ pub fn train<'a>(
             test,
             formats: formats.clone(),
             seconds: began.elapsed().as_secs_f64(),
+            cost: ir.as_ref().map(measure).transpose()?,
+            beta: meta.controller.map(|c| c.beta),
         };
         metrics::append(&run_dir, &epoch_metrics)?;
         on_event(&Event::Epoch(epoch_metrics));
