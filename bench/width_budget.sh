@@ -13,7 +13,7 @@
 # required); its LUT/DSP estimate is `qfx report`'s (`cost` in metrics.jsonl, the same function).
 #
 # Usage: [MODEL=cnn|jet_mlp] bench/width_budget.sh [OUT_DIR]   (default target/width-budget[-jet_mlp])
-#   env: SEEDS ("1 2 3"), WIDTHS ("2 3 4 6 8"), SIZED_WIDTHS ("3 4 6"), BUDGET_WIDTHS ("3 4"),
+#   env: SEEDS ("1 2 3"), WIDTHS ("2 3 4 6 8"), SIZED_WIDTHS ("3 4 6"), BUDGET_WIDTHS ("3 4 6"),
 #        FLOAT_EPOCHS (cnn: 8; jet_mlp: its TOML's 20), QAT_EPOCHS (cnn 3, jet_mlp 15),
 #        SAMPLES (100: verify-hls). Learned widths start one bit above the
 #        uniform width whose cost is the budget.
@@ -31,7 +31,7 @@ esac
 out=${1:-$default_out}
 seeds=${SEEDS:-"1 2 3"}
 widths=${WIDTHS:-"2 3 4 6 8"}
-budget_widths=${BUDGET_WIDTHS:-"3 4"}
+budget_widths=${BUDGET_WIDTHS:-"3 4 6"}
 sized_widths=${SIZED_WIDTHS:-"3 4 6"}
 samples=${SAMPLES:-100}
 qfx=${QFX:-target/release/qfx}

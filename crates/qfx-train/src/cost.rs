@@ -38,9 +38,9 @@ pub enum CostKind {
 
 /// The width of what layer `i` outputs, as a tensor of one element (or the cost model's raw
 /// input width for the network input).
-fn output_width(model: &GraphModel, i: Option<usize>, m: &CostModel) -> Option<Tensor<1>> {
+fn output_width(model: &GraphModel, i: Option<usize>, m: &CostModel) -> Tensor<1> {
     let Some(i) = i else {
-        return Some(constant(model, m.input_bits as f32));
+        return constant(model, m.input_bits as f32);
     };
     let q: &Quantizer = match &model.layers[i] {
         Layer::Quantize(q) => q,
@@ -59,7 +59,7 @@ fn output_width(model: &GraphModel, i: Option<usize>, m: &CostModel) -> Option<T
         Layer::Concat(c) => &c.out,
         Layer::AvgPool2d(p) => &p.out,
         Layer::GlobalAvgPool(p) => &p.out,
-        Layer::Sign(_) => return Some(constant(model, 2.0)),
+        Layer::Sign(_) => return constant(model, 2.0),
         // Layers that move values keep their input's format.
         Layer::MaxPool2d(_)
         | Layer::GlobalMaxPool(_)
@@ -67,7 +67,7 @@ fn output_width(model: &GraphModel, i: Option<usize>, m: &CostModel) -> Option<T
         | Layer::Reshape(_)
         | Layer::Shortcut(_) => return output_width(model, model.graph.nodes[i].sources[0], m),
     };
-    Some(q.width_tensor())
+    q.width_tensor()
 }
 
 fn constant(model: &GraphModel, v: f32) -> Tensor<1> {
@@ -113,8 +113,9 @@ impl Products {
 pub fn model_cost(model: &GraphModel, kind: CostKind, m: &CostModel) -> Tensor<1> {
     let mut total = constant(model, 0.0);
     for (i, node) in model.graph.nodes.iter().enumerate() {
-        let input = || output_width(model, node.sources[0], m).expect("a width");
-        let positions = |shape: &[usize]| shape[1..].iter().product::<usize>().max(1);
+        let input = || output_width(model, node.sources[0], m);
+        // Positions of a map or signal `[c, …]` the hardware is reused over (1 for a vector).
+        let positions = node.shape[1..].iter().product::<usize>().max(1);
         let cost = match &model.layers[i] {
             Layer::Dense(l) => {
                 let [d_in, d_out] = l.weight.val().dims();
@@ -132,7 +133,7 @@ pub fn model_cost(model: &GraphModel, kind: CostKind, m: &CostModel) -> Tensor<1
                     w: c.wq.width_tensor(),
                     outputs: out,
                     fan_in: per_group * kh * kw,
-                    positions: positions(&node.shape),
+                    positions,
                 };
                 p.cost(input(), kind, m)
             }
@@ -142,7 +143,7 @@ pub fn model_cost(model: &GraphModel, kind: CostKind, m: &CostModel) -> Tensor<1
                     w: n.scale_q.width_tensor(),
                     outputs: channels,
                     fan_in: 1,
-                    positions: node.shape[1..].iter().product::<usize>().max(1),
+                    positions,
                 };
                 p.cost(input(), kind, m)
             }
@@ -151,7 +152,7 @@ pub fn model_cost(model: &GraphModel, kind: CostKind, m: &CostModel) -> Tensor<1
                 input() * (comparators as f64 * m.lut_per_adder_bit)
             }
             Layer::Add(_) if kind == CostKind::Lut => {
-                let b = output_width(model, node.sources[1], m).expect("a width");
+                let b = output_width(model, node.sources[1], m);
                 let widest = input().max_pair(b) + 1.0;
                 widest * (node.shape[0] as f64 * m.lut_per_adder_bit)
             }

@@ -443,6 +443,14 @@ impl QuantConfig {
             )));
         }
         if self.widths == Widths::Learned {
+            if !self.learn_binary_points {
+                return Err(crate::TrainError::Spec(
+                    "learned widths need learned binary points (learn_binary_points = true, \
+                     no --fixed-points): a width moves bits between the integer and \
+                     fractional part"
+                        .to_string(),
+                ));
+            }
             if self.acc_bits.is_some() {
                 return Err(crate::TrainError::Spec(
                     "acc_bits cannot be set with learned widths: each accumulator is sized at \

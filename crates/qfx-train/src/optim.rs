@@ -138,6 +138,13 @@ impl Optimizer {
         self.width_lr = lr;
     }
 
+    /// Forgets the learned widths' momentum (first moment), so they stop where they are when
+    /// the force moving them (the cost) is switched off, instead of coasting on for the ten
+    /// or so steps Adam's momentum lasts.
+    pub fn clear_width_momentum(&mut self) {
+        self.first.retain(|path, _| !path.ends_with(".w"));
+    }
+
     /// Updates done so far.
     pub fn steps(&self) -> u64 {
         self.steps

@@ -394,6 +394,13 @@ fn impossible_width_settings_are_refused() {
         ),
         (
             QuantConfig {
+                learn_binary_points: false,
+                ..learned.clone()
+            },
+            "learned binary points",
+        ),
+        (
+            QuantConfig {
                 act_width_range: [0, 8],
                 ..learned.clone()
             },

@@ -63,6 +63,7 @@ fn specs() -> Vec<QuantSpec> {
                     sat_bits: 0,
                     granularity: Granularity::PerTensor,
                     khot: None,
+                    learned_width: None,
                 });
             }
         }
@@ -196,6 +197,7 @@ fn gradients_match_finite_differences() {
                 sat_bits: 0,
                 granularity,
                 khot: None,
+                learned_width: None,
             };
             for path in [QuantPath::Fused, QuantPath::Composed] {
                 check_gradients(&mut rng, &spec, &frac, path);

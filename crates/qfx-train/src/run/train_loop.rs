@@ -283,9 +283,15 @@ pub fn train<'a>(
                 let settling = meta.global_step >= config.cost.settle_from(total);
                 if settling {
                     optim.set_width_lr(Some(0.0));
-                } else if config.cost.has_budget() && meta.global_step % config.cost.every() == 0 {
+                } else if config.cost.has_budget()
+                    && meta.global_step.is_multiple_of(config.cost.every())
+                {
                     let ir = export_ir(&model, &preprocess, "model")?;
+                    let was_on = c.weight() > 0.0;
                     c.update(&config.cost, &measure(&ir)?);
+                    if was_on && c.weight() == 0.0 {
+                        optim.clear_width_momentum();
+                    }
                 }
             }
             meta.step_in_epoch = step + 1;
