@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Learned widths under a hardware budget against uniform widths (issue "learn the word widths
-# as well"): the small CNN on the embedded Fashion-MNIST subset (MODEL=cnn) or the jet-tagging
-# MLP of examples/jet_mlp (MODEL=jet_mlp), QAT from one float model per seed, the
-# accuracy-vs-LUT points of
+# as well"): the small CNN on the embedded Fashion-MNIST subset (MODEL=cnn) or on the full
+# Fashion-MNIST (MODEL=cnn_full, after scripts/fetch-fashion-mnist), or the jet-tagging MLP of
+# examples/jet_mlp (MODEL=jet_mlp), QAT from one float model per seed, the accuracy-vs-LUT
+# points of
 #   (a) uniform W (learned binary points), with the configured accumulators (W_w + W_x + 8
 #       bits) and, for SIZED_WIDTHS, with accumulators sized at export as learned widths have
 #       them (widths learned within [W, W]: the same formats, only the accumulators differ),
@@ -12,9 +13,11 @@
 # exported and checked with verify-hls (C simulation vs the integer engine, 0 mismatches
 # required); its LUT/DSP estimate is `qfx report`'s (`cost` in metrics.jsonl, the same function).
 #
-# Usage: [MODEL=cnn|jet_mlp] bench/width_budget.sh [OUT_DIR]   (default target/width-budget[-jet_mlp])
+# Usage: [MODEL=cnn|cnn_full|jet_mlp] bench/width_budget.sh [OUT_DIR]
+#   (default target/width-budget, target/width-budget-full, target/width-budget-jet_mlp)
 #   env: SEEDS ("1 2 3"), WIDTHS ("2 3 4 6 8"), SIZED_WIDTHS ("3 4 6"), BUDGET_WIDTHS ("3 4 6"),
-#        FLOAT_EPOCHS (cnn: 8; jet_mlp: its TOML's 20), QAT_EPOCHS (cnn 3, jet_mlp 15),
+#        FLOAT_EPOCHS (cnn 8, cnn_full 4; jet_mlp: its TOML's 20), QAT_EPOCHS (cnn 3,
+#        cnn_full 2, jet_mlp 15),
 #        SAMPLES (100: verify-hls). Learned widths start one bit above the
 #        uniform width whose cost is the budget.
 set -euo pipefail
@@ -23,10 +26,12 @@ model=${MODEL:-cnn}
 case $model in
   cnn) float_flags=(--epochs "${FLOAT_EPOCHS:-8}") qat_flags=() data=data/fashion-mnist-subset
        default_out=target/width-budget qat_epochs=${QAT_EPOCHS:-3} ;;
+  cnn_full) float_flags=(--epochs "${FLOAT_EPOCHS:-4}" --data data/fashion-mnist-full) qat_flags=()
+       data=data/fashion-mnist-full default_out=target/width-budget-full qat_epochs=${QAT_EPOCHS:-2} ;;
   jet_mlp) float_flags=(--config examples/jet_mlp/jet_mlp.toml) qat_flags=(--lr 0.003)
        data=examples/jet_mlp/jet_mlp.toml default_out=target/width-budget-jet_mlp
        qat_epochs=${QAT_EPOCHS:-15} ;;
-  *) echo "bench/width_budget.sh: MODEL is cnn or jet_mlp, not '$model'" >&2; exit 2 ;;
+  *) echo "bench/width_budget.sh: MODEL is cnn, cnn_full or jet_mlp, not '$model'" >&2; exit 2 ;;
 esac
 out=${1:-$default_out}
 seeds=${SEEDS:-"1 2 3"}

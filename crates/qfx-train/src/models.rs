@@ -14,7 +14,6 @@ use crate::error::TrainError;
 use crate::graph::presets::{self, Preset};
 use crate::graph::{GraphModel, GraphSpec};
 use crate::layers::QuantConfig;
-use crate::quant::{is_flex, QuantPath};
 use crate::quantizer::QTensor;
 use crate::safetensors::NamedTensor;
 
@@ -304,9 +303,7 @@ impl ModelConfig {
         device: &Device,
     ) -> Result<Model, TrainError> {
         q.validate()?;
-        let composed =
-            q.path == QuantPath::Composed || (q.path == QuantPath::Auto && !is_flex(device));
-        if q.enabled && composed {
+        if q.enabled && !q.path.fused(device) {
             // Training formats have no saturation bits (N = 0).
             for o in [q.overflow, q.acc_overflow] {
                 if o.rule(0) == OverflowRule::General {

@@ -160,6 +160,14 @@ fn learned_width_gradients() {
     assert!((gf - want_f).abs() < 1e-4, "∂/∂F = {gf}, want {want_f}");
 }
 
+fn first_conv(model: &Model) -> &qfx_train::layers::QConv2d {
+    let conv = model.layers.iter().find_map(|l| match l {
+        Layer::Conv2d(c) => Some(c),
+        _ => None,
+    });
+    conv.expect("a convolution")
+}
+
 fn cnn(bits: u32, widths: Widths, device: &Device) -> Model {
     let q = QuantConfig {
         bits,
@@ -212,14 +220,7 @@ fn learned_widths_export_and_run_bit_for_bit() {
     let ir = export(&model, "cnn").unwrap();
 
     // Formats: each weight channel's width is the quantizer's (a pruned one: 1 bit, all zeros).
-    let conv = model
-        .layers
-        .iter()
-        .find_map(|l| match l {
-            Layer::Conv2d(c) => Some(c),
-            _ => None,
-        })
-        .unwrap();
+    let conv = first_conv(&model);
     let widths = conv.wq.widths();
     let qfx_ir::Op::Conv2d { weight, .. } = &ir.layers[1].op else {
         panic!("conv first")
@@ -289,14 +290,7 @@ fn the_differentiable_cost_counts_what_the_report_counts() {
             exact.bops(),
             "{widths:?}"
         );
-        let conv = model
-            .layers
-            .iter()
-            .find_map(|l| match l {
-                Layer::Conv2d(c) => Some(c),
-                _ => None,
-            })
-            .unwrap();
+        let conv = first_conv(&model);
         match widths {
             Widths::Fixed => assert!(conv.wq.w.is_none()),
             Widths::Learned => {

@@ -391,14 +391,21 @@ fn run_config_cost(run: &Path) -> qfx_train::cost::CostConfig {
 
 /// The LUT and DSP estimate and β per epoch, against the budgets.
 fn cost_table(metrics: &[EpochMetrics], config: &qfx_train::cost::CostConfig) -> String {
-    let budget = |b: Option<f64>| b.map_or("none".to_string(), |b| format!("{b}"));
+    let budget = |b: Option<f64>, what: &str| {
+        b.map_or(format!("no {what} budget"), |b| {
+            format!("budget {b} {what}")
+        })
+    };
+    let kind = match config.kind {
+        qfx_train::cost::CostKind::Lut => "qfx's LUT estimate",
+        qfx_train::cost::CostKind::Ebops => "EBOPs",
+    };
     let mut t = format!(
         "## Hardware cost over training\n\nThe exported model's estimate after each epoch \
-         (budget: {} LUT, {} DSP; cost in the loss: {:?}).\n\n| epoch | LUT | DSP | BOPs | β |\n\
+         ({}, {}; the cost in the loss: {kind}).\n\n| epoch | LUT | DSP | BOPs | β |\n\
          |---|---|---|---|---|\n",
-        budget(config.budget_lut),
-        budget(config.budget_dsp),
-        config.kind
+        budget(config.budget_lut, "LUT"),
+        budget(config.budget_dsp, "DSP"),
     );
     for m in metrics {
         let Some(c) = &m.cost else { continue };

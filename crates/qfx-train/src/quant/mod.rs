@@ -36,6 +36,17 @@ pub enum QuantPath {
     Composed,
 }
 
+impl QuantPath {
+    /// Whether the fused kernels run for tensors on `device`.
+    pub fn fused(self, device: &burn::tensor::Device) -> bool {
+        match self {
+            QuantPath::Auto => is_flex(device),
+            QuantPath::Fused => true,
+            QuantPath::Composed => false,
+        }
+    }
+}
+
 /// True when `device` (with or without autodiff) is burn's Flex CPU backend.
 pub fn is_flex(device: &burn::tensor::Device) -> bool {
     matches!(
@@ -52,12 +63,7 @@ pub fn quantize<const D: usize>(
     spec: &QuantSpec,
     path: QuantPath,
 ) -> Tensor<D> {
-    let fused = match path {
-        QuantPath::Auto => is_flex(&x.device()),
-        QuantPath::Fused => true,
-        QuantPath::Composed => false,
-    };
-    if fused {
+    if path.fused(&x.device()) {
         Tensor::from_dispatch(<Dispatch as FixedPointOps>::fixed_quantize(
             x.into_dispatch(),
             f.into_dispatch(),

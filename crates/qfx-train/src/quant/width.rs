@@ -21,7 +21,7 @@ use burn::tensor::Tensor;
 use super::spec::{Granularity, QuantSpec, MAX_FRAC_BITS, MAX_TRAIN_WIDTH};
 use burn::backend::Dispatch;
 
-use super::{is_flex, quantize, FixedPointOps, QuantPath};
+use super::{quantize, FixedPointOps, QuantPath};
 
 /// `round(v)` in the forward pass, `v` in the backward (straight through).
 fn straight_round(v: Tensor<1>, bound: f32) -> Tensor<1> {
@@ -49,12 +49,7 @@ pub fn quantize_learned_width<const D: usize>(
     spec: &QuantSpec,
     path: QuantPath,
 ) -> Tensor<D> {
-    let fused = match path {
-        QuantPath::Auto => is_flex(&x.device()),
-        QuantPath::Fused => true,
-        QuantPath::Composed => false,
-    };
-    if !fused {
+    if !path.fused(&x.device()) {
         return composed(x, f, w, spec, path);
     }
     // The kernel rounds `f` itself (straight through, as `learned_bits`).
