@@ -70,7 +70,7 @@ if runs:
     run = runs[0]
     ir = json.load(open(os.path.join(run, "model.ir.json")))
     print(f"\nWidths chosen by {os.path.basename(run)} (weights: per output channel, min–max and mean; activations: per tensor):\n")
-    print("| layer | output | weight widths | pruned channels |")
+    print("| layer | output | weight widths | all-zero channels |")
     print("|---|---|---|---|")
     for layer in ir["layers"]:
         body = layer["op"]
