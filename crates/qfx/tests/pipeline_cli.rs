@@ -324,21 +324,53 @@ fn learned_widths_under_a_budget_from_the_command_line() {
     let (uniform_lut, beta) = last_cost(&uniform);
     assert_eq!(beta, None, "no cost term, no β");
 
-    let learned = tmp.join("learned");
     let budget = (uniform_lut / 2).to_string();
-    ok(qfx()
-        .args(["train", "--bits", "6", "--learn-widths", "--epochs", "3"])
-        .args([
-            "--budget-lut",
-            &budget,
-            "--set",
-            "cost.every_steps=2",
-            "--from",
-        ])
-        .arg(&float)
-        .arg("--run")
-        .arg(&learned)
-        .args(SMALL));
+    let budgeted = |run: &Path| {
+        let mut c = qfx();
+        c.args(["train", "--bits", "6", "--learn-widths", "--epochs", "3"])
+            .args([
+                "--budget-lut",
+                &budget,
+                "--set",
+                "cost.every_steps=2",
+                "--from",
+            ])
+            .arg(&float)
+            .arg("--run")
+            .arg(run)
+            .args(SMALL);
+        c
+    };
+    let learned = tmp.join("learned");
+    ok(&mut budgeted(&learned));
+    // Stopped with Ctrl-C after its first checkpoint and resumed, a budgeted run ends with
+    // the same weights, widths and β: the controller's state travels in the checkpoint.
+    let stopped = tmp.join("stopped");
+    let child = budgeted(&stopped)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let began = Instant::now();
+    while !RunDir::new(&stopped).latest().exists() {
+        assert!(began.elapsed() < Duration::from_secs(300), "no checkpoint");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    ok(qfx().args(["train", "--resume", "--run"]).arg(&stopped));
+    assert_eq!(
+        final_model(&learned),
+        final_model(&stopped),
+        "resumed run differs"
+    );
+    assert_eq!(last_cost(&learned), last_cost(&stopped));
     let (lut, beta) = last_cost(&learned);
     let beta = beta.expect("β recorded");
     assert!(
