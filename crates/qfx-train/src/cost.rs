@@ -218,6 +218,11 @@ impl CostConfig {
         self.budget_lut.is_some() || self.budget_dsp.is_some()
     }
 
+    /// β at the start of training.
+    fn start_beta(&self) -> f64 {
+        self.beta.unwrap_or(1.0)
+    }
+
     /// Steps between measurements.
     pub fn every(&self) -> usize {
         self.every_steps.unwrap_or(5)
@@ -325,7 +330,7 @@ impl Controller {
     /// The controller at the start of training, `start_cost` the differentiated cost then.
     pub fn start(config: &CostConfig, start_cost: f64) -> Controller {
         Controller {
-            beta: config.beta.unwrap_or(1.0),
+            beta: config.start_beta(),
             integral: 0.0,
             scale: start_cost.max(f64::MIN_POSITIVE),
             previous: None,
@@ -357,7 +362,7 @@ impl Controller {
         self.previous = Some(e);
         // Anti-windup: the integral alone can move ln β by at most ±20.
         self.integral = (self.integral + e).clamp(-20.0 / ki.max(1e-9), 20.0 / ki.max(1e-9));
-        let start = config.beta.unwrap_or(1.0);
+        let start = config.start_beta();
         // Bounded so a long run far from its budget cannot drive β to 0 or infinity.
         let log_beta = (start.ln() + kp * e + ki * self.integral + kd * change).clamp(-30.0, 30.0);
         self.beta = log_beta.exp();

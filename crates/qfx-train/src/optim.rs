@@ -142,7 +142,7 @@ impl Optimizer {
     /// the force moving them (the cost) is switched off, instead of coasting on for the ten
     /// or so steps Adam's momentum lasts.
     pub fn clear_width_momentum(&mut self) {
-        self.first.retain(|path, _| !path.ends_with(".w"));
+        self.first.retain(|path, _| !is_learned_width(path));
     }
 
     /// Updates done so far.
@@ -255,7 +255,7 @@ impl ModuleMapper for StepMapper<'_> {
         };
         let path = self.path.join(".");
         let lr = match self.optim.width_lr {
-            Some(lr) if self.path.last().is_some_and(|n| n == "w") => lr,
+            Some(lr) if is_learned_width(&path) => lr,
             _ => self.lr,
         };
         let decay =

@@ -4,9 +4,8 @@
 
 mod common;
 
-use burn::module::Module;
 use burn::tensor::Device;
-use common::{adam_steps, batch};
+use common::{adam_steps, batch, engine_vs_model};
 use qfx_data::{embedded_fashion_mnist_dir, load_idx_dir};
 use qfx_train::export::export;
 use qfx_train::layers::QuantConfig;
@@ -50,7 +49,6 @@ fn engine_matches_the_trained_cnn_bit_for_bit() {
     );
 
     let ir = export(&model, "cnn").unwrap();
-    let valid = model.valid();
     let n = 100;
     let (x, _) = batch(
         &data.test,
@@ -60,21 +58,7 @@ fn engine_matches_the_trained_cnn_bit_for_bit() {
         FASHION_MNIST_NORM.1,
         &Device::flex(),
     );
-    let pixels: Vec<f32> = x.to_data().convert::<f32>().try_to_vec::<f32>().unwrap();
-    let logits: Vec<f32> = valid
-        .forward(x)
-        .into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .unwrap();
-    let (mut same, mut overflows) = (0, 0u64);
-    for i in 0..n {
-        let out = qfx_engine::run(&ir, &pixels[i * 784..(i + 1) * 784]).unwrap();
-        overflows += out.overflows.iter().sum::<u64>();
-        let engine = out.output.values();
-        let model_row = &logits[i * 10..(i + 1) * 10];
-        same += engine.iter().zip(model_row).all(|(e, m)| *e == *m as f64) as usize;
-    }
+    let (same, overflows) = engine_vs_model(&model, &ir, x);
     println!("engine vs float emulation: {same}/{n} images with identical logits; {overflows} overflow events");
     assert_eq!(same, n);
 }
@@ -96,19 +80,6 @@ fn engine_matches_resnet20() {
     let x = Tensor::<4>::random([4, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
     model.calibrate(x.clone(), Calibration::MaxAbs);
     let ir = export(&model, "resnet20").unwrap();
-    let pixels: Vec<f32> = x.to_data().convert::<f32>().try_to_vec::<f32>().unwrap();
-    let logits: Vec<f32> = model
-        .valid()
-        .forward(x)
-        .into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .unwrap();
-    for i in 0..4 {
-        let out = qfx_engine::run(&ir, &pixels[i * 3072..(i + 1) * 3072]).unwrap();
-        let engine = out.output.values();
-        for (c, (e, m)) in engine.iter().zip(&logits[i * 10..(i + 1) * 10]).enumerate() {
-            assert_eq!(*e, *m as f64, "image {i} logit {c}");
-        }
-    }
+    let (same, _) = engine_vs_model(&model, &ir, x);
+    assert_eq!(same, 4, "images with every logit identical");
 }

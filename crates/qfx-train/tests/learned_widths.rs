@@ -7,9 +7,8 @@ mod common;
 
 use std::f64::consts::LN_2;
 
-use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
-use common::{adam_steps, batch};
+use common::{adam_steps, batch, engine_vs_model};
 use qfx_data::{embedded_fashion_mnist_dir, load_idx_dir};
 use qfx_fixed::{Overflow, Quant};
 use qfx_train::cost::{model_cost, Controller, CostConfig, CostKind, Measured};
@@ -244,28 +243,15 @@ fn learned_widths_export_and_run_bit_for_bit() {
         }
     }
 
-    let valid = model.valid();
-    let n = 60;
     let (x, _) = batch(
         &data.test,
         0,
-        n,
+        60,
         FASHION_MNIST_NORM.0,
         FASHION_MNIST_NORM.1,
         &Device::flex(),
     );
-    let pixels: Vec<f32> = x.to_data().convert::<f32>().try_to_vec::<f32>().unwrap();
-    let logits = values(valid.forward(x));
-    for i in 0..n {
-        let out = qfx_engine::run(&ir, &pixels[i * 784..(i + 1) * 784]).unwrap();
-        let engine = out.output.values();
-        let row: Vec<f64> = logits[i * 10..(i + 1) * 10]
-            .iter()
-            .map(|&v| v as f64)
-            .collect();
-        assert_eq!(engine, row, "image {i}");
-        assert_eq!(out.overflows.iter().sum::<u64>(), 0);
-    }
+    assert_eq!(engine_vs_model(&model, &ir, x), (60, 0));
 }
 
 /// EBOPs as the loss differentiates it equal `qfx report`'s bit operations of the exported

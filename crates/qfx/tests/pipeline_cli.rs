@@ -57,6 +57,37 @@ fn tempdir(name: &str) -> PathBuf {
     dir
 }
 
+/// Starts `cmd` (a training run into `run`), sends it Ctrl-C (SIGINT) once its first
+/// checkpoint exists, and checks that it reports the interruption and saved a new checkpoint
+/// on the way out.
+fn interrupt_after_first_checkpoint(cmd: &mut Command, run: &Path) {
+    let child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let began = Instant::now();
+    while !RunDir::new(run).latest().exists() {
+        assert!(
+            began.elapsed() < Duration::from_secs(300),
+            "no checkpoint appeared"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let first = std::fs::read_to_string(RunDir::new(run).latest()).unwrap();
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted: checkpoint saved"), "{stderr}");
+    let saved = std::fs::read_to_string(RunDir::new(run).latest()).unwrap();
+    assert_ne!(saved, first, "Ctrl-C wrote no new checkpoint");
+}
+
 #[test]
 fn ctrl_c_saves_mid_epoch_and_the_run_resumes_to_the_same_weights() {
     let tmp = tempdir("ctrl-c");
@@ -69,32 +100,8 @@ fn ctrl_c_saves_mid_epoch_and_the_run_resumes_to_the_same_weights() {
         c
     };
     ok(&mut train(&a));
-    let child = train(&b)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Interrupt once the first epoch's checkpoint exists, i.e. somewhere in a later epoch.
-    let began = Instant::now();
-    while !RunDir::new(&b).latest().exists() {
-        assert!(
-            began.elapsed() < Duration::from_secs(300),
-            "no checkpoint appeared"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let first = std::fs::read_to_string(RunDir::new(&b).latest()).unwrap();
-    let sent = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
-    assert!(stderr.contains("interrupted: checkpoint saved"), "{stderr}");
-    let saved = std::fs::read_to_string(RunDir::new(&b).latest()).unwrap();
-    assert_ne!(saved, first, "Ctrl-C wrote no new checkpoint");
+    // Interrupted once the first epoch's checkpoint exists, i.e. somewhere in a later epoch.
+    interrupt_after_first_checkpoint(&mut train(&b), &b);
     ok(qfx().args(["train", "--resume", "--run"]).arg(&b));
     assert_eq!(final_model(&a), final_model(&b), "resumed weights differ");
 }
@@ -346,24 +353,7 @@ fn learned_widths_under_a_budget_from_the_command_line() {
     // Stopped with Ctrl-C after its first checkpoint and resumed, a budgeted run ends with
     // the same weights, widths and β: the controller's state travels in the checkpoint.
     let stopped = tmp.join("stopped");
-    let child = budgeted(&stopped)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let began = Instant::now();
-    while !RunDir::new(&stopped).latest().exists() {
-        assert!(began.elapsed() < Duration::from_secs(300), "no checkpoint");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let sent = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    interrupt_after_first_checkpoint(&mut budgeted(&stopped), &stopped);
     ok(qfx().args(["train", "--resume", "--run"]).arg(&stopped));
     assert_eq!(
         final_model(&learned),
@@ -384,35 +374,33 @@ fn learned_widths_under_a_budget_from_the_command_line() {
     assert!(out.contains("## Hardware cost over training"), "{out}");
     assert!(learned.join("cost.svg").is_file());
 
-    fails(
-        qfx()
-            .args(["train", "--float", "--learn-widths", "--run"])
-            .arg(tmp.join("bad1")),
-        "--float contradicts",
-    );
-    fails(
-        qfx()
-            .args(["train", "--float", "--budget-lut", "100", "--run"])
-            .arg(tmp.join("bad2")),
-        "needs a quantized run",
-    );
-    fails(
-        qfx()
-            .args(["train", "--bits", "6", "--budget-lut", "100", "--run"])
-            .arg(tmp.join("bad5")),
-        "needs learned widths",
-    );
-    fails(
-        qfx()
-            .args(["train", "--bits", "6", "--budget-lut=-5", "--run"])
-            .arg(tmp.join("bad3")),
-        "budget_lut = -5",
-    );
-    fails(
-        qfx()
-            .args(["train", "--bits", "6", "--learn-widths"])
-            .args(["--set", "quant.overflow=\"AP_WRAP\"", "--run"])
-            .arg(tmp.join("bad4")),
-        "overflow mode",
-    );
+    let refused: [(&[&str], &str); 5] = [
+        (&["--float", "--learn-widths"], "--float contradicts"),
+        (&["--float", "--budget-lut", "100"], "needs a quantized run"),
+        (
+            &["--bits", "6", "--budget-lut", "100"],
+            "needs learned widths",
+        ),
+        (&["--bits", "6", "--budget-lut=-5"], "budget_lut = -5"),
+        (
+            &[
+                "--bits",
+                "6",
+                "--learn-widths",
+                "--set",
+                "quant.overflow=\"AP_WRAP\"",
+            ],
+            "overflow mode",
+        ),
+    ];
+    for (k, (flags, message)) in refused.iter().enumerate() {
+        fails(
+            qfx()
+                .arg("train")
+                .args(*flags)
+                .arg("--run")
+                .arg(tmp.join(format!("refused{k}"))),
+            message,
+        );
+    }
 }

@@ -254,8 +254,9 @@ pub fn train<'a>(
             let task_loss = feed::loss(logits.clone(), &targets);
             let loss_value = task_loss.clone().into_scalar::<f32>() as f64;
             let loss = match &meta.controller {
-                Some(c) => task_loss + cost_of(&model) * c.weight(),
-                None => task_loss,
+                // Within the budget the weight is 0: the cost's graph is not even built.
+                Some(c) if c.weight() > 0.0 => task_loss + cost_of(&model) * c.weight(),
+                _ => task_loss,
             };
             if !loss_value.is_finite() {
                 return Err(TrainError::NonFinite(format!(

@@ -56,3 +56,29 @@ pub fn adam_steps(
     }
     model
 }
+
+/// Runs the exported `ir` in the integer engine on every sample of `x` and compares with the
+/// trained `model`'s inference: how many samples give identical outputs (every value), and
+/// the overflow events the engine counted.
+pub fn engine_vs_model(model: &Model, ir: &qfx_ir::Model, x: Tensor<4>) -> (usize, u64) {
+    use burn::module::Module;
+    let n = x.dims()[0];
+    let inputs: Vec<f32> = x.to_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+    let outputs: Vec<f32> = model
+        .valid()
+        .forward(x)
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .unwrap();
+    let (per_in, per_out) = (inputs.len() / n, outputs.len() / n);
+    let (mut same, mut overflows) = (0, 0u64);
+    for i in 0..n {
+        let out = qfx_engine::run(ir, &inputs[i * per_in..(i + 1) * per_in]).unwrap();
+        overflows += out.overflows.iter().sum::<u64>();
+        let engine = out.output.values();
+        let trained = &outputs[i * per_out..(i + 1) * per_out];
+        same += engine.iter().zip(trained).all(|(e, t)| *e == *t as f64) as usize;
+    }
+    (same, overflows)
+}
