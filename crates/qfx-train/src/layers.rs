@@ -802,7 +802,7 @@ impl QReLU {
     }
 
     fn raw<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        let y = burn::tensor::activation::relu(x);
+        let y = crate::kernels::relu(x);
         match self.clip {
             Some(c) => y.clamp_max(c),
             None => y,

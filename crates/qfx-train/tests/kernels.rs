@@ -1,4 +1,4 @@
-//! qfx's own convolution and max-pooling kernels (`qfx_train::kernels`) against burn's, which
+//! qfx's own convolution, max-pooling, BatchNorm and ReLU kernels (`qfx_train::kernels`) against burn's, which
 //! stay the reference: forward values and every gradient on seeded random shapes, strides,
 //! paddings, dilations, groups and batch sizes; gradients also against finite differences.
 
@@ -467,4 +467,41 @@ fn channel_affine_and_its_gradients_equal_the_composed_ones() {
         assert_close(&own.2, &reference.2, &format!("{shape:?}: scale gradient"));
         assert_close(&own.3, &reference.3, &format!("{shape:?}: shift gradient"));
     }
+}
+
+#[test]
+fn relu_and_its_gradient_equal_burns_at_zero_too() {
+    // One size below the kernel's parallel chunk, others across several chunks with a ragged
+    // end; every fourth element exactly zero (where the gradient is 0).
+    for (i, shape) in [[1, 1, 1, 7], [3, 5, 37, 41], [2, 3, 64, 64]]
+        .into_iter()
+        .enumerate()
+    {
+        let len: usize = shape.iter().product();
+        let run = |kernels| {
+            let device = Device::flex().autodiff();
+            let mut rng = Lcg(90 + i as u64);
+            let mut draw = |zero_every: usize| -> Vec<f32> {
+                (0..len)
+                    .map(|k| match k % zero_every {
+                        0 => 0.0,
+                        _ => rng.below(1000) as f32 / 500.0 - 1.0,
+                    })
+                    .collect()
+            };
+            let (data, r) = (draw(4), draw(len + 1));
+            let tensor = |v| Tensor::<4>::from_data(TensorData::new(v, shape), &device);
+            let x = tensor(data).require_grad();
+            let y = qfx_train::kernels::relu_with(x.clone(), kernels);
+            let grads = (y.clone() * tensor(r)).sum().backward();
+            (values(y), values(x.grad(&grads).unwrap()))
+        };
+        let (own, reference) = (run(Kernels::Own), run(Kernels::Burn));
+        assert_eq!(own.0, reference.0, "{shape:?}: output");
+        assert_eq!(own.1, reference.1, "{shape:?}: gradient");
+    }
+    // A NaN stays NaN: a diverged activation must not turn into a healthy-looking 0.
+    let x = Tensor::<1>::from_data([f32::NAN, -1.0, 2.0], &Device::flex());
+    let y = values(qfx_train::kernels::relu(x));
+    assert!(y[0].is_nan() && y[1..] == [0.0, 2.0], "{y:?}");
 }

@@ -5,13 +5,17 @@
 //! convolution (1×1, stride 1, no padding) multiplies the input itself.
 //!
 //! Gradients: the input gradient multiplies by the transposed weights and folds the columns
-//! back ("col2im"); the weight gradient multiplies the output gradient by the transposed
-//! columns, each task summing its own samples and the tasks added in task order, so the
-//! result depends on the shape and the core count, never on scheduling.
+//! back ("col2im"); the weight gradient is built transposed, columns times the transposed
+//! output gradient (so both operands run along the GEMM's fast axis), each task summing its
+//! own samples and the tasks added in task order, so the result depends on the shape and the
+//! core count, never on scheduling; the bias gradient is a per-channel sum.
+
+use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
 use super::gemm::{matmul, MatRef, Threads};
+use super::stats::lane_sum;
 use super::ConvShape;
 
 /// A convolution's full geometry: input `[n, c, h, w]`, `o` output channels, and the kernel.
@@ -216,6 +220,18 @@ fn clipped_run(
     (skip, first..last.max(first))
 }
 
+/// Zeroes the columns outside `lo..hi` of every row of a row-major matrix `width` wide (a
+/// kernel tap's columns that fall off the input's edges: one or two per row, so one strided
+/// pass per column beats a call per row).
+fn zero_edges(rows: &mut [f32], width: usize, (lo, hi): (usize, usize)) {
+    for column in (0..lo).chain(hi..width) {
+        rows[column..]
+            .iter_mut()
+            .step_by(width)
+            .for_each(|v| *v = 0.0);
+    }
+}
+
 /// One group of one sample unrolled: `cols[(c·kh + i)·kw + j][oy·ow + ox] = x[c][oy·sh + i·dh −
 /// top][ox·sw + j·dw − left]`, zero outside the input.
 fn im2col(x: &[f32], d: &ConvDims, cols: &mut [f32]) {
@@ -234,10 +250,7 @@ fn im2col(x: &[f32], d: &ConvDims, cols: &mut [f32]) {
             let run = &mut row[y_lo * ow..y_hi * ow];
             let (skip, src) = clipped_run(plane.len(), start, shift, run.len());
             run[skip..skip + src.len()].copy_from_slice(&plane[src]);
-            for r in run.chunks_mut(ow) {
-                r[..x_lo].fill(0.0);
-                r[x_hi..].fill(0.0);
-            }
+            zero_edges(run, ow, (x_lo, x_hi));
             return;
         }
         for oy in y_lo..y_hi {
@@ -250,8 +263,9 @@ fn im2col(x: &[f32], d: &ConvDims, cols: &mut [f32]) {
                 if sw == 1 {
                     dst[x_lo..x_hi].copy_from_slice(&src[first..first + (x_hi - x_lo)]);
                 } else {
-                    for (k, v) in dst[x_lo..x_hi].iter_mut().enumerate() {
-                        *v = src[first + k * sw];
+                    let strided = src[first..].iter().step_by(sw);
+                    for (v, s) in dst[x_lo..x_hi].iter_mut().zip(strided) {
+                        *v = *s;
                     }
                 }
             }
@@ -277,10 +291,7 @@ fn col2im(cols: &mut [f32], d: &ConvDims, x: &mut [f32]) {
             // Clear the entries of columns off the edges (they belong to no input), then add
             // the valid rows back as one shifted run.
             let run = &mut row[y_lo * ow..y_hi * ow];
-            for r in run.chunks_mut(ow) {
-                r[..x_lo].fill(0.0);
-                r[x_hi..].fill(0.0);
-            }
+            zero_edges(run, ow, (x_lo, x_hi));
             let (skip, dst) = clipped_run(plane.len(), start, shift, run.len());
             for (t, v) in plane[dst].iter_mut().zip(&run[skip..]) {
                 *t += v;
@@ -296,34 +307,53 @@ fn col2im(cols: &mut [f32], d: &ConvDims, x: &mut [f32]) {
                     *t += v;
                 }
             } else {
-                for (k, v) in src.iter().enumerate() {
-                    dst[first + k * sw] += v;
+                for (t, v) in dst[first..].iter_mut().step_by(sw).zip(src) {
+                    *t += v;
                 }
             }
         }
     });
 }
 
-/// Runs `one_sample(column buffer, (output sample, input sample))` over the batch: samples in
-/// parallel with a column buffer per task when `threads` is `One`, else one after the other.
+/// The output of a batch, `out_len` zeroed elements per input sample of `in_len`, each given
+/// to `one_sample(column buffer, (output sample, input sample))`: samples in parallel with a
+/// column buffer per task when `threads` is `One`, else one after the other. In parallel each
+/// task clears its own sample just before using it (warm in its cache), where `vec![0; len]`
+/// would clear the whole output on the calling thread while the other cores wait.
 fn each_sample(
-    out: &mut [f32],
     out_len: usize,
     input: &[f32],
     in_len: usize,
     threads: Threads,
     one_sample: impl Fn(&mut Vec<f32>, (&mut [f32], &[f32])) + Sync + Send,
-) {
-    if threads == Threads::One {
-        out.par_chunks_mut(out_len)
-            .zip(input.par_chunks(in_len))
-            .for_each_init(Vec::new, one_sample);
-    } else {
+) -> Vec<f32> {
+    let len = input.len() / in_len * out_len;
+    if threads == Threads::All {
+        let mut out = vec![0f32; len];
         let mut cols = Vec::new();
         out.chunks_mut(out_len)
             .zip(input.chunks(in_len))
             .for_each(|pair| one_sample(&mut cols, pair));
+        return out;
     }
+    let mut out = Vec::with_capacity(len);
+    out.spare_capacity_mut()[..len]
+        .par_chunks_mut(out_len)
+        .zip(input.par_chunks(in_len))
+        .for_each_init(Vec::new, |cols, (sample, x)| {
+            sample.fill(MaybeUninit::new(0.0));
+            // SAFETY: every element of `sample` was initialized on the line above, and
+            // `MaybeUninit<f32>` has the layout of `f32`.
+            let sample = unsafe {
+                std::slice::from_raw_parts_mut(sample.as_mut_ptr().cast::<f32>(), sample.len())
+            };
+            one_sample(cols, (sample, x));
+        });
+    // SAFETY: the first `len` slots are exactly `len / out_len` chunks, and `input` has at
+    // least as many (`len` counts its whole samples), so the zip above reached every output
+    // chunk and zeroed it: all `len` slots are initialized.
+    unsafe { out.set_len(len) };
+    out
 }
 
 /// `y = conv(x, weight) + bias`: `x` NCHW, `weight` `[out, c/groups, kh, kw]`, `bias` `[out]`;
@@ -335,9 +365,8 @@ pub fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, d: &ConvDims) ->
     let [_, o, oh, ow] = d.output();
     let p = oh * ow;
     let (groups, go, gi, patch) = (d.shape.groups, d.group_out(), d.group_in(), d.patch());
-    let mut y = vec![0f32; n * o * p];
     if n == 0 || p == 0 {
-        return y;
+        return vec![0f32; n * o * p];
     }
     let threads = by_sample(n);
     let one_sample = |cols: &mut Vec<f32>, (y, x): (&mut [f32], &[f32])| {
@@ -366,8 +395,7 @@ pub fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, d: &ConvDims) ->
             );
         }
     };
-    each_sample(&mut y, o * p, x, c * h * w, threads, one_sample);
-    y
+    each_sample(o * p, x, c * h * w, threads, one_sample)
 }
 
 /// `∂L/∂x` from `∂L/∂y` (`[n, out, oh, ow]`): `[n, c, h, w]`.
@@ -382,9 +410,8 @@ pub fn input_grad(dy: &[f32], weight: &[f32], d: &ConvDims) -> Vec<f32> {
         "convolution: output gradient size for {d:?}"
     );
     let (groups, go, gi, patch) = (d.shape.groups, d.group_out(), d.group_in(), d.patch());
-    let mut dx = vec![0f32; n * c * h * w];
-    if dx.is_empty() || p == 0 {
-        return dx;
+    if n * c * h * w == 0 || p == 0 {
+        return vec![0f32; n * c * h * w];
     }
     let threads = by_sample(n);
     let one_sample = |cols: &mut Vec<f32>, (dx, dy): (&mut [f32], &[f32])| {
@@ -402,12 +429,11 @@ pub fn input_grad(dy: &[f32], weight: &[f32], d: &ConvDims) -> Vec<f32> {
             }
         }
     };
-    each_sample(&mut dx, c * h * w, dy, o * p, threads, one_sample);
-    dx
+    each_sample(c * h * w, dy, o * p, threads, one_sample)
 }
 
-/// `(∂L/∂weight, ∂L/∂bias)` from `∂L/∂y`: `[out, c/groups, kh, kw]` and `[out]`.
-pub fn weight_grad(dy: &[f32], x: &[f32], d: &ConvDims) -> (Vec<f32>, Vec<f32>) {
+/// `∂L/∂weight` from `∂L/∂y`: `[out, c/groups, kh, kw]`.
+pub fn weight_grad(dy: &[f32], x: &[f32], d: &ConvDims) -> Vec<f32> {
     let [n, c, h, w] = d.input;
     assert_eq!(x.len(), n * c * h * w, "convolution: input size for {d:?}");
     let [_, o, oh, ow] = d.output();
@@ -420,48 +446,78 @@ pub fn weight_grad(dy: &[f32], x: &[f32], d: &ConvDims) -> (Vec<f32>, Vec<f32>) 
     d.check_groups();
     let (groups, go, gi, patch) = (d.shape.groups, d.group_out(), d.group_in(), d.patch());
     if n == 0 || p == 0 {
-        return (vec![0f32; o * patch], vec![0f32; o]);
+        return vec![0f32; o * patch];
     }
     let per_task = chunk_len(n);
     let tasks = n.div_ceil(per_task);
     // As many tasks as threads whenever the batch allows (`chunk_len`).
     let threads = by_sample(n);
     // Each task sums the gradients of its own samples; the partial sums are added in order.
-    let partials: Vec<(Vec<f32>, Vec<f32>)> = (0..tasks)
+    // Per group the task accumulates `∂Wᵀ = cols · ∂yᵀ` ([patch, go]): with the output
+    // gradient transposed (a small copy) both operands run along the GEMM's fast axis, where
+    // `∂y · colsᵀ` would make it repack the whole column matrix for every sample.
+    let partials: Vec<Vec<f32>> = (0..tasks)
         .into_par_iter()
         .map(|task| {
-            let mut dw = vec![0f32; o * patch];
-            let mut db = vec![0f32; o];
+            let mut dw_t = vec![0f32; o * patch];
             let mut cols = Vec::new();
+            let mut dy_t = vec![0f32; p * go];
             let samples = task * per_task..((task + 1) * per_task).min(n);
             for (k, s) in samples.enumerate() {
                 let x = &x[s * c * h * w..(s + 1) * c * h * w];
                 let dy = &dy[s * o * p..(s + 1) * o * p];
                 for g in 0..groups {
                     let xg = &x[g * gi * h * w..(g + 1) * gi * h * w];
-                    let cols_t = if d.pointwise() {
-                        MatRef::row_major(xg, patch, p).t()
+                    let cols = if d.pointwise() {
+                        MatRef::row_major(xg, patch, p)
                     } else {
                         cols.resize(patch * p, 0.0);
                         im2col(xg, d, &mut cols);
-                        MatRef::row_major(&cols, patch, p).t()
+                        MatRef::row_major(&cols, patch, p)
                     };
-                    let lhs = MatRef::row_major(&dy[g * go * p..], go, p);
-                    let dwg = &mut dw[g * go * patch..(g + 1) * go * patch];
-                    matmul(dwg, lhs, cols_t, k > 0, threads);
-                }
-                for (b, row) in db.iter_mut().zip(dy.chunks(p)) {
-                    *b += row.iter().sum::<f32>();
+                    transpose(&dy[g * go * p..(g + 1) * go * p], go, p, &mut dy_t);
+                    let rhs = MatRef::row_major(&dy_t, p, go);
+                    let dwg = &mut dw_t[g * go * patch..(g + 1) * go * patch];
+                    matmul(dwg, cols, rhs, k > 0, threads);
                 }
             }
-            (dw, db)
+            dw_t
         })
         .collect();
     let mut partials = partials.into_iter();
-    let (mut dw, mut db) = partials.next().expect("at least one task");
-    for (pw, pb) in partials {
-        dw.iter_mut().zip(pw).for_each(|(t, v)| *t += v);
-        db.iter_mut().zip(pb).for_each(|(t, v)| *t += v);
+    let mut dw_t = partials.next().expect("at least one task");
+    for pw in partials {
+        dw_t.iter_mut().zip(pw).for_each(|(t, v)| *t += v);
     }
-    (dw, db)
+    let mut dw = vec![0f32; o * patch];
+    for (dst, src) in dw.chunks_mut(go * patch).zip(dw_t.chunks(go * patch)) {
+        transpose(src, patch, go, dst);
+    }
+    dw
+}
+
+/// `∂L/∂bias` from `∂L/∂y` (`[n, out, oh, ow]`): each output channel's sum, in f64 lanes.
+pub fn bias_grad(dy: &[f32], [n, o, p]: [usize; 3]) -> Vec<f32> {
+    assert_eq!(dy.len(), n * o * p, "convolution: output gradient size");
+    (0..o)
+        .into_par_iter()
+        .map(|ch| {
+            let planes = (0..n).map(|s| &dy[(s * o + ch) * p..][..p]);
+            planes.map(|plane| lane_sum(plane, f64::from)).sum::<f64>() as f32
+        })
+        .collect()
+}
+
+/// `dst[j·rows + i] = src[i·cols + j]`: a row-major `rows × cols` matrix transposed.
+fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    const TILE: usize = 16;
+    for i0 in (0..rows).step_by(TILE) {
+        for j0 in (0..cols).step_by(TILE) {
+            for i in i0..(i0 + TILE).min(rows) {
+                for j in j0..(j0 + TILE).min(cols) {
+                    dst[j * rows + i] = src[i * cols + j];
+                }
+            }
+        }
+    }
 }

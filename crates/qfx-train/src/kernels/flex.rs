@@ -3,11 +3,12 @@
 
 use std::borrow::Cow;
 
-use burn::backend::{tensor::FloatTensor, Flex};
+use burn::backend::{tensor::FloatTensor, Flex, TensorMetadata};
 use burn::tensor::TensorData;
 use burn_flex::FlexTensor;
 
 use super::conv::{self, ConvDims};
+use super::elementwise;
 use super::ops::SpatialOps;
 use super::pool::{self, PoolDims};
 use super::stats;
@@ -103,14 +104,34 @@ impl SpatialOps for Flex {
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         shape: ConvShape,
-    ) -> (FlexTensor, FlexTensor) {
+    ) -> FlexTensor {
         let d = conv_dims(dims(&x), &weight, shape);
-        let (dw, db) = conv::weight_grad(
+        let dw = conv::weight_grad(
             &values::<f32>(&grad, "convolution gradient"),
             &values::<f32>(&x, "convolution input"),
             &d,
         );
-        (tensor(dw, dims(&weight)), tensor(db, [d.out_channels]))
+        tensor(dw, dims(&weight))
+    }
+
+    fn qfx_conv2d_bias_grad(grad: FloatTensor<Self>) -> FlexTensor {
+        let [n, o, h, w] = dims(&grad);
+        let db = conv::bias_grad(&values::<f32>(&grad, "convolution gradient"), [n, o, h * w]);
+        tensor(db, [o])
+    }
+
+    fn qfx_relu(x: FloatTensor<Self>) -> FlexTensor {
+        let shape = x.shape().as_slice().to_vec();
+        tensor(elementwise::relu(&values::<f32>(&x, "ReLU input")), shape)
+    }
+
+    fn qfx_relu_grad(grad: FloatTensor<Self>, y: FloatTensor<Self>) -> FlexTensor {
+        let shape = y.shape().as_slice().to_vec();
+        let dx = elementwise::relu_grad(
+            &values::<f32>(&grad, "ReLU gradient"),
+            &values::<f32>(&y, "ReLU output"),
+        );
+        tensor(dx, shape)
     }
 
     fn qfx_max_pool2d(x: FloatTensor<Self>, kernel: [usize; 2], stride: [usize; 2]) -> FlexTensor {

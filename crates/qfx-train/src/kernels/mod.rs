@@ -8,6 +8,7 @@
 //! operations run: they are also the reference the tests compare against.
 
 mod conv;
+mod elementwise;
 mod flex;
 mod gemm;
 mod ops;
@@ -87,7 +88,7 @@ pub fn kernels_from_env() -> Result<Kernels, String> {
     }
 }
 
-fn own_kernels_for(x: &Tensor<4>) -> bool {
+fn own_kernels_for<const D: usize>(x: &Tensor<D>) -> bool {
     !USE_BURN.load(Ordering::Relaxed) && crate::quant::is_flex(&x.device())
 }
 
@@ -129,6 +130,21 @@ pub fn conv2d_with(
     };
     let options = ConvOptions::new(shape.stride, padding, shape.dilation, shape.groups);
     burn_conv2d(x, weight, bias, options)
+}
+
+/// `max(x, 0)` elementwise (NaN stays NaN), differentiable; any shape.
+pub fn relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    relu_with(x, Kernels::Own)
+}
+
+/// [`relu`] with the implementation chosen by the caller.
+pub fn relu_with<const D: usize>(x: Tensor<D>, kernels: Kernels) -> Tensor<D> {
+    if kernels == Kernels::Own && own_kernels_for(&x) {
+        return Tensor::from_dispatch(<burn::backend::Dispatch as SpatialOps>::qfx_relu(
+            x.into_dispatch(),
+        ));
+    }
+    burn::tensor::activation::relu(x)
 }
 
 /// Max pooling without padding: windows of `kernel` every `stride`.

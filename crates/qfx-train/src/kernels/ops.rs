@@ -39,13 +39,22 @@ pub trait SpatialOps: Backend {
         shape: ConvShape,
     ) -> FloatTensor<Self>;
 
-    /// `(∂L/∂weight, ∂L/∂bias)` of [`SpatialOps::qfx_conv2d`].
+    /// `∂L/∂weight` of [`SpatialOps::qfx_conv2d`].
     fn qfx_conv2d_weight_grad(
         grad: FloatTensor<Self>,
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         shape: ConvShape,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+    ) -> FloatTensor<Self>;
+
+    /// `∂L/∂bias` of [`SpatialOps::qfx_conv2d_bias`]: the output gradient summed per channel.
+    fn qfx_conv2d_bias_grad(grad: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// `max(x, 0)` elementwise, any shape (NaN stays NaN).
+    fn qfx_relu(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// `∂L/∂x` of [`SpatialOps::qfx_relu`] from its output: `grad` where `y > 0`, else 0.
+    fn qfx_relu_grad(grad: FloatTensor<Self>, y: FloatTensor<Self>) -> FloatTensor<Self>;
 
     /// Max pooling without padding.
     fn qfx_max_pool2d(
@@ -111,20 +120,36 @@ impl<B: Backend + SpatialOps, const N: usize> Backward<B, N> for Conv2dBackward 
         let node_b = parents.next().flatten();
         let grad = grads.consume::<B>(&ops.node);
         let (x, weight, input, shape) = ops.state;
-        if node_w.is_some() || node_b.is_some() {
-            let (gw, gb) = B::qfx_conv2d_weight_grad(grad.clone(), x, weight.clone(), shape);
-            if let Some(node) = node_w {
-                grads.register::<B>(node.id, gw);
-            }
-            if let Some(node) = node_b {
-                grads.register::<B>(node.id, gb);
-            }
+        if let Some(node) = node_w {
+            let gw = B::qfx_conv2d_weight_grad(grad.clone(), x, weight.clone(), shape);
+            grads.register::<B>(node.id, gw);
+        }
+        if let Some(node) = node_b {
+            grads.register::<B>(node.id, B::qfx_conv2d_bias_grad(grad.clone()));
         }
         if let Some(node) = node_x {
             grads.register::<B>(
                 node.id,
                 B::qfx_conv2d_input_grad(grad, weight, input, shape),
             );
+        }
+    }
+}
+
+/// ReLU's gradient, from its output (kept instead of the input: the same mask, and the
+/// output is what the next layer holds anyway).
+#[derive(Debug)]
+struct ReluBackward;
+
+impl<B: Backend + SpatialOps> Backward<B, 1> for ReluBackward {
+    /// The output `y`.
+    type State = FloatTensor<B>;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        if let Some(node) = node {
+            grads.register::<B>(node.id, B::qfx_relu_grad(grad, ops.state));
         }
     }
 }
@@ -265,14 +290,33 @@ impl<B: Backend + SpatialOps, C: CheckpointStrategy> SpatialOps for Autodiff<B, 
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         shape: ConvShape,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        let (gw, gb) = B::qfx_conv2d_weight_grad(
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::qfx_conv2d_weight_grad(
             grad.into_primitive(),
             x.into_primitive(),
             weight.into_primitive(),
             shape,
-        );
-        (Self::from_inner(gw), Self::from_inner(gb))
+        ))
+    }
+
+    fn qfx_conv2d_bias_grad(grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::from_inner(B::qfx_conv2d_bias_grad(grad.into_primitive()))
+    }
+
+    fn qfx_relu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let guards = [x.node()];
+        let x = x.into_primitive();
+        match ReluBackward.prepare::<C>(guards).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let y = B::qfx_relu(x);
+                prep.finish(y.clone(), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::qfx_relu(x)),
+        }
+    }
+
+    fn qfx_relu_grad(grad: FloatTensor<Self>, y: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::from_inner(B::qfx_relu_grad(grad.into_primitive(), y.into_primitive()))
     }
 
     fn qfx_max_pool2d(

@@ -5,7 +5,7 @@
 
 use rayon::prelude::*;
 
-use super::planes_per_task;
+use super::elementwise::map_planes;
 
 /// `[2 · c]`: the `c` means, then the `c` variances (`mean((x − mean)²)`), of `x` `[n, c, hw]`.
 pub fn forward(x: &[f32], [n, c, hw]: [usize; 3]) -> Vec<f32> {
@@ -36,23 +36,12 @@ pub fn backward(grad: &[f32], x: &[f32], stats: &[f32], [n, c, hw]: [usize; 3]) 
         "batch statistics: {c} channels"
     );
     let count = (n * hw).max(1) as f32;
-    let mut dx = vec![0f32; x.len()];
-    if hw == 0 {
-        return dx;
-    }
-    dx.par_chunks_mut(hw)
-        .zip(x.par_chunks(hw))
-        .enumerate()
-        .with_min_len(planes_per_task(hw))
-        .for_each(|(plane, (dx, x))| {
-            let ch = plane % c;
-            let (g_mean, g_var, mean) = (grad[ch], grad[c + ch], stats[ch]);
-            let (a, b) = (g_mean / count, 2.0 * g_var / count);
-            for (d, &v) in dx.iter_mut().zip(x) {
-                *d = a + b * (v - mean);
-            }
-        });
-    dx
+    map_planes(x, x, hw, |plane| {
+        let ch = plane % c;
+        let (g_mean, g_var, mean) = (grad[ch], grad[c + ch], stats[ch]);
+        let (a, b) = (g_mean / count, 2.0 * g_var / count);
+        move |v, _| a + b * (v - mean)
+    })
 }
 
 /// `y = x·scale[c] + shift[c]` over `x` `[n, c, hw]` (BatchNorm's folded affine map).
@@ -62,21 +51,10 @@ pub fn affine(x: &[f32], scale: &[f32], shift: &[f32], [n, c, hw]: [usize; 3]) -
         scale.len() == c && shift.len() == c,
         "channel affine: {c} channels"
     );
-    let mut y = vec![0f32; x.len()];
-    if hw == 0 {
-        return y;
-    }
-    y.par_chunks_mut(hw)
-        .zip(x.par_chunks(hw))
-        .enumerate()
-        .with_min_len(planes_per_task(hw))
-        .for_each(|(plane, (y, x))| {
-            let (s, t) = (scale[plane % c], shift[plane % c]);
-            for (y, &v) in y.iter_mut().zip(x) {
-                *y = v * s + t;
-            }
-        });
-    y
+    map_planes(x, x, hw, |plane| {
+        let (s, t) = (scale[plane % c], shift[plane % c]);
+        move |v, _| v * s + t
+    })
 }
 
 /// `(∂L/∂x, ∂L/∂scale, ∂L/∂shift)` of [`affine`] from `∂L/∂y`: `g·scale[c]`, `Σ g·x` and
@@ -91,19 +69,10 @@ pub fn affine_grad(
         x.len() == n * c * hw && grad.len() == x.len(),
         "channel affine: sizes"
     );
-    let mut dx = vec![0f32; x.len()];
-    if hw > 0 {
-        dx.par_chunks_mut(hw)
-            .zip(grad.par_chunks(hw))
-            .enumerate()
-            .with_min_len(planes_per_task(hw))
-            .for_each(|(plane, (dx, g))| {
-                let s = scale[plane % c];
-                for (d, &g) in dx.iter_mut().zip(g) {
-                    *d = g * s;
-                }
-            });
-    }
+    let dx = map_planes(grad, grad, hw, |plane| {
+        let s = scale[plane % c];
+        move |g, _| g * s
+    });
     let (dscale, dshift): (Vec<f32>, Vec<f32>) = (0..c)
         .into_par_iter()
         .map(|ch| {
@@ -122,7 +91,7 @@ pub fn affine_grad(
 
 /// `Σ f(xᵢ)` in f64 with eight independent accumulators, so the loop vectorizes (one running
 /// sum cannot be reordered by the compiler).
-fn lane_sum(xs: &[f32], f: impl Fn(f32) -> f64) -> f64 {
+pub(super) fn lane_sum(xs: &[f32], f: impl Fn(f32) -> f64) -> f64 {
     let mut lanes = [0f64; 8];
     let chunks = xs.chunks_exact(8);
     let rest: f64 = chunks.remainder().iter().map(|&v| f(v)).sum();
