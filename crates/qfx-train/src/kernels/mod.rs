@@ -1,9 +1,10 @@
-//! Convolution, max pooling and BatchNorm statistics for training.
+//! Convolution, max pooling, BatchNorm statistics and ReLU for training.
 //!
-//! On burn's Flex CPU backend these run qfx's own kernels (`conv`, `pool`, `stats`: NCHW
-//! throughout, im2col + GEMM for convolutions; samples, planes or channels in parallel;
-//! hand-written gradients in `ops`), because burn's generic ones spend most of an epoch on
-//! layout copies, a 3-D pooling path and transposes (`bench/train_speed.sh` times both).
+//! On burn's Flex CPU backend these run qfx's own kernels (`conv`, `pool`, `stats`,
+//! `elementwise`: NCHW throughout, im2col + GEMM for convolutions; samples, planes or channels
+//! in parallel; hand-written gradients in `ops`), because burn's generic ones spend most of an
+//! epoch on layout copies, a 3-D pooling path, transposes and single-threaded elementwise
+//! passes (`bench/train_speed.sh` times both).
 //! Elsewhere (Vulkan, CUDA), or when the environment sets `QFX_KERNELS=burn`, burn's own
 //! operations run: they are also the reference the tests compare against.
 

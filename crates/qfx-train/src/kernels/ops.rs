@@ -1,6 +1,6 @@
-//! Convolution and max pooling as a burn backend extension (the quantizer's mechanism, see
-//! `quant/ops.rs`): own kernels for Flex, and the autodiff wrapper that pairs each forward
-//! kernel with its hand-written gradients.
+//! Convolution, max pooling, BatchNorm's statistics and affine map, and ReLU as a burn backend
+//! extension (the quantizer's mechanism, see `quant/ops.rs`): own kernels for Flex, and the
+//! autodiff wrapper that pairs each forward kernel with its hand-written gradients.
 
 use burn::backend::{backend_extension, tensor::FloatTensor, AutodiffBackend, Backend};
 use burn_autodiff::{
@@ -12,7 +12,8 @@ use burn_autodiff::{
 
 use super::ConvShape;
 
-/// 2-D convolution and max pooling kernels of a backend (NCHW tensors).
+/// The training kernels of a backend: 2-D convolution, max pooling and BatchNorm on NCHW
+/// tensors, ReLU on any shape.
 #[backend_extension(Flex, Autodiff)]
 pub trait SpatialOps: Backend {
     /// `conv(x, weight)`; weight `[out, c/groups, kh, kw]`.
