@@ -25,6 +25,15 @@ const SMALL: &[&str] = &[
     "3",
 ];
 
+/// `qfx train --float` of the small configuration for `epochs` epochs into `run`.
+fn float_train(run: &Path, epochs: u32) -> Command {
+    let mut c = qfx();
+    c.args(["train", "--float", "--epochs", &epochs.to_string(), "--run"])
+        .arg(run)
+        .args(SMALL);
+    c
+}
+
 #[track_caller]
 fn ok(cmd: &mut Command) -> String {
     let out: Output = cmd.output().unwrap();
@@ -92,16 +101,9 @@ fn interrupt_after_first_checkpoint(cmd: &mut Command, run: &Path) {
 fn ctrl_c_saves_mid_epoch_and_the_run_resumes_to_the_same_weights() {
     let tmp = tempdir("ctrl-c");
     let (a, b) = (tmp.join("a"), tmp.join("b"));
-    let train = |run: &Path| {
-        let mut c = qfx();
-        c.args(["train", "--float", "--epochs", "4", "--run"])
-            .arg(run)
-            .args(SMALL);
-        c
-    };
-    ok(&mut train(&a));
+    ok(&mut float_train(&a, 4));
     // Interrupted once the first epoch's checkpoint exists, i.e. somewhere in a later epoch.
-    interrupt_after_first_checkpoint(&mut train(&b), &b);
+    interrupt_after_first_checkpoint(&mut float_train(&b, 4), &b);
     ok(qfx().args(["train", "--resume", "--run"]).arg(&b));
     assert_eq!(final_model(&a), final_model(&b), "resumed weights differ");
 }
@@ -110,17 +112,10 @@ fn ctrl_c_saves_mid_epoch_and_the_run_resumes_to_the_same_weights() {
 fn killed_run_resumes_to_the_same_weights_then_ptq_qat_eval_report() {
     let tmp = tempdir("pipeline");
     let (a, b) = (tmp.join("a"), tmp.join("b"));
-    let train = |run: &Path| {
-        let mut c = qfx();
-        c.args(["train", "--float", "--epochs", "3", "--run"])
-            .arg(run)
-            .args(SMALL);
-        c
-    };
-    ok(&mut train(&a));
+    ok(&mut float_train(&a, 3));
 
     // Kill -9 as soon as the first checkpoint exists, then resume.
-    let mut child = train(&b)
+    let mut child = float_train(&b, 3)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -312,10 +307,7 @@ fn qfx_dir() -> PathBuf {
 fn learned_widths_under_a_budget_from_the_command_line() {
     let tmp = tempdir("budget");
     let float = tmp.join("float");
-    ok(qfx()
-        .args(["train", "--float", "--epochs", "1", "--run"])
-        .arg(&float)
-        .args(SMALL));
+    ok(&mut float_train(&float, 1));
     let last_cost = |run: &Path| -> (u64, Option<f64>) {
         let text = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
         let m: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();

@@ -1,8 +1,9 @@
 //! Elementwise maps into a new buffer, in parallel chunks and written straight into it (no
 //! zero-fill first): ReLU and its gradient, and the per-plane maps of BatchNorm (`stats`).
 //! `vec![0; len]` clears a whole activation on the calling thread while the other cores wait,
-//! and burn's own elementwise operations run on the calling thread too; in a ResNet-20 step
-//! the two left a core idle for about a tenth of the time.
+//! and burn's own elementwise operations run on the calling thread too: with both, the calling
+//! thread alone held about a quarter of a ResNet-20 step's profile samples (`perf record` on
+//! `cargo bench --bench resnet_step`), with these kernels about a seventh.
 
 use rayon::prelude::*;
 
